@@ -1,0 +1,60 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Release builds of the numeric targets skip Swift's overflow and bounds checks in hot loops;
+/// debug builds keep every check.
+let fastMath: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+
+let package = Package(
+    name: "RecurrentSuite",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "RecurrentCore", targets: ["RecurrentCore"]),
+        .library(name: "Plotting", targets: ["Plotting"]),
+        .executable(name: "lm-train", targets: ["lm-train"]),
+        .executable(name: "translate-toy", targets: ["translate-toy"]),
+        .executable(name: "speech-classify", targets: ["speech-classify"]),
+        .executable(name: "frame-classify", targets: ["frame-classify"]),
+        .executable(name: "rnn-bench", targets: ["rnn-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // C libraries (Debian packages installed by .ci/run and tools/install-deps).
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CSndFile", path: "Sources/CSndFile", providers: [.apt(["libsndfile1-dev"])]),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CKissFFT", path: "Sources/CKissFFT", providers: [.apt(["libkissfft-dev"])]),
+        .systemLibrary(name: "CSampleRate", path: "Sources/CSampleRate", providers: [.apt(["libsamplerate0-dev"])]),
+        // libpng reports errors through longjmp; this C shim keeps setjmp/longjmp on the C side.
+        .target(name: "PNGCodec", dependencies: ["CPNG"], path: "Sources/PNGCodec"),
+
+        // The recurrent core: tensors, layers, losses, optimizers, checkpoints.
+        .target(name: "RecurrentCore", dependencies: ["CBLAS"], swiftSettings: fastMath),
+        .target(name: "Plotting", dependencies: ["PNGCodec"], swiftSettings: fastMath),
+
+        // Task libraries.
+        .target(name: "TextData", dependencies: ["RecurrentCore", "Plotting"], swiftSettings: fastMath),
+        .target(name: "Seq2Seq", dependencies: ["RecurrentCore", "Plotting"], swiftSettings: fastMath),
+        .target(name: "AudioFeatures", dependencies: ["RecurrentCore", "Plotting", "CSndFile", "CKissFFT", "CSampleRate"], swiftSettings: fastMath),
+        .target(name: "ImageFrames", dependencies: ["RecurrentCore", "Plotting", "PNGCodec", "CZlib"], swiftSettings: fastMath),
+
+        // Executables: argument parsing, wiring, printing.
+        .executableTarget(name: "lm-train", dependencies: ["TextData", "RecurrentCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "translate-toy", dependencies: ["Seq2Seq", "RecurrentCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "speech-classify", dependencies: ["AudioFeatures", "RecurrentCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "frame-classify", dependencies: ["ImageFrames", "RecurrentCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "rnn-bench", dependencies: ["RecurrentCore", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: fastMath),
+        // The README's "use RecurrentCore from your package" example, kept compiling.
+        .executableTarget(name: "core-example", dependencies: ["RecurrentCore"]),
+
+        .testTarget(name: "RecurrentCoreTests", dependencies: ["RecurrentCore"]),
+        .testTarget(name: "PlottingTests", dependencies: ["Plotting", "PNGCodec"]),
+        .testTarget(name: "TextDataTests", dependencies: ["TextData", "RecurrentCore"]),
+        .testTarget(name: "Seq2SeqTests", dependencies: ["Seq2Seq", "RecurrentCore"]),
+        .testTarget(name: "AudioFeaturesTests", dependencies: ["AudioFeatures", "RecurrentCore"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ImageFramesTests", dependencies: ["ImageFrames", "PNGCodec", "RecurrentCore"]),
+    ]
+)

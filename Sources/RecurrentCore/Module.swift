@@ -1,0 +1,1 @@
+// RecurrentCore module.

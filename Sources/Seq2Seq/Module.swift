@@ -1,0 +1,1 @@
+// Seq2Seq module.
