@@ -1,5 +1,7 @@
 #ifndef RNN_PNG_CODEC_H
 #define RNN_PNG_CODEC_H
-/* Placeholder; the codec API is defined in png_codec.c. */
-int rnn_png_codec_version(void);
+/* PNG encode/decode through libpng with setjmp/longjmp kept on the C side.
+   Reading API: PNGRead.h. Writing API: PNGWrite.h. */
+#include "PNGRead.h"
+#include "PNGWrite.h"
 #endif

@@ -1,0 +1,1 @@
+/* PNG reading API (see png_read.c). */

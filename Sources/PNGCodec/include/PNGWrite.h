@@ -1,0 +1,1 @@
+/* PNG writing API (see png_write.c). */

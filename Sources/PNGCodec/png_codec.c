@@ -1,3 +1,0 @@
-#include "PNGCodec.h"
-#include <png.h>
-int rnn_png_codec_version(void) { return PNG_LIBPNG_VER; }
