@@ -29,7 +29,7 @@ let package = Package(
         .systemLibrary(name: "CKissFFT", path: "Sources/CKissFFT", providers: [.apt(["libkissfft-dev"])]),
         .systemLibrary(name: "CSampleRate", path: "Sources/CSampleRate", providers: [.apt(["libsamplerate0-dev"])]),
         // libpng reports errors through longjmp; this C shim keeps setjmp/longjmp on the C side.
-        .target(name: "PNGCodec", dependencies: ["CPNG"], path: "Sources/PNGCodec"),
+        .target(name: "PNGCodec", dependencies: ["CPNG"], path: "Sources/PNGCodec", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("z")]),
 
         // The recurrent core: tensors, layers, losses, optimizers, checkpoints.
         .target(name: "RecurrentCore", dependencies: ["CBLAS"], swiftSettings: fastMath),

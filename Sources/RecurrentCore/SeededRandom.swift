@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A seeded, deterministic pseudo-random generator (xoshiro256**, seeded through SplitMix64).
 ///
 /// The same seed gives the same sequence of bits on every run and every platform; nothing in
@@ -77,5 +83,5 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
     }
 }
 
-@inline(__always) private func _log(_ x: Double) -> Double { Foundation_log(x) }
-@inline(__always) private func _cos(_ x: Double) -> Double { Foundation_cos(x) }
+@inline(__always) private func _log(_ x: Double) -> Double { log(x) }
+@inline(__always) private func _cos(_ x: Double) -> Double { cos(x) }
