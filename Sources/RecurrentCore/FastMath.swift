@@ -11,7 +11,10 @@ public enum FastMath {
     @inline(__always)
     public static func exp(_ x: V) -> V {
         let clamped = x.clamped(lowerBound: V(repeating: -87.3), upperBound: V(repeating: 88.3))
-        let n = (clamped * 1.442_695_04).rounded(.toNearestOrEven)
+        // Round to nearest with the 1.5 * 2^23 trick: after the addition the integer sits in
+        // the low mantissa bits, so no float-to-int conversion instruction is needed.
+        let shifted = clamped * 1.442_695_04 + 12_582_912.0
+        let n = shifted - 12_582_912.0
         // r = x - n * ln2 with ln2 split in two parts for accuracy.
         var r = clamped - n * 0.693_145_75
         r = r - n * 1.428_606_8e-6
@@ -23,9 +26,8 @@ public enum FastMath {
         p = p * r + 0.5
         p = p * r + 1.0
         p = p * r + 1.0
-        let ni = SIMD8<Int32>(n, rounding: .towardZero)
-        let bits = (ni &+ 127) &<< 23
-        let scale = unsafeBitCast(bits, to: V.self)
+        let ni = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- SIMD8<Int32>(repeating: 0x4B40_0000 - 127)
+        let scale = unsafeBitCast(ni &<< SIMD8<Int32>(repeating: 23), to: V.self)
         return p * scale
     }
 

@@ -23,6 +23,15 @@ public final class Linear: ParameterContainer {
         self.bias?.fillUniform(bound: bound, rng: &rng)
     }
 
+    /// A layer over existing parameters (`weight [out, in]`, `bias [out]`).
+    init(weight: Parameter, bias: Parameter?) {
+        precondition(weight.shape.count == 2)
+        outFeatures = weight.shape[0]
+        inFeatures = weight.shape[1]
+        self.weight = weight
+        self.bias = bias
+    }
+
     /// A replica sharing this layer's values with separate gradients.
     public init(sharing other: Linear) {
         inFeatures = other.inFeatures
@@ -144,5 +153,12 @@ public final class Dropout {
         }
         let m = mask.pointer
         for i in 0..<count { gradInput[i] = gradOutput[i] * m[i] }
+    }
+}
+
+extension Linear {
+    /// A decoder whose weight is an existing parameter (weight tying): `weight [out, in]`.
+    public convenience init(tiedWeight: Parameter, bias: Parameter) {
+        self.init(weight: tiedWeight, bias: bias)
     }
 }

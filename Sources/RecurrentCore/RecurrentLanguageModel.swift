@@ -1,0 +1,320 @@
+import Foundation
+
+/// Configuration of a token-sequence model: embedding (or one-hot input) → recurrent stack →
+/// linear decoder over the vocabulary. Serialised into checkpoint metadata as the `config`
+/// JSON object.
+public struct LanguageModelConfig: Codable, Sendable, Equatable {
+    public var cell: CellKind
+    public var layers: Int
+    public var hidden: Int
+    /// Embedding width; 0 = one-hot input (no embedding table).
+    public var embedding: Int
+    public var vocabSize: Int
+    public var dropout: Float
+    /// Decoder weight tied to the embedding table (requires embedding == hidden).
+    public var tieWeights: Bool
+
+    enum CodingKeys: String, CodingKey {
+        case cell, layers, hidden, embedding, dropout
+        case vocabSize = "vocab_size"
+        case tieWeights = "tie_weights"
+    }
+
+    public init(cell: CellKind, layers: Int, hidden: Int, embedding: Int, vocabSize: Int, dropout: Float = 0, tieWeights: Bool = false) {
+        self.cell = cell; self.layers = layers; self.hidden = hidden; self.embedding = embedding
+        self.vocabSize = vocabSize; self.dropout = dropout; self.tieWeights = tieWeights
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let cellName = try c.decode(String.self, forKey: .cell)
+        guard let cell = CellKind(argument: cellName) else {
+            throw DecodingError.dataCorruptedError(forKey: .cell, in: c, debugDescription: "unknown cell '\(cellName)'")
+        }
+        self.cell = cell
+        layers = try c.decode(Int.self, forKey: .layers)
+        hidden = try c.decode(Int.self, forKey: .hidden)
+        embedding = try c.decodeIfPresent(Int.self, forKey: .embedding) ?? 0
+        vocabSize = try c.decode(Int.self, forKey: .vocabSize)
+        dropout = try c.decodeIfPresent(Float.self, forKey: .dropout) ?? 0
+        tieWeights = try c.decodeIfPresent(Bool.self, forKey: .tieWeights) ?? false
+    }
+
+    /// PyTorch module name of the recurrent stack's class for this cell.
+    public var torchCellName: String {
+        switch cell { case .lstm: return "lstm"; case .gru: return "gru"; case .rnnTanh: return "rnn_tanh"; case .rnnRelu: return "rnn_relu" }
+    }
+}
+
+/// One shard's copy of the model: shares parameter values with the primary, owns gradients,
+/// activations and the carried recurrent state of its rows.
+final class LanguageModelReplica {
+    let config: LanguageModelConfig
+    let embedding: Embedding?
+    let stack: RecurrentStack
+    let decoder: Linear
+    let outputDropout: Dropout
+    var state: RecurrentState?
+    let ids = UncheckedIntBuffer(), targets = UncheckedIntBuffer()
+    let embedded = FloatBuffer(), dropped = FloatBuffer(), logits = FloatBuffer(), gradLogits = FloatBuffer()
+    let gradHidden = FloatBuffer(), gradEmbedded = FloatBuffer(), rowLoss = FloatBuffer()
+
+    init(config: LanguageModelConfig, embedding: Embedding?, stack: RecurrentStack, decoder: Linear) {
+        self.config = config; self.embedding = embedding; self.stack = stack; self.decoder = decoder
+        outputDropout = Dropout(probability: config.dropout)
+    }
+
+    var parameters: [Parameter] {
+        var list: [Parameter] = []
+        if let embedding { list.append(embedding.weight) }
+        list += stack.parameters
+        if !config.tieWeights { list.append(decoder.weight) }
+        if let b = decoder.bias { list.append(b) }
+        return list
+    }
+
+    var input: RecurrentInput {
+        if let embedding { return .dense(UnsafePointer(embedded.pointer), features: embedding.dimension) }
+        return .oneHot(UnsafePointer(ids.pointer), features: config.vocabSize)
+    }
+
+    /// Forward (and optionally backward) on time-major ids/targets already in `ids`/`targets`
+    /// (`[T, B]`). Returns the sum of per-position NLL (nats) over `T*B` positions.
+    /// `gradScale` multiplies the gradient of the mean loss of this shard.
+    func run(T: Int, B: Int, training: Bool, backward: Bool, gradScale: Float, rng: inout SeededRandom,
+             rowLossOut: UnsafeMutablePointer<Float>? = nil) -> Double {
+        let H = stack.outputSize, V = config.vocabSize, N = T * B
+        if let embedding { embedding.forward(ids: ids.pointer, count: N, output: embedded.reserve(N * embedding.dimension)) }
+        let y = stack.forward(input: input, steps: T, batch: B, lengths: nil, initial: state, training: training, rng: &rng)
+        var top = y
+        if training && config.dropout > 0 {
+            let d = dropped.reserve(N * H)
+            outputDropout.forward(input: y, count: N * H, output: d, training: true, rng: &rng)
+            top = UnsafePointer(d)
+        }
+        let lg = logits.reserve(N * V)
+        decoder.forward(input: top, rows: N, output: lg)
+        let gl: UnsafeMutablePointer<Float>? = backward ? gradLogits.reserve(N * V) : nil
+        let result = SoftmaxCrossEntropy.compute(logits: lg, rows: N, classes: V, targets: targets.pointer,
+                                                 weights: nil, gradLogits: gl, rowLoss: rowLossOut)
+        state = stack.finalState
+        if backward, let gl {
+            if gradScale != 1 { for i in 0..<(N * V) { gl[i] *= gradScale } }
+            let gh = gradHidden.reserve(N * H)
+            decoder.backward(input: top, gradOutput: gl, rows: N, gradInput: gh)
+            if training && config.dropout > 0 { outputDropout.backward(gradOutput: gh, count: N * H, gradInput: gh, training: true) }
+            let ge: UnsafeMutablePointer<Float>? = embedding.map { gradEmbedded.reserve(N * $0.dimension) }
+            stack.backward(input: input, gradOutput: gh, gradFinal: nil, gradInput: ge)
+            if let embedding, let ge { embedding.backward(ids: ids.pointer, count: N, gradOutput: ge) }
+        }
+        return result.loss * Double(N)
+    }
+}
+
+/// A growable Int32 buffer.
+final class UncheckedIntBuffer {
+    private(set) var pointer: UnsafeMutablePointer<Int32>
+    private var capacity: Int
+    init() { capacity = 1; pointer = .allocate(capacity: 1); pointer.initialize(to: 0) }
+    deinit { pointer.deallocate() }
+    func reserve(_ n: Int) -> UnsafeMutablePointer<Int32> {
+        if n > capacity { pointer.deallocate(); capacity = n; pointer = .allocate(capacity: n); pointer.initialize(repeating: 0, count: n) }
+        return pointer
+    }
+}
+
+/// A recurrent language model over token ids, equal to PyTorch's
+/// `Embedding(V, E) → LSTM|GRU|RNN(E, H, layers, batch_first=True) → Linear(H, V)` with the
+/// attribute names `embedding`, `rnn`, `decoder` (one-hot input when `embedding == 0`).
+///
+/// Training runs data-parallel over batch shards (`threads`), see `Threading`. Dropout (when
+/// configured) acts between recurrent layers, as in PyTorch, and on the top layer's output
+/// before the decoder; evaluation and sampling never drop.
+public final class RecurrentLanguageModel: ParameterContainer {
+    public let config: LanguageModelConfig
+    /// Number of batch shards trained in parallel.
+    public let threads: Int
+    let replicas: [LanguageModelReplica]
+    private var shardRanges: [Range<Int>] = []
+    private var stateBatch = 0
+
+    /// Creates a model with PyTorch's default initialisation from `seed`.
+    public init(config: LanguageModelConfig, seed: UInt64, threads: Int = 1) {
+        precondition(!config.tieWeights || config.embedding == config.hidden, "weight tying needs embedding == hidden")
+        var rng = SeededRandom(seed: seed)
+        self.config = config
+        self.threads = max(1, threads)
+        let emb = config.embedding > 0 ? Embedding(vocabularySize: config.vocabSize, dimension: config.embedding, rng: &rng) : nil
+        let stack = RecurrentStack(cell: config.cell, inputSize: config.embedding > 0 ? config.embedding : config.vocabSize,
+                                   hiddenSize: config.hidden, numLayers: config.layers, dropout: config.dropout, rng: &rng)
+        var dec = Linear(inFeatures: config.hidden, outFeatures: config.vocabSize, rng: &rng)
+        if config.tieWeights, let emb { dec = Linear(tiedWeight: emb.weight, bias: dec.bias!) }
+        var reps = [LanguageModelReplica(config: config, embedding: emb, stack: stack, decoder: dec)]
+        for _ in 1..<self.threads {
+            let e2 = emb.map { Embedding(sharing: $0) }
+            let d2 = config.tieWeights ? Linear(tiedWeight: e2!.weight, bias: Parameter(sharing: dec.bias!)) : Linear(sharing: dec)
+            reps.append(LanguageModelReplica(config: config, embedding: e2, stack: RecurrentStack(sharing: stack), decoder: d2))
+        }
+        replicas = reps
+        if self.threads > 1 { Threading.useSingleThreadedBLAS() }
+    }
+
+    /// The primary's components.
+    public var embedding: Embedding? { replicas[0].embedding }
+    public var rnn: RecurrentStack { replicas[0].stack }
+    public var decoder: Linear { replicas[0].decoder }
+
+    /// Parameters with their PyTorch `state_dict` names (`embedding.weight`, `rnn.weight_ih_l0`,
+    /// ..., `decoder.weight`, `decoder.bias`). With tied weights `decoder.weight` is the same
+    /// parameter as `embedding.weight` (listed once here; checkpoints write both names).
+    public var namedParameters: [(name: String, parameter: Parameter)] {
+        var list: [(name: String, parameter: Parameter)] = []
+        if let e = embedding { list.append(("embedding.weight", e.weight)) }
+        list += rnn.namedParameters.map { ("rnn." + $0.name, $0.parameter) }
+        if !config.tieWeights { list.append(("decoder.weight", decoder.weight)) }
+        if let b = decoder.bias { list.append(("decoder.bias", b)) }
+        return list
+    }
+
+    /// Tensors for a checkpoint, PyTorch names and shapes (tied decoder weight included).
+    public var stateDict: [NamedTensor] {
+        var list = namedParameters.map { NamedTensor(name: $0.name, shape: $0.parameter.shape, values: $0.parameter.values) }
+        if config.tieWeights, let e = embedding {
+            let idx = list.firstIndex { $0.name == "decoder.bias" } ?? list.count
+            list.insert(NamedTensor(name: "decoder.weight", shape: e.weight.shape, values: e.weight.values), at: idx)
+        }
+        return list
+    }
+
+    /// Loads values from tensors by name; every parameter must be present with its exact shape.
+    public func load(_ tensors: [String: NamedTensor], source: String) throws {
+        for (name, p) in namedParameters {
+            guard let t = tensors[name] else { throw ModelLoadError.missingTensor(source, name) }
+            guard t.shape == p.shape else { throw ModelLoadError.shapeMismatch(source, name, expected: p.shape, got: t.shape) }
+            p.values = t.values
+        }
+    }
+
+    /// Forgets the carried recurrent state (next batch starts from zeros).
+    public func resetState() { for r in replicas { r.state = nil }; stateBatch = 0 }
+
+    /// The carried state of every shard, concatenated along the batch (for resumable training):
+    /// `[L, B, H]` per array.
+    public var carriedState: RecurrentState? {
+        guard replicas[0].state != nil else { return nil }
+        return concatenateStates(replicas.prefix(shardRanges.count).compactMap(\.state), layers: config.layers, hidden: config.hidden)
+    }
+
+    /// Restores a state saved from `carriedState` for a batch of `batch` rows.
+    public func setCarriedState(_ state: RecurrentState?, batch: Int) {
+        shardRanges = Threading.shards(count: batch, parts: threads)
+        stateBatch = batch
+        guard let state else { resetState(); stateBatch = batch; return }
+        let L = config.layers, H = config.hidden
+        for (k, r) in shardRanges.enumerated() {
+            func slice(_ a: [Float]) -> [Float] {
+                var out: [Float] = []
+                out.reserveCapacity(L * r.count * H)
+                for l in 0..<L { out += a[(l * batch + r.lowerBound) * H ..< (l * batch + r.upperBound) * H] }
+                return out
+            }
+            replicas[k].state = RecurrentState(h: slice(state.h), c: state.c.map(slice))
+        }
+    }
+
+    /// One training step's forward and backward on a batch.
+    ///
+    /// - Parameters:
+    ///   - inputs, targets: `[batch, steps]` token ids, batch-first.
+    ///   - carryState: start from the state the previous call left (truncated BPTT over parallel
+    ///     streams); otherwise from zeros.
+    ///   - seed: seeds this step's dropout masks (deterministic per step and shard).
+    /// - Returns: mean cross-entropy (nats) over all positions. Gradients of the primary
+    ///   parameters hold d(mean loss)/d(parameter) afterwards (they are zeroed first).
+    public func trainStep(inputs: [Int32], targets: [Int32], batch B: Int, steps T: Int, carryState: Bool,
+                          training: Bool = true, seed: UInt64 = 0) -> Double {
+        precondition(inputs.count == B * T && targets.count == B * T, "inputs/targets must hold batch*steps ids")
+        if !carryState || B != stateBatch { resetState() }
+        if B != stateBatch || shardRanges.isEmpty { shardRanges = Threading.shards(count: B, parts: threads); stateBatch = B }
+        let ranges = shardRanges
+        let box = UncheckedBox((replicas, inputs, targets))
+        let losses = UncheckedBox([Double](repeating: 0, count: ranges.count))
+        Threading.run(ranges.count) { k in
+            let (reps, inp, tgt) = box.value
+            let r = ranges[k], rep = reps[k], bs = r.count
+            for p in rep.parameters { p.zeroGrad() }
+            let ip = rep.ids.reserve(T * bs), tp = rep.targets.reserve(T * bs)
+            for t in 0..<T { for (j, b) in r.enumerated() { ip[t * bs + j] = inp[b * T + t]; tp[t * bs + j] = tgt[b * T + t] } }
+            var rng = SeededRandom(seed: seed &* 1_000_003 &+ UInt64(k))
+            losses.value[k] = rep.run(T: T, B: bs, training: training, backward: true,
+                                      gradScale: Float(bs) / Float(B), rng: &rng)
+        }
+        let primary = replicas[0].parameters
+        for k in 1..<max(ranges.count, 1) { accumulateGradients(into: primary, from: replicas[k].parameters) }
+        return losses.value.reduce(0, +) / Double(B * T)
+    }
+
+    /// Mean cross-entropy of a batch without gradients or dropout; `carryState` as in
+    /// `trainStep`. Writes per-position NLL `[batch, steps]` into `positionLoss` when given.
+    public func evaluate(inputs: [Int32], targets: [Int32], batch B: Int, steps T: Int, carryState: Bool,
+                         positionLoss: UnsafeMutablePointer<Float>? = nil) -> Double {
+        let rep = replicas[0]
+        if !carryState { rep.state = nil }
+        let ip = rep.ids.reserve(T * B), tp = rep.targets.reserve(T * B)
+        for t in 0..<T { for b in 0..<B { ip[t * B + b] = inputs[b * T + t]; tp[t * B + b] = targets[b * T + t] } }
+        var rng = SeededRandom(seed: 0)
+        let rows = rep.rowLoss.reserve(T * B)
+        let total = rep.run(T: T, B: B, training: false, backward: false, gradScale: 1, rng: &rng, rowLossOut: rows)
+        if let positionLoss { for t in 0..<T { for b in 0..<B { positionLoss[b * T + t] = rows[t * B + b] } } }
+        return total / Double(B * T)
+    }
+
+    /// Forgets the evaluation state of `evaluate`/`nextLogits`.
+    public func resetEvaluationState() { replicas[0].state = nil }
+
+    /// Feeds one token per sequence (`batch` = ids.count) from the carried evaluation state and
+    /// returns the next-token logits `[batch, vocab]`; the state advances. Used for sampling
+    /// and greedy prediction.
+    public func nextLogits(_ tokenIds: [Int32]) -> [Float] {
+        let rep = replicas[0], B = tokenIds.count, V = config.vocabSize
+        let ip = rep.ids.reserve(B)
+        for b in 0..<B { ip[b] = tokenIds[b] }
+        if let s = rep.state, s.h.count != config.layers * B * config.hidden { rep.state = nil }
+        if let embedding = rep.embedding { embedding.forward(ids: ip, count: B, output: rep.embedded.reserve(B * embedding.dimension)) }
+        var rng = SeededRandom(seed: 0)
+        let y = rep.stack.forward(input: rep.input, steps: 1, batch: B, initial: rep.state, training: false, rng: &rng)
+        let lg = rep.logits.reserve(B * V)
+        rep.decoder.forward(input: y, rows: B, output: lg)
+        rep.state = rep.stack.finalState
+        return Array(UnsafeBufferPointer(start: lg, count: B * V))
+    }
+}
+
+/// Errors loading model weights.
+public enum ModelLoadError: Error, CustomStringConvertible {
+    case missingTensor(String, String)
+    case shapeMismatch(String, String, expected: [Int], got: [Int])
+    case badMetadata(String, String)
+
+    public var description: String {
+        switch self {
+        case .missingTensor(let f, let n): return "\(f): tensor '\(n)' is missing"
+        case .shapeMismatch(let f, let n, let e, let g): return "\(f): tensor '\(n)' has shape \(g), expected \(e)"
+        case .badMetadata(let f, let m): return "\(f): \(m)"
+        }
+    }
+}
+
+/// Concatenates per-shard states `[L, b_k, H]` along the batch.
+func concatenateStates(_ parts: [RecurrentState], layers L: Int, hidden H: Int) -> RecurrentState {
+    func cat(_ arrays: [[Float]]) -> [Float] {
+        var out: [Float] = []
+        for l in 0..<L {
+            for a in arrays { let b = a.count / (L * H); out += a[(l * b * H)..<((l + 1) * b * H)] }
+        }
+        return out
+    }
+    let h = cat(parts.map(\.h))
+    let c: [Float]? = parts.first?.c == nil ? nil : cat(parts.map { $0.c! })
+    return RecurrentState(h: h, c: c)
+}
