@@ -13,6 +13,7 @@ public enum PlotError: Error, CustomStringConvertible, Equatable, Sendable {
     /// The PNG could not be written.
     case writeFailed(path: String, reason: String)
 
+    /// One line: the output path and what is wrong.
     public var description: String {
         switch self {
         case .noData(let path):

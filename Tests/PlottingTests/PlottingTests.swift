@@ -258,3 +258,19 @@ struct ReadBack {
     for y in 0..<12 { #expect((v.pixel(x: 1, y: y) == .black) == (5...9).contains(y)) }
     for x in 2...7 { #expect(v.pixel(x: x, y: 7) == .black && v.pixel(x: x, y: 8) == .white) }
 }
+
+@Test func ticksAreNiceAndCoverTheData() {
+    // 0.13...9.7 with about 5 intervals: raw step 1.914 -> 2, axis 0...10.
+    let a = Ticks(minimum: 0.13, maximum: 9.7, target: 5)
+    #expect(a.step == 2 && a.low == 0 && a.high == 10)
+    #expect(a.values == [0, 2, 4, 6, 8, 10])
+    #expect(a.label(4) == "4")
+    // Losses 2.31...2.37: raw step 0.012 -> 0.02, axis 2.30...2.38, two decimals.
+    let b = Ticks(minimum: 2.31, maximum: 2.37, target: 5)
+    #expect(abs(b.step - 0.02) < 1e-12 && abs(b.low - 2.30) < 1e-9 && abs(b.high - 2.38) < 1e-9)
+    #expect(b.label(2.34) == "2.34")
+    // A constant series still gets a non-empty range around its value.
+    let c = Ticks(minimum: 5, maximum: 5, target: 4)
+    #expect(c.low < 5 && c.high > 5)
+    #expect(Ticks.format(2_500_000, step: 500_000) == "2.50e+06")
+}
