@@ -4,4 +4,7 @@
    Reading API: PNGRead.h. Writing API: PNGWrite.h. */
 #include "PNGRead.h"
 #include "PNGWrite.h"
+
+/* Linked libpng version number, e.g. 10639 for 1.6.39. */
+int rnn_png_library_version(void);
 #endif
