@@ -162,14 +162,14 @@ public enum FrameGenerator {
     public static func writeMNISTRows(_ mnist: MNISTSet, directory: String, trainCount: Int = 8000,
                                       threads: Int? = nil) throws {
         let side = mnist.rows * mnist.cols
-        try parallelMap(count: mnist.count, threads: threads ?? defaultThreads()) { i in
+        let _: [Void] = try parallelMap(count: mnist.count, threads: threads ?? defaultThreads()) { i in
             let part = i < trainCount ? "train" : "test"
             let folder = "\(directory)/\(part)/\(mnist.labels[i])"
             try makeFolder(folder)
             let pixels = Array(mnist.images[(i * side)..<((i + 1) * side)])
             try PNGImage.write8(path: folder + "/img_" + pad(i, 5) + ".png", width: mnist.cols, height: mnist.rows,
                                 channels: 1, samples: pixels)
-        } as [Void]
+        }
     }
 
     /// Reads `t10k-*-ubyte.gz` from `dataDirectory/mnist` and writes them with
