@@ -95,9 +95,9 @@ public struct FrameDataset: Sendable {
     /// featuresPerStep]` in either mode). All frames must have the size of the first.
     public static func featurise(frames: [String], config: FeatureConfig) throws -> [Float] {
         let perFrame = config.featuresPerFrame
-        var out = [Float](repeating: 0, count: frames.count * perFrame)
         var extractor: FrameFeatureExtractor? = nil
-        try out.withUnsafeMutableBufferPointer { buffer in
+        // Every element is written by the extractor, so the array is not zero-filled first.
+        return try [Float](unsafeUninitializedCapacity: frames.count * perFrame) { buffer, initialized in
             guard let base = buffer.baseAddress else { return }
             for (f, path) in frames.enumerated() {
                 try PNGImage.withDecoded(path: path, maxPixels: config.maxPixels) { w, h, c, samples in
@@ -113,8 +113,8 @@ public struct FrameDataset: Sendable {
                     extractor!.extract(samples, into: base + f * perFrame)
                 }
             }
+            initialized = frames.count * perFrame
         }
-        return out
     }
 }
 
