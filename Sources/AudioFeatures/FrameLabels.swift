@@ -68,9 +68,9 @@ public struct LabelTrack: Sendable, Equatable {
         segments = []
         lines = []
         var lineNo = 0
-        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        for raw in text.split(omittingEmptySubsequences: false, whereSeparator: { $0.isNewline }) {
             lineNo += 1
-            let line = raw.hasSuffix("\r") ? raw.dropLast() : raw[...]
+            let line = raw
             if line.trimmingCharacters(in: .whitespaces).isEmpty || line.hasPrefix("\\") { continue }
             let fields = line.split(separator: "\t", maxSplits: 2, omittingEmptySubsequences: false)
             guard fields.count >= 2 else {

@@ -181,7 +181,7 @@ public enum UtteranceDataset {
         let dir = manifest.deletingLastPathComponent()
         var out: [Utterance] = []
         var lineNo = 0
-        for raw in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        for raw in text.split(omittingEmptySubsequences: false, whereSeparator: { $0.isNewline }) {
             lineNo += 1
             let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
             if line.isEmpty || line.hasPrefix("#") { continue }
