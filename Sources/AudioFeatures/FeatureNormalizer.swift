@@ -25,6 +25,14 @@ public struct FeatureNormalizer: Codable, Sendable, Equatable {
         sumSquares = [Double](repeating: 0, count: featureCount)
     }
 
+    /// Statistics over every frame of `matrices` (each `[frames, featureCount]`), e.g. the
+    /// training set's features.
+    public static func fitted(to matrices: [FeatureMatrix], featureCount: Int) throws -> FeatureNormalizer {
+        var n = FeatureNormalizer(featureCount: featureCount)
+        for (i, m) in matrices.enumerated() { try n.accumulate(m, source: "features #\(i)") }
+        return n
+    }
+
     /// Adds every frame of `m` `[frames, featureCount]`.
     /// - Throws: `FeatureError.dimensionMismatch` when the width differs.
     public mutating func accumulate(_ m: FeatureMatrix, source: String = "features") throws {

@@ -35,6 +35,20 @@ import Testing
         #expect(maxErr <= quantum)  // rounding to the nearest step costs at most half a step
     }
 
+    @Test func oggVorbisRoundTripKeepsTheWaveform() throws {
+        let dir = try makeTempDir()
+        let url = dir.appendingPathComponent("tone.ogg")
+        let x = tone(8000, rate: 8000, freq: 440, amp: 0.5)
+        try AudioWriter.write(url, interleaved: x, channels: 1, sampleRate: 8000, format: .oggVorbis)
+        let y = try AudioLoader.loadMono(url)
+        #expect(y.count == x.count)
+        // Lossy codec: compare by normalised correlation instead of sample equality.
+        let n = min(x.count, y.count)
+        var xy = 0.0, xx = 0.0, yy = 0.0
+        for i in 0..<n { xy += Double(x[i] * y[i]); xx += Double(x[i] * x[i]); yy += Double(y[i] * y[i]) }
+        #expect(xy / (xx * yy).squareRoot() > 0.99)
+    }
+
     @Test func stereoIsMixedToTheMeanOfBothChannels() throws {
         let dir = try makeTempDir()
         let url = dir.appendingPathComponent("stereo.wav")

@@ -167,6 +167,9 @@ import Testing
         #expect(norm.count == 4)
         #expect(abs(norm.mean[0] - 4) < 1e-12 && abs(norm.mean[1] - 10) < 1e-12)
         #expect(abs(norm.standardDeviation[0] - 5.0.squareRoot()) < 1e-12 && norm.standardDeviation[1] == 0)
+        let fitted = try FeatureNormalizer.fitted(to: [FeatureMatrix(frames: 4, features: 2, values: [1, 10, 3, 10, 5, 10, 7, 10])],
+                                                  featureCount: 2)
+        #expect(fitted == norm)
         var m = FeatureMatrix(frames: 2, features: 2, values: [4 + 5.0.squareRoot(), 10, 4, 11].map { Float($0) })
         try norm.apply(to: &m)
         #expect(abs(m[0, 0] - 1) < 1e-6 && m[1, 0] == 0 && m[0, 1] == 0)
