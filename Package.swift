@@ -52,7 +52,7 @@ let package = Package(
         .executableTarget(name: "translate-toy", dependencies: ["Seq2Seq", "RecurrentCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "speech-classify", dependencies: ["AudioFeatures", "RecurrentCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "frame-classify", dependencies: ["ImageFrames", "RecurrentCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "rnn-bench", dependencies: ["RecurrentCore", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: fastMath),
+        .executableTarget(name: "rnn-bench", dependencies: ["RecurrentCore", "Plotting", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: fastMath),
         // The README's "use RecurrentCore from your package" example, kept compiling.
         .executableTarget(name: "core-example", dependencies: ["RecurrentCore"]),
 
