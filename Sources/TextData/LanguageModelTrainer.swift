@@ -23,6 +23,11 @@ public struct LanguageModelTrainingOptions: Sendable {
     public var optimizer = "adam"
     /// nil = 2e-3 (Adam, RMSProp) or 1.0 (SGD).
     public var learningRate: Float?
+    /// `constant` or `cosine` (decay to 10 % of the rate over the run: over the steps when
+    /// `steps`/`epochs` are given, over the time budget otherwise).
+    public var lrSchedule = "constant"
+    /// Linear warm-up steps.
+    public var warmup = 0
     /// Global-norm clipping; 0 disables it.
     public var clip: Float = 5
     public var steps: Int?
@@ -119,6 +124,7 @@ public final class LanguageModelTrainer {
          ("--embedding", "\(config.embedding)"), ("--dropout", "\(config.dropout)"), ("--tie-weights", "\(config.tieWeights)"),
          ("--batching", options.batching.rawValue), ("--batch", "\(options.batch)"), ("--seq-len", "\(options.seqLen)"),
          ("--optimizer", options.optimizer), ("--lr", "\(options.effectiveLearningRate)"), ("--clip", "\(options.clip)"),
+         ("--lr-schedule", options.lrSchedule), ("--warmup", "\(options.warmup)"),
          ("--val-fraction", "\(options.valFraction)"), ("--seed", "\(options.seed)"), ("--threads", "\(options.threads)")]
     }
 
@@ -131,6 +137,9 @@ public final class LanguageModelTrainer {
         }
         guard o.layers >= 1, o.hidden >= 1, o.embedding >= 0, o.seqLen >= 1, o.batch >= 0 else {
             throw LanguageModelTrainingError.invalidOption("--layers, --hidden and --seq-len must be at least 1, --embedding and --batch at least 0")
+        }
+        guard ["constant", "cosine"].contains(o.lrSchedule) else {
+            throw LanguageModelTrainingError.invalidOption("--lr-schedule must be constant or cosine (got '\(o.lrSchedule)')")
         }
         guard o.dropout >= 0 && o.dropout < 1 else { throw LanguageModelTrainingError.invalidOption("--dropout must be in [0, 1)") }
         guard o.valFraction >= 0 && o.valFraction < 1 else { throw LanguageModelTrainingError.invalidOption("--val-fraction must be at least 0 and below 1") }
@@ -283,7 +292,7 @@ public final class LanguageModelTrainer {
                 break trainLoop
             }
             if o.clip > 0 { clipGradientNorm(params, maxNorm: o.clip) }
-            optimizer.learningRate = lr
+            optimizer.learningRate = learningRate(step: step, elapsed: elapsedBefore + clock() - start, totalSteps: totalSteps)
             optimizer.step()
             let dt = clock() - t0
             step += 1
@@ -312,6 +321,23 @@ public final class LanguageModelTrainer {
             tokensPerSecond: trainSeconds > 0 ? Double(trainTokens) / trainSeconds : 0,
             steps: step, seconds: elapsedBefore + clock() - start, lastTrainLoss: lastLoss, checkpoint: bestPath,
             stepLosses: stepLosses)
+    }
+
+    /// The learning rate for 0-based `step`: warm-up, then constant or cosine decay to 10 %.
+    func learningRate(step: Int, elapsed: Double, totalSteps: Int?) -> Float {
+        let base = options.effectiveLearningRate
+        if step < options.warmup { return base * Float(step + 1) / Float(options.warmup) }
+        guard options.lrSchedule == "cosine" else { return base }
+        let progress: Double
+        if let total = totalSteps {
+            progress = Double(step - options.warmup) / Double(max(1, total - options.warmup))
+        } else if let budget = options.timeBudget {
+            progress = elapsed / budget
+        } else {
+            progress = 0
+        }
+        let p = min(max(progress, 0), 1)
+        return base * Float(0.1 + 0.9 * 0.5 * (1 + cos(Double.pi * p)))
     }
 
     func saveTrainingState(model: RecurrentLanguageModel, optimizer: any Optimizer, position: BatchPosition, step: Int,

@@ -37,6 +37,8 @@ struct Train: ParsableCommand {
     @Option(name: .customLong("seq-len"), help: "Sequence length.") var seqLen: Int = 64
     @Option(help: "Optimizer: adam, sgd, rmsprop.") var optimizer: String = "adam"
     @Option(help: "Learning rate (default 2e-3; sgd 1.0).") var lr: Float?
+    @Option(name: .customLong("lr-schedule"), help: "constant, or cosine (decays to 10 % over --steps/--epochs or the time budget).") var lrSchedule: String = "constant"
+    @Option(help: "Linear learning-rate warm-up steps.") var warmup: Int = 0
     @Option(help: "Gradient clipping by global norm; 0 = off.") var clip: Float = 5
     @Option(help: "Training steps.") var steps: Int?
     @Option(help: "Training epochs.") var epochs: Int?
@@ -68,6 +70,7 @@ struct Train: ParsableCommand {
             guard let bm = BatchingMode(rawValue: batching) else { throw ValidationError("--batching must be streams or windows") }
             o.batching = bm
             o.batch = batch; o.seqLen = seqLen; o.optimizer = optimizer; o.learningRate = lr; o.clip = clip
+            o.lrSchedule = lrSchedule; o.warmup = max(0, warmup)
             o.steps = steps; o.epochs = epochs; o.timeBudget = timeBudget
             if steps == nil && epochs == nil && timeBudget == nil { o.epochs = 1 }
             o.evalEvery = evalEvery; o.valFraction = valFraction; o.seed = seed; o.outDir = out; o.resume = resume
