@@ -283,8 +283,10 @@ public final class LanguageModelTrainer {
         trainLoop: while true {
             if let s = totalSteps, step >= s { break }
             if let b = o.timeBudget, elapsedBefore + clock() - start >= b { break }
-            let batch = batcher.next()
+            // Throughput counts everything a training step costs (loader, step, optimizer,
+            // progress output) but not validation or checkpoint writing.
             let t0 = clock()
+            let batch = batcher.next()
             let loss = model.trainStep(inputs: batch.inputs, targets: batch.targets, batch: batch.batchSize, steps: batch.seqLen,
                                        carryState: !batch.resetsState, seed: o.seed &* 7_919 &+ UInt64(step))
             if !loss.isFinite {
@@ -294,13 +296,13 @@ public final class LanguageModelTrainer {
             if o.clip > 0 { clipGradientNorm(params, maxNorm: o.clip) }
             optimizer.learningRate = learningRate(step: step, elapsed: elapsedBefore + clock() - start, totalSteps: totalSteps)
             optimizer.step()
-            let dt = clock() - t0
             step += 1
-            trainSeconds += dt; trainTokens += batch.inputs.count
-            windowLoss += loss; windowSteps += 1; windowTokens += batch.inputs.count; windowTrainSeconds += dt
             lastLoss = loss
             stepLosses.append(loss)
             try reporter.update(step: step, loss: loss, tokens: batch.inputs.count)
+            let dt = clock() - t0
+            trainSeconds += dt; trainTokens += batch.inputs.count
+            windowLoss += loss; windowSteps += 1; windowTokens += batch.inputs.count; windowTrainSeconds += dt
             if o.evalEvery > 0 && step % o.evalEvery == 0 { try evaluateAndSave(final: false) }
             if let every = o.sampleEvery, clock() - lastSampleTime >= every {
                 sample()
