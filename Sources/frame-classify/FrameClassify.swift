@@ -143,8 +143,8 @@ struct TrainOptions: ParsableArguments {
 /// The JSON summary line of a training run.
 struct TrainReport: Encodable {
     var data: String
-    var features: String
-    var model: String
+    var features: FeatureConfig
+    var model: SequenceClassifierConfig
     var loadFrames: Int
     var loadSeconds: Double
     var loadFramesPerSecond: Double
@@ -173,7 +173,7 @@ func train(_ o: TrainOptions) throws -> TrainReport {
     let progress = ProgressReporter(totalSteps: o.training.epochs.map { $0 * stepsPerEpoch }, timeBudget: o.timeBudget,
                                     label: "frame-classify")
     let summary = try trainer.run(progress: progress, message: { progress.message($0) })
-    return TrainReport(data: o.data, features: features.jsonString(), model: model.info.model.jsonString(), loadFrames: load.frames,
+    return TrainReport(data: o.data, features: features, model: model.info.model, loadFrames: load.frames,
                        loadSeconds: (load.seconds * 1000).rounded() / 1000, loadFramesPerSecond: load.framesPerSecond.rounded(),
                        result: summary, checkpoint: o.out + "/best.safetensors")
 }
@@ -268,9 +268,9 @@ struct Demo: ParsableCommand {
         try guarded {
             let root = dir ?? (NSTemporaryDirectory() + "frame-classify-demo-" + String(UInt32.random(in: 0...UInt32.max), radix: 16))
             stderrLine("frame-classify demo: generating 'shapes' clips in \(root)/data")
-            try FrameGenerator.writeShapes(root: root + "/data", trainPerClass: 100, testPerClass: 25, seed: 1)
-            let o = try TrainOptions.parse(["--data", root + "/data", "--out", root + "/run", "--hidden", "64",
-                                            "--time-budget", String(seconds), "--epochs", "30"])
+            try FrameGenerator.writeShapes(root: root + "/data", trainPerClass: 200, testPerClass: 50, seed: 1)
+            let o = try TrainOptions.parse(["--data", root + "/data", "--out", root + "/run", "--size", "32x32", "--shift", "2",
+                                            "--time-budget", String(seconds), "--epochs", "1000"])
             let report = try train(o)
             print("demo: shapes test accuracy \(String(format: "%.2f", 100 * report.result.testAccuracy)) % (\(report.result.testCount) clips, 6 classes) after \(report.result.epochs) epochs in \(String(format: "%.1f", report.result.seconds)) s; checkpoint \(report.checkpoint)")
             printJSON(report)
