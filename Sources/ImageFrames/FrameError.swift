@@ -36,6 +36,11 @@ public enum FrameError: Error, CustomStringConvertible, Equatable, Sendable {
     case invalidJSON(what: String, reason: String)
     /// A parameter given by the caller is out of range.
     case invalidArgument(String)
+    /// A model checkpoint is not a usable frame-classify checkpoint (other task or format,
+    /// bad metadata, tensors that do not fit the configuration).
+    case invalidCheckpoint(path: String, reason: String)
+    /// A file the run writes (log, plot, checkpoint) could not be written.
+    case outputFailed(path: String, reason: String)
 
     /// One line naming the file and the problem.
     public var description: String {
@@ -74,6 +79,10 @@ public enum FrameError: Error, CustomStringConvertible, Equatable, Sendable {
             return "\(what): invalid JSON: \(reason)"
         case let .invalidArgument(message):
             return "invalid argument: \(message)"
+        case let .invalidCheckpoint(path, reason):
+            return "\(path): not a usable frame-classify checkpoint: \(reason)"
+        case let .outputFailed(path, reason):
+            return "\(path): cannot write: \(reason)"
         }
     }
 }

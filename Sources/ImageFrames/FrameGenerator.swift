@@ -184,15 +184,22 @@ public enum FrameGenerator {
     /// Renders one `moving-digits` clip: the MNIST image `imageIndex` pasted on a `size` x
     /// `size` black canvas, starting at a random position and moving `speed` (1-3) pixels per
     /// frame per axis in direction `directionIndex` (into `directionClasses`), bouncing off
-    /// the borders.
+    /// the borders. The start position leaves room for the first step, so the first two frames
+    /// always show the class direction.
     /// - Returns: frames `[frames][size * size]`, 8-bit grey.
     public static func renderMovingDigit(_ mnist: MNISTSet, imageIndex: Int, directionIndex: Int, size: Int,
                                          frames: Int, rng: inout SeededRandom) -> [[UInt8]] {
         let dw = mnist.cols, dh = mnist.rows
         let maxX = size - dw, maxY = size - dh
-        var x = rng.nextInt(in: 0...maxX), y = rng.nextInt(in: 0...maxY)
         let speed = rng.nextInt(in: 1...3)
         var vx = directionSteps[directionIndex].0 * speed, vy = directionSteps[directionIndex].1 * speed
+        // The start leaves room for the first step, so it always goes in the class direction
+        // (a digit starting against a border would otherwise bounce at once and look like the
+        // opposite direction).
+        func start(_ v: Int, _ limit: Int) -> Int {
+            v < 0 ? rng.nextInt(in: min(-v, limit)...limit) : rng.nextInt(in: 0...max(limit - v, 0))
+        }
+        var x = start(vx, maxX), y = start(vy, maxY)
         var out: [[UInt8]] = []
         out.reserveCapacity(frames)
         mnist.images.withUnsafeBufferPointer { images in

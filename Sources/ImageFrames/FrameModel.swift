@@ -1,0 +1,322 @@
+import Foundation
+import Plotting
+import RecurrentCore
+
+/// Everything besides the weights that a frame classifier needs to read new data the way it
+/// was trained: feature configuration, normalisation statistics, output label names and the
+/// model configuration. Stored in the checkpoint's `__metadata__`.
+public struct FrameModelInfo: Sendable, Equatable {
+    /// The checkpoint format this code writes and accepts.
+    public static let format = "rnn-suite/frames/1"
+
+    /// How frames become features.
+    public var features: FeatureConfig
+    /// Normalisation applied after featurising (nil: none).
+    public var statistics: FeatureStatistics?
+    /// Names of the model's output classes: clip classes (many-to-one) or per-frame labels
+    /// (many-to-many).
+    public var classNames: [String]
+    /// The network's configuration.
+    public var model: SequenceClassifierConfig
+
+    /// Creates the description.
+    public init(features: FeatureConfig, statistics: FeatureStatistics?, classNames: [String], model: SequenceClassifierConfig) {
+        self.features = features
+        self.statistics = statistics
+        self.classNames = classNames
+        self.model = model
+    }
+
+    /// Whether the model labels every frame (many-to-many) rather than whole clips.
+    public var perFrame: Bool { model.mode == .manyToMany }
+
+    /// The `__metadata__` strings of a checkpoint (plus `extra` entries such as the epoch).
+    public func metadata(extra: [String: String] = [:]) -> [String: String] {
+        var m = extra
+        m["format"] = FrameModelInfo.format
+        m["features"] = features.jsonString()
+        if let statistics { m["statistics"] = statistics.jsonString() }
+        m["classes"] = jsonArray(classNames)
+        m["model"] = model.jsonString()
+        return m
+    }
+
+    /// Parses and cross-checks checkpoint metadata; `path` names the file in errors.
+    /// - Throws: `FrameError.invalidCheckpoint` for another format, missing or invalid entries,
+    ///   or entries that disagree (class count, feature width).
+    public init(metadata m: [String: String], path: String) throws {
+        guard let format = m["format"] else {
+            throw FrameError.invalidCheckpoint(path: path, reason: "no 'format' in the metadata (expected '\(FrameModelInfo.format)')")
+        }
+        guard format == FrameModelInfo.format else {
+            throw FrameError.invalidCheckpoint(path: path, reason: "format is '\(format)', expected '\(FrameModelInfo.format)'")
+        }
+        func entry(_ key: String) throws -> String {
+            guard let v = m[key] else { throw FrameError.invalidCheckpoint(path: path, reason: "metadata has no '\(key)'") }
+            return v
+        }
+        do {
+            features = try FeatureConfig(json: try entry("features"))
+            statistics = try m["statistics"].map { try FeatureStatistics(json: $0) }
+        } catch let error as FrameError {
+            if case .invalidCheckpoint = error { throw error }
+            throw FrameError.invalidCheckpoint(path: path, reason: error.description)
+        }
+        guard let data = try entry("classes").data(using: .utf8),
+              let names = try? JSONDecoder().decode([String].self, from: data), names.count >= 2 else {
+            throw FrameError.invalidCheckpoint(path: path, reason: "'classes' is not a JSON array of at least 2 names")
+        }
+        classNames = names
+        do {
+            model = try SequenceClassifierConfig(json: try entry("model"), source: path)
+        } catch let error as ModelLoadError {
+            throw FrameError.invalidCheckpoint(path: path, reason: error.description.hasPrefix(path + ": ")
+                                               ? String(error.description.dropFirst(path.count + 2)) : error.description)
+        }
+        guard model.classes == names.count else {
+            throw FrameError.invalidCheckpoint(path: path, reason: "model has \(model.classes) classes but 'classes' lists \(names.count)")
+        }
+        guard model.inputSize == features.featuresPerStep else {
+            throw FrameError.invalidCheckpoint(path: path, reason: "model reads \(model.inputSize) features per step, feature configuration gives \(features.featuresPerStep)")
+        }
+        if let s = statistics, s.mean.count != 1, s.mean.count != features.featuresPerStep {
+            throw FrameError.invalidCheckpoint(path: path, reason: "statistics have \(s.mean.count) features, expected \(features.featuresPerStep)")
+        }
+    }
+}
+
+func jsonArray(_ names: [String]) -> String {
+    guard let data = try? JSONEncoder().encode(names), let text = String(data: data, encoding: .utf8) else { return "[]" }
+    return text
+}
+
+/// A trained frame classifier: the network and its `FrameModelInfo`.
+public final class FrameModel {
+    /// Feature configuration, statistics, class names, model configuration.
+    public let info: FrameModelInfo
+    /// The network.
+    public let network: SequenceClassifier
+
+    /// Wraps a network; its configuration must be `info.model`.
+    public init(info: FrameModelInfo, network: SequenceClassifier) {
+        precondition(info.model == network.config, "network configuration differs from the model info")
+        self.info = info
+        self.network = network
+    }
+
+    /// Writes a safetensors checkpoint atomically (metadata per `FrameModelInfo.metadata`).
+    public func save(to path: String, extra: [String: String] = [:]) throws {
+        do {
+            try SafeTensors.write(network.stateDict, metadata: info.metadata(extra: extra), to: path)
+        } catch let error as CheckpointError {
+            throw FrameError.outputFailed(path: path, reason: error.description.hasPrefix(path + ": ")
+                                          ? String(error.description.dropFirst(path.count + 2)) : error.description)
+        }
+    }
+
+    /// Reads a checkpoint written by `save`, validating format, metadata and every tensor.
+    /// - Parameter threads: batch shards for evaluation.
+    /// - Throws: `FrameError.invalidCheckpoint` (or `.unreadable`) naming the file.
+    public static func load(path: String, threads: Int = 1) throws -> FrameModel {
+        let archive: SafeTensorsArchive
+        do {
+            archive = try SafeTensors.read(path: path)
+        } catch let error as CheckpointError {
+            let text = error.description
+            throw FrameError.invalidCheckpoint(path: path, reason: text.hasPrefix(path + ": ") ? String(text.dropFirst(path.count + 2)) : text)
+        }
+        let info = try FrameModelInfo(metadata: archive.metadata, path: path)
+        let network = SequenceClassifier(config: info.model, seed: 0, threads: threads)
+        do {
+            try network.load(Dictionary(archive.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }), source: path)
+        } catch let error as ModelLoadError {
+            let text = error.description
+            throw FrameError.invalidCheckpoint(path: path, reason: text.hasPrefix(path + ": ") ? String(text.dropFirst(path.count + 2)) : text)
+        }
+        return FrameModel(info: info, network: network)
+    }
+
+    /// One prediction: the most probable class and the full distribution.
+    public struct Prediction: Sendable, Equatable {
+        /// Clip folder or image file.
+        public var source: String
+        /// Most probable class per output: one entry (many-to-one) or one per time step.
+        public var labels: [String]
+        /// Probabilities `[outputs, classes]` (outputs = 1 or time steps).
+        public var probabilities: [[Float]]
+    }
+
+    /// Classifies clip folders or image files (as at training: same features and statistics).
+    /// - Throws: the `FrameError` of the first path that cannot be read.
+    public func predict(paths: [String]) throws -> [Prediction] {
+        var examples: [FrameExample] = []
+        for path in paths {
+            let item: FrameItem
+            if FrameIndex.isDirectory(path) {
+                item = try FrameIndex.clipItem(folder: path, className: "")
+            } else {
+                guard FileManager.default.fileExists(atPath: path) else {
+                    throw FrameError.unreadable(path: path, reason: "no such file or folder")
+                }
+                item = FrameItem(name: path, frames: [path], className: "")
+            }
+            var features = try FrameDataset.featurise(frames: item.frames, config: info.features)
+            if let s = info.statistics {
+                features.withUnsafeMutableBufferPointer { s.apply(to: $0, featuresPerStep: info.features.featuresPerStep) }
+            }
+            examples.append(FrameExample(features: features, time: info.features.steps(frames: item.frames.count),
+                                         featuresPerStep: info.features.featuresPerStep, label: 0, source: path))
+        }
+        var out: [Prediction] = []
+        let C = info.classNames.count
+        for start in stride(from: 0, to: examples.count, by: 64) {
+            let idx = Array(start..<min(start + 64, examples.count))
+            let batch = FrameBatching.batch(examples, indices: idx, perFrame: false, labelled: false)
+            let p = network.predict(batch)
+            for (j, i) in idx.enumerated() {
+                var rows: [[Float]] = []
+                if info.perFrame {
+                    for t in 0..<examples[i].time { rows.append(Array(p[((j * batch.time) + t) * C ..< ((j * batch.time) + t + 1) * C])) }
+                } else {
+                    rows.append(Array(p[j * C ..< (j + 1) * C]))
+                }
+                let labels = rows.map { r in info.classNames[r.indices.max { r[$0] < r[$1] } ?? 0] }
+                out.append(Prediction(source: examples[i].source, labels: labels, probabilities: rows))
+            }
+        }
+        return out
+    }
+
+    /// Accuracy, loss and confusion matrix on `dataset` (labels must use this model's class
+    /// names; per-frame models need per-step labels).
+    public func evaluate(_ dataset: FrameDataset, batchSize: Int = 128) throws -> FrameEvaluation {
+        try FrameEvaluation.compute(network: network, examples: dataset.examples, perFrame: info.perFrame,
+                                    classes: info.classNames.count, batchSize: batchSize)
+    }
+}
+
+/// Accuracy and confusion counts of a classifier on a set of examples.
+public struct FrameEvaluation: Sendable, Equatable {
+    /// Mean cross-entropy (nats) over labelled outputs.
+    public var loss: Double
+    /// Correct outputs.
+    public var correct: Int
+    /// Labelled outputs (clips, or frames for per-frame models).
+    public var count: Int
+    /// `confusion[true][predicted]` counts `[classes][classes]`.
+    public var confusion: [[Int]]
+
+    /// `correct / count` (0 when empty).
+    public var accuracy: Double { count > 0 ? Double(correct) / Double(count) : 0 }
+
+    /// Writes the confusion matrix as an annotated heatmap PNG (rows: true class, columns:
+    /// predicted class).
+    public func writeConfusion(classNames: [String], to path: String) throws {
+        do {
+            try Plot.heatmap(values: confusion.map { $0.map(Double.init) }, rowLabels: classNames, columnLabels: classNames,
+                             title: "confusion (rows true, columns predicted), accuracy \(fmt(100 * accuracy, 2)) %",
+                             annotate: true, to: path)
+        } catch {
+            throw FrameError.outputFailed(path: path, reason: error.description)
+        }
+    }
+
+    /// Runs `network` over `examples` in batches of `batchSize`.
+    public static func compute(network: SequenceClassifier, examples: [FrameExample], perFrame: Bool, classes C: Int,
+                               batchSize: Int) throws -> FrameEvaluation {
+        var confusion = [[Int]](repeating: [Int](repeating: 0, count: C), count: C)
+        var lossSum = 0.0, correct = 0, count = 0
+        for start in stride(from: 0, to: examples.count, by: max(1, batchSize)) {
+            let idx = Array(start..<min(start + max(1, batchSize), examples.count))
+            for i in idx {
+                if perFrame && examples[i].stepLabels == nil {
+                    throw FrameError.invalidArgument("\(examples[i].source): per-frame model, but the clip has no labels.txt")
+                }
+                let labels = perFrame ? (examples[i].stepLabels ?? []) : [examples[i].label]
+                if let bad = labels.first(where: { $0 < 0 || $0 >= C }) {
+                    throw FrameError.invalidArgument("\(examples[i].source): label index \(bad) outside the model's \(C) classes")
+                }
+            }
+            let batch = FrameBatching.batch(examples, indices: idx, perFrame: perFrame, labelled: true)
+            let (result, p) = network.evaluate(batch)
+            lossSum += result.loss * Double(result.count)
+            correct += result.correct
+            count += result.count
+            for (j, i) in idx.enumerated() {
+                let steps = perFrame ? examples[i].time : 1
+                for t in 0..<steps {
+                    let row = perFrame ? (j * batch.time + t) * C : j * C
+                    var best = 0
+                    for c in 1..<C where p[row + c] > p[row + best] { best = c }
+                    let truth = perFrame ? examples[i].stepLabels![t] : examples[i].label
+                    confusion[truth][best] += 1
+                }
+            }
+        }
+        return FrameEvaluation(loss: count > 0 ? lossSum / Double(count) : 0, correct: correct, count: count, confusion: confusion)
+    }
+}
+
+/// Packing examples into padded `SequenceBatch`es.
+public enum FrameBatching {
+    /// Examples `indices` of `examples` as a batch `[batch, maxTime, featuresPerStep]`, zero
+    /// padded; labels `[batch]` (clip labels) or `[batch, maxTime]` (per-step labels, padding 0)
+    /// when `labelled`.
+    public static func batch(_ examples: [FrameExample], indices: [Int], perFrame: Bool, labelled: Bool,
+                             shift: ((Int) -> (dy: Int, dx: Int))? = nil, config: FeatureConfig? = nil,
+                             fill: Float = 0) -> SequenceBatch {
+        precondition(!indices.isEmpty, "empty batch")
+        let F = examples[indices[0]].featuresPerStep
+        let T = indices.map { examples[$0].time }.max() ?? 1
+        let B = indices.count
+        var x = [Float](repeating: 0, count: B * T * F)
+        var labels: [Int32] = []
+        if labelled { labels = [Int32](repeating: 0, count: perFrame ? B * T : B) }
+        x.withUnsafeMutableBufferPointer { xb in
+            let xp = xb.baseAddress!
+            for (j, i) in indices.enumerated() {
+                let e = examples[i]
+                e.features.withUnsafeBufferPointer { src in
+                    let dst = xp + j * T * F
+                    if let shift, let config, let s = Optional(shift(j)), s.dy != 0 || s.dx != 0 {
+                        shiftFrames(src.baseAddress!, into: dst, frames: e.time / config.stepsPerFrame, config: config,
+                                    dy: s.dy, dx: s.dx, fill: fill)
+                    } else {
+                        dst.update(from: src.baseAddress!, count: e.time * F)
+                    }
+                }
+                if labelled {
+                    if perFrame, let steps = e.stepLabels {
+                        for t in 0..<e.time { labels[j * T + t] = Int32(steps[t]) }
+                    } else if !perFrame {
+                        labels[j] = Int32(e.label)
+                    }
+                }
+            }
+        }
+        return SequenceBatch(inputs: x, batch: B, time: T, features: F, lengths: indices.map { examples[$0].time }, labels: labels)
+    }
+
+    /// Translates every frame `[height, width, channels]` by (dy, dx) pixels, filling the
+    /// uncovered border with `fill` (the normalised value of a black pixel).
+    static func shiftFrames(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, frames: Int,
+                            config: FeatureConfig, dy: Int, dx: Int, fill: Float) {
+        let h = config.height, w = config.width, c = config.channels, per = config.featuresPerFrame
+        for f in 0..<frames {
+            let s = src + f * per, d = dst + f * per
+            for y in 0..<h {
+                let sy = y - dy
+                let row = d + y * w * c
+                guard sy >= 0 && sy < h else { row.update(repeating: fill, count: w * c); continue }
+                for x in 0..<w {
+                    let sx = x - dx
+                    if sx >= 0 && sx < w {
+                        for k in 0..<c { row[x * c + k] = s[(sy * w + sx) * c + k] }
+                    } else {
+                        for k in 0..<c { row[x * c + k] = fill }
+                    }
+                }
+            }
+        }
+    }
+}

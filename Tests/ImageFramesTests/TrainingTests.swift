@@ -1,0 +1,192 @@
+import Foundation
+import Testing
+@testable import ImageFrames
+import RecurrentCore
+
+/// Loads a shapes set written to `root` (train/ and test/) at 8x8 features.
+private func loadShapes(_ root: String) throws -> FrameSplit {
+    let features = FeatureConfig(width: 8, height: 8)
+    return try FrameClassification.loadSplit(root: root, rows: false, features: features, threads: 2).split
+}
+
+@Suite struct FrameTrainingTests {
+    /// A short debug-build run on small `shapes` clips: bars and discs (4 of the 6 classes) are
+    /// easy, so the test accuracy must clear 60 % (chance: 16.7 %) within seconds.
+    @Test func shortShapesRunLearns() throws {
+        let tmp = TempFolder()
+        defer { tmp.cleanup() }
+        let options = ShapesOptions(width: 16, height: 16, frames: 8, antiAlias: .off)
+        try FrameGenerator.writeShapes(root: tmp.sub("shapes"), trainPerClass: 24, testPerClass: 8, seed: 3, options: options)
+        let split = try loadShapes(tmp.sub("shapes"))
+        let model = try FrameClassification.makeModel(split: split, network: FrameNetworkOptions(hidden: 24, projection: 16),
+                                                      seed: 1, threads: 2)
+        let trainer = try FrameTrainer(model: model, train: split.train.examples, test: split.test.examples,
+                                       options: FrameTrainingOptions(epochs: 12, batchSize: 16, learningRate: 1e-2,
+                                                                     outDirectory: tmp.sub("run")))
+        let start = Date()
+        let summary = try trainer.run()
+        #expect(Date().timeIntervalSince(start) < 30)
+        #expect(summary.testAccuracy >= 0.6, "test accuracy \(summary.testAccuracy)")
+        #expect(summary.steps == 12 * 9)
+        #expect(summary.testCount == 48)
+        // Outputs exist and the log has a header plus one line per epoch.
+        let log = try String(contentsOfFile: tmp.sub("run/log.csv"), encoding: .utf8)
+        #expect(log.split(separator: "\n").count == 13)
+        #expect(log.hasPrefix("epoch,step,seconds,learning_rate,train_loss,train_accuracy,test_loss,test_accuracy"))
+        for file in ["best.safetensors", "last.safetensors", "loss.png"] {
+            #expect(FileManager.default.fileExists(atPath: tmp.sub("run/" + file)), "\(file) missing")
+        }
+        // The last checkpoint evaluates to the accuracy the run reported.
+        let reloaded = try FrameModel.load(path: tmp.sub("run/last.safetensors"))
+        let eval = try reloaded.evaluate(split.test)
+        #expect(abs(eval.accuracy - summary.testAccuracy) < 1e-9)
+        #expect(eval.confusion.flatMap { $0 }.reduce(0, +) == 48)
+        #expect((0..<6).reduce(0) { $0 + eval.confusion[$1][$1] } == eval.correct)
+    }
+
+    /// Predictions from a reloaded checkpoint equal those of the model that wrote it, and the
+    /// metadata carries format, features, statistics and class names.
+    @Test func checkpointRoundTripPredictsTheSame() throws {
+        let tmp = TempFolder()
+        defer { tmp.cleanup() }
+        let options = ShapesOptions(width: 12, height: 12, frames: 4, antiAlias: .off)
+        try FrameGenerator.writeShapes(root: tmp.sub("d"), trainPerClass: 3, testPerClass: 1, seed: 5, options: options)
+        let split = try loadShapes(tmp.sub("d"))
+        let model = try FrameClassification.makeModel(split: split, network: FrameNetworkOptions(cell: .gru, hidden: 6,
+                                                      bidirectional: true, projection: 5, pooling: .mean), seed: 9, threads: 1)
+        try model.save(to: tmp.sub("m.safetensors"))
+        let archive = try SafeTensors.read(path: tmp.sub("m.safetensors"))
+        #expect(archive.metadata["format"] == "rnn-suite/frames/1")
+        #expect(archive.metadata["classes"] == "[\"bar-left\",\"bar-right\",\"disc-grow\",\"disc-shrink\",\"square-ccw\",\"square-cw\"]")
+        #expect(archive.tensor("projection.weight")?.shape == [5, 64])
+        #expect(archive.tensor("rnn.weight_hh_l0_reverse")?.shape == [18, 6])
+        let loaded = try FrameModel.load(path: tmp.sub("m.safetensors"))
+        #expect(loaded.info == model.info)
+        let clips = split.test.examples.map(\.source)
+        let a = try model.predict(paths: clips), b = try loaded.predict(paths: clips)
+        #expect(a == b)
+        #expect(a.count == 6 && a.allSatisfy { abs($0.probabilities[0].reduce(0, +) - 1) < 1e-5 })
+        // Predict normalises like training: the probabilities equal those of the loaded test set.
+        let direct = model.network.predict(FrameBatching.batch(split.test.examples, indices: [0], perFrame: false, labelled: false))
+        for c in 0..<6 { #expect(abs(direct[c] - a[0].probabilities[0][c]) < 1e-6) }
+    }
+
+    /// Per-frame labels (`labels.txt`): a many-to-many model learns which frames are bright.
+    @Test func perFrameLabelsTrainManyToMany() throws {
+        let tmp = TempFolder()
+        defer { tmp.cleanup() }
+        var rng = SeededRandom(seed: 4)
+        for part in ["train", "test"] {
+            for clip in 0..<(part == "train" ? 24 : 8) {
+                let folder = tmp.sub("d/\(part)/blink/c\(clip)")
+                var labels: [String] = []
+                for f in 0..<5 {
+                    let on = rng.nextInt(below: 2) == 1
+                    let base = on ? 180 : 40
+                    let noise = rng.nextInt(below: 40)
+                    try writeGrey(folder + "/f\(f).png", width: 6, height: 6) { x, y in UInt8(base + (x * 3 + y * 5 + noise) % 40) }
+                    labels.append(on ? "on" : "off")
+                }
+                try (labels.joined(separator: "\n") + "\n").write(toFile: folder + "/labels.txt", atomically: true, encoding: .utf8)
+            }
+        }
+        let split = try FrameClassification.loadSplit(root: tmp.sub("d"), rows: false, features: FeatureConfig(width: 3, height: 3)).split
+        #expect(split.train.frameClassNames == ["off", "on"])
+        let model = try FrameClassification.makeModel(split: split, network: FrameNetworkOptions(hidden: 8, projection: 0, perFrame: true),
+                                                      seed: 2, threads: 2)
+        #expect(model.info.model.mode == .manyToMany)
+        let summary = try FrameTrainer(model: model, train: split.train.examples, test: split.test.examples,
+                                       options: FrameTrainingOptions(epochs: 15, batchSize: 8, learningRate: 2e-2)).run()
+        #expect(summary.testCount == 40)
+        #expect(summary.testAccuracy >= 0.95, "per-frame accuracy \(summary.testAccuracy)")
+        let p = try model.predict(paths: [split.test.examples[0].source])
+        #expect(p[0].labels.count == 5)
+        // A clip-level data set cannot train a per-frame model.
+        let shapesOpts = ShapesOptions(width: 8, height: 8, frames: 2, antiAlias: .off)
+        try FrameGenerator.writeShapes(root: tmp.sub("s"), trainPerClass: 1, testPerClass: 1, seed: 1, options: shapesOpts)
+        let plain = try loadShapes(tmp.sub("s"))
+        #expect(throws: FrameError.self) {
+            _ = try FrameClassification.makeModel(split: plain, network: FrameNetworkOptions(perFrame: true), seed: 1, threads: 1)
+        }
+    }
+
+    /// Shifting a 3x3 frame by (1, -1) moves every pixel down one row and left one column.
+    @Test func shiftAugmentationMovesPixels() {
+        let config = FeatureConfig(width: 3, height: 3)
+        let src: [Float] = [1, 2, 3, 4, 5, 6, 7, 8, 9]
+        var dst = [Float](repeating: 0, count: 9)
+        src.withUnsafeBufferPointer { s in
+            dst.withUnsafeMutableBufferPointer { d in
+                FrameBatching.shiftFrames(s.baseAddress!, into: d.baseAddress!, frames: 1, config: config, dy: 1, dx: -1, fill: -1)
+            }
+        }
+        #expect(dst == [-1, -1, -1, 2, 3, -1, 5, 6, -1])
+    }
+}
+
+@Suite struct FrameModelErrorTests {
+    private func tinyModel(_ tmp: TempFolder) throws -> FrameModel {
+        let options = ShapesOptions(width: 8, height: 8, frames: 2, antiAlias: .off)
+        try FrameGenerator.writeShapes(root: tmp.sub("d"), trainPerClass: 1, testPerClass: 1, seed: 1, options: options)
+        let split = try loadShapes(tmp.sub("d"))
+        return try FrameClassification.makeModel(split: split, network: FrameNetworkOptions(hidden: 3, projection: 0), seed: 1, threads: 1)
+    }
+
+    @Test func checkpointOfAnotherFormatIsRejected() throws {
+        let tmp = TempFolder()
+        defer { tmp.cleanup() }
+        let model = try tinyModel(tmp)
+        var meta = model.info.metadata()
+        meta["format"] = "rnn-suite/text/1"
+        let path = tmp.sub("lm.safetensors")
+        try SafeTensors.write(model.network.stateDict, metadata: meta, to: path)
+        let error = try #require(thrownFrameError { _ = try FrameModel.load(path: path) })
+        #expect(error.description == "\(path): not a usable frame-classify checkpoint: format is 'rnn-suite/text/1', expected 'rnn-suite/frames/1'")
+        // No format at all.
+        try SafeTensors.write(model.network.stateDict, metadata: [:], to: path)
+        #expect(thrownFrameError { _ = try FrameModel.load(path: path) }?.description.contains("no 'format'") == true)
+    }
+
+    @Test func damagedCheckpointsAreRejected() throws {
+        let tmp = TempFolder()
+        defer { tmp.cleanup() }
+        let model = try tinyModel(tmp)
+        let path = tmp.sub("m.safetensors")
+        // Not a safetensors file.
+        try Data("hello".utf8).write(to: URL(fileURLWithPath: path))
+        let e1 = try #require(thrownFrameError { _ = try FrameModel.load(path: path) })
+        #expect(e1.description.hasPrefix(path + ": "))
+        // A missing tensor.
+        try SafeTensors.write(Array(model.network.stateDict.dropLast()), metadata: model.info.metadata(), to: path)
+        #expect(thrownFrameError { _ = try FrameModel.load(path: path) }?.description.contains("classifier.bias") == true)
+        // Classes that disagree with the model configuration.
+        var meta = model.info.metadata()
+        meta["classes"] = "[\"a\",\"b\"]"
+        try SafeTensors.write(model.network.stateDict, metadata: meta, to: path)
+        #expect(thrownFrameError { _ = try FrameModel.load(path: path) }?.description.contains("classes") == true)
+        // Invalid feature JSON.
+        meta = model.info.metadata()
+        meta["features"] = "{"
+        try SafeTensors.write(model.network.stateDict, metadata: meta, to: path)
+        #expect(thrownFrameError { _ = try FrameModel.load(path: path) }?.description.hasPrefix(path) == true)
+        // Missing file.
+        #expect(thrownFrameError { _ = try FrameModel.load(path: tmp.sub("none.safetensors")) } != nil)
+    }
+
+    @Test func badPredictionInputNamesTheFile() throws {
+        let tmp = TempFolder()
+        defer { tmp.cleanup() }
+        let model = try tinyModel(tmp)
+        let bogus = tmp.sub("x.png")
+        try Data("not a png".utf8).write(to: URL(fileURLWithPath: bogus))
+        #expect(thrownFrameError { _ = try model.predict(paths: [bogus]) } == .notPNG(path: bogus))
+        #expect(thrownFrameError { _ = try model.predict(paths: [tmp.sub("missing")]) }?.description.hasPrefix(tmp.sub("missing")) == true)
+        try FileManager.default.createDirectory(atPath: tmp.sub("empty"), withIntermediateDirectories: true)
+        #expect(thrownFrameError { _ = try model.predict(paths: [tmp.sub("empty")]) } == .emptyClip(path: tmp.sub("empty")))
+        // Evaluation data with a class the model does not know.
+        try writeGrey(tmp.sub("other/train/x/c0/f0.png"), width: 8, height: 8)
+        try writeGrey(tmp.sub("other/test/zebra/c0/f0.png"), width: 8, height: 8)
+        #expect(thrownFrameError { _ = try FrameClassification.evaluationSet(root: tmp.sub("other"), model: model) }?
+            .description.contains("zebra") == true)
+    }
+}
