@@ -74,8 +74,8 @@ public enum SequenceDecoder {
     /// Each step extends every live hypothesis by every token and keeps the `width` best
     /// extensions by summed log-probability (ties: earlier hypothesis, then lower token id).
     /// Extensions ending in `endToken` among them move to the finished list (they use up a
-    /// slot, so fewer hypotheses stay live). The search stops when `width` hypotheses have
-    /// finished, none is live, or after `maxLength` tokens; live hypotheses left then count as
+    /// slot, so fewer hypotheses stay live). The search stops when the best extension of a step
+    /// ends, when none is live, or after `maxLength` tokens; live hypotheses left then count as
     /// unfinished candidates. The result is the candidate with the best
     /// `logProb / length^lengthPenalty` (length including the end token); `lengthPenalty` 0
     /// ranks by the raw model score. With `width` 1 this is exactly `greedy`.
@@ -86,7 +86,8 @@ public enum SequenceDecoder {
         var live = [Hyp(tokens: [], logProb: 0, trace: [], state: initial, last: startToken)]
         var finished: [DecodedSequence<S.State>] = []
         var step = 0
-        while !live.isEmpty && finished.count < k && step < maxLength {
+        var bestEnded = false
+        while !live.isEmpty && !bestEnded && step < maxLength {
             step += 1
             let out = scorer.advance(states: live.map { $0.state }, tokens: live.map { $0.last })
             var candidates: [(hyp: Int, token: Int, logProb: Double)] = []
@@ -105,6 +106,7 @@ public enum SequenceDecoder {
                 return a.token < b.token
             }
             var next: [Hyp] = []
+            bestEnded = candidates.first?.token == endToken
             for c in candidates.prefix(k) {
                 let parent = live[c.hyp]
                 var trace = parent.trace
