@@ -33,7 +33,7 @@ public final class Seq2SeqModel: ParameterContainer {
         workers = (0..<max(1, threads)).map { _ in Seq2SeqWorker(modules: Seq2SeqModules(sharing: p)) }
         inference = Seq2SeqWorker(modules: Seq2SeqModules(sharing: p))
         inferenceStack = RecurrentStack(sharing: p.decoder)
-        if self.threads > 1 { Threading.useSingleThreadedBLAS() }
+        Threading.useSingleThreadedBLAS()
     }
 
     /// Parameters with their checkpoint names (`encoder.embedding.weight`, `encoder.rnn.weight_ih_l0`,

@@ -231,7 +231,7 @@ struct Demo: ParsableCommand {
             let json = try trainModel(pairs: pairs, sourceLevel: .char, targetLevel: .char, taskName: "dates", settings: settings,
                                       log: { printError($0) })
             let bundle = try Seq2SeqCheckpoint.load(path: out + "/best.safetensors")
-            let examples = ["Tuesday, March 3 1987", "3/4/21", "the 1st of december, 1999", "July 14 2049", "2001-09-09"]
+            let examples = ["Tuesday, March 3 1987", "03/04/21", "the 1st of December, 1999", "JUL 14, 2049", "9.11.2001"]
             var unknown: [String: Int] = [:]
             let results = try bundle.translate(examples, beam: 5, unknown: &unknown)
             reportUnknown(unknown)
