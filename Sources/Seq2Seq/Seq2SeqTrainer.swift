@@ -35,15 +35,25 @@ public struct TrainingOptions: Sendable {
 
 /// What a run achieved; its JSON form is the training command's last output line.
 public struct TrainingSummary: Codable, Sendable {
+    /// Optimizer steps taken.
     public var steps: Int
+    /// Passes over the training pairs (fractional).
     public var epochs: Double
+    /// Wall-clock seconds of the run.
     public var seconds: Double
+    /// Mean training loss (nats per target token) over the last validation interval.
     public var trainLoss: Double
+    /// Validation loss (nats per target token) at the end.
     public var validationLoss: Double
+    /// Greedy validation exact match (0…1) at the end.
     public var validationExactMatch: Double
+    /// Best validation exact match of the run (the `best` checkpoint's).
     public var bestValidationExactMatch: Double
+    /// Greedy validation token accuracy (0…1) at the end.
     public var validationTokenAccuracy: Double
+    /// Number of trainable scalars.
     public var parameters: Int
+    /// Path of the best checkpoint, when an output directory was set.
     public var checkpoint: String?
 
     enum CodingKeys: String, CodingKey {
@@ -66,7 +76,9 @@ public struct TrainingSummary: Codable, Sendable {
 
 /// Trains a `Seq2SeqBundle` on encoded pairs with Adam, validating by greedy exact match.
 public final class Seq2SeqTrainer {
+    /// The model and vocabularies being trained.
     public let bundle: Seq2SeqBundle
+    /// The run's settings.
     public let options: TrainingOptions
     private let train: [EncodedPair]
     private let validation: [SentencePair]
