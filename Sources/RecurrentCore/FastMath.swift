@@ -2,7 +2,8 @@
 ///
 /// `exp` uses range reduction `x = n ln2 + r` with `|r| <= ln2/2` and a degree-6 polynomial for
 /// `e^r`; the result is scaled by `2^n` through the exponent bits. Measured against libm's
-/// `expf` over [-87, 88] the relative error stays below 2e-7 (tested in `FastMathTests`).
+/// `expf` over [-87, 88] the relative error stays below 3e-7 (measured 2.5e-7, about 2 ulp; tested
+/// in `FastMathTests`). Inputs are clamped to [-87.3, 88.3].
 /// `sigmoid(x) = 1 / (1 + e^-x)` and `tanh(x) = 2 sigmoid(2x) - 1` follow, with absolute
 /// errors below 1e-6 (tested against libm).
 public enum FastMath {

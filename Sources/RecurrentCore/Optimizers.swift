@@ -37,7 +37,8 @@ public enum OptimizerError: Error, CustomStringConvertible {
 
 /// Shared storage of per-parameter slot buffers.
 public class SlotOptimizer {
-    let parameters: [Parameter]
+    /// The parameters this optimizer updates.
+    public let parameters: [Parameter]
     let slotNames: [String]
     var slots: [[FloatBuffer]]   // [slot][parameter]
     public var learningRate: Float

@@ -137,6 +137,9 @@ public final class RecurrentLanguageModel: ParameterContainer {
     let replicas: [LanguageModelReplica]
     private var shardRanges: [Range<Int>] = []
     private var stateBatch = 0
+    /// State carried by `evaluate(carryState: true)` and `nextLogits`, kept apart from the
+    /// training streams' state so evaluating or sampling mid-training changes nothing.
+    private var evaluationState: RecurrentState?
 
     /// Creates a model with PyTorch's default initialisation from `seed`.
     public init(config: LanguageModelConfig, seed: UInt64, threads: Int = 1) {
@@ -259,7 +262,9 @@ public final class RecurrentLanguageModel: ParameterContainer {
     public func evaluate(inputs: [Int32], targets: [Int32], batch B: Int, steps T: Int, carryState: Bool,
                          positionLoss: UnsafeMutablePointer<Float>? = nil) -> Double {
         let rep = replicas[0]
-        if !carryState { rep.state = nil }
+        let trainingState = rep.state
+        defer { evaluationState = rep.state; rep.state = trainingState }
+        rep.state = carryState ? evaluationState : nil
         let ip = rep.ids.reserve(T * B), tp = rep.targets.reserve(T * B)
         for t in 0..<T { for b in 0..<B { ip[t * B + b] = inputs[b * T + t]; tp[t * B + b] = targets[b * T + t] } }
         var rng = SeededRandom(seed: 0)
@@ -270,13 +275,16 @@ public final class RecurrentLanguageModel: ParameterContainer {
     }
 
     /// Forgets the evaluation state of `evaluate`/`nextLogits`.
-    public func resetEvaluationState() { replicas[0].state = nil }
+    public func resetEvaluationState() { evaluationState = nil }
 
     /// Feeds one token per sequence (`batch` = ids.count) from the carried evaluation state and
     /// returns the next-token logits `[batch, vocab]`; the state advances. Used for sampling
     /// and greedy prediction.
     public func nextLogits(_ tokenIds: [Int32]) -> [Float] {
         let rep = replicas[0], B = tokenIds.count, V = config.vocabSize
+        let trainingState = rep.state
+        defer { evaluationState = rep.state; rep.state = trainingState }
+        rep.state = evaluationState
         let ip = rep.ids.reserve(B)
         for b in 0..<B { ip[b] = tokenIds[b] }
         if let s = rep.state, s.h.count != config.layers * B * config.hidden { rep.state = nil }

@@ -1,0 +1,289 @@
+import Foundation
+import RecurrentCore
+
+/// Errors while listing or splitting an utterance data set.
+public enum DatasetError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// The folder cannot be listed.
+    case unreadableFolder(path: String)
+    /// A manifest cannot be read or a line is malformed.
+    case badManifest(path: String, line: Int, reason: String)
+    /// A file name does not yield a label (or speaker/index) with the chosen rule.
+    case unlabelled(path: String, reason: String)
+    /// An invalid option (label rule, split name); `source` says where it came from.
+    case invalidOption(source: String, reason: String)
+
+    /// One line naming the file and what is wrong.
+    public var description: String {
+        switch self {
+        case let .unreadableFolder(path): return "\(path): cannot list folder"
+        case let .badManifest(path, line, reason): return "\(path):\(line): \(reason)"
+        case let .unlabelled(path, reason): return "\(path): no label: \(reason)"
+        case let .invalidOption(source, reason): return "\(source): \(reason)"
+        }
+    }
+}
+
+/// One audio file with its utterance label.
+public struct Utterance: Sendable, Hashable {
+    /// The audio file.
+    public var url: URL
+    /// Class label.
+    public var label: String
+    /// Speaker, when the file name follows FSDD's `{label}_{speaker}_{index}` convention.
+    public var speaker: String?
+    /// Take index, when the file name follows FSDD's convention.
+    public var index: Int?
+
+    /// Creates an utterance record.
+    public init(url: URL, label: String, speaker: String? = nil, index: Int? = nil) {
+        self.url = url; self.label = label; self.speaker = speaker; self.index = index
+    }
+}
+
+/// How an utterance gets its label.
+public enum LabelRule: Sendable, Equatable {
+    /// Field `index` (0-based) of the file's base name split at `separator` (FSDD: field 0, `_`).
+    case filenameField(index: Int, separator: Character)
+    /// First capture group of a regular expression matched against the base name (no extension).
+    case filenamePattern(String)
+    /// Name of the folder holding the file.
+    case parentFolder
+    /// CSV manifest `path,label` (header line `path,label` optional; relative paths are
+    /// relative to the manifest's folder).
+    case manifest(URL)
+
+    /// FSDD's convention: the leading field before `_`.
+    public static let fsdd = LabelRule.filenameField(index: 0, separator: "_")
+
+    /// Parses `field:N`, `field:N:SEP`, `regex:PATTERN`, `folder`, `manifest:PATH`.
+    public init(parsing s: String) throws {
+        if s == "folder" { self = .parentFolder; return }
+        if s.hasPrefix("regex:") {
+            let p = String(s.dropFirst(6))
+            guard (try? Regex(p)) != nil else { throw DatasetError.invalidOption(source: "label rule", reason: "invalid regular expression '\(p)'") }
+            self = .filenamePattern(p); return
+        }
+        if s.hasPrefix("manifest:") { self = .manifest(URL(fileURLWithPath: String(s.dropFirst(9)))); return }
+        if s.hasPrefix("field:") {
+            let parts = s.dropFirst(6).split(separator: ":", maxSplits: 1)
+            if let f = parts.first, let i = Int(f), i >= 0 {
+                let sep: Character = parts.count > 1 ? (parts[1].first ?? "_") : "_"
+                self = .filenameField(index: i, separator: sep); return
+            }
+        }
+        throw DatasetError.invalidOption(source: "label rule", reason: "'\(s)' is not field:N[:SEP], regex:PATTERN, folder or manifest:PATH")
+    }
+}
+
+/// How to split utterances into training and test sets.
+public enum DatasetSplit: Sendable, Equatable {
+    /// FSDD's official split: take index 0–4 → test, 5–49 → train.
+    case official
+    /// All utterances of this speaker → test, the rest → train.
+    case speaker(String)
+    /// Seeded shuffle, then the first `testFraction` of the files → test.
+    case random(seed: UInt64, testFraction: Double)
+
+    /// Parses `official`, `speaker:NAME`, `random`, `random:SEED`, `random:SEED:FRACTION`
+    /// (defaults seed 1, fraction 0.1).
+    public init(parsing s: String) throws {
+        if s == "official" { self = .official; return }
+        if s.hasPrefix("speaker:"), s.count > 8 { self = .speaker(String(s.dropFirst(8))); return }
+        if s == "random" || s.hasPrefix("random:") {
+            let parts = s.split(separator: ":").dropFirst()
+            let seed = parts.first.flatMap { UInt64($0) }
+            let frac = parts.dropFirst().first.flatMap { Double($0) }
+            if (parts.count >= 1 && seed == nil) || (parts.count >= 2 && frac == nil) || parts.count > 2 {
+                throw DatasetError.invalidOption(source: "split", reason: "'\(s)' is not random[:SEED[:FRACTION]]")
+            }
+            let f = frac ?? 0.1
+            guard f > 0, f < 1 else { throw DatasetError.invalidOption(source: "split", reason: "test fraction \(f) outside (0, 1)") }
+            self = .random(seed: seed ?? 1, testFraction: f); return
+        }
+        throw DatasetError.invalidOption(source: "split", reason: "'\(s)' is not official, speaker:NAME or random[:SEED[:FRACTION]]")
+    }
+}
+
+/// Listing, labelling, splitting and parallel feature extraction of utterance data sets.
+public enum UtteranceDataset {
+    /// Extensions listed by default.
+    public static let audioExtensions: Set<String> = ["wav", "flac", "ogg", "aiff", "aif", "au"]
+
+    /// Lists audio files directly in `folder` (or, for `.parentFolder`, in its immediate
+    /// subfolders; for `.manifest`, the files the manifest names), sorted by path, labelled by
+    /// `rule`. FSDD-style `{label}_{speaker}_{index}` names also fill `speaker` and `index`.
+    public static func list(folder: URL, rule: LabelRule = .fsdd,
+                            extensions: Set<String> = audioExtensions) throws -> [Utterance] {
+        if case let .manifest(m) = rule { return try readManifest(m) }
+        let fm = FileManager.default
+        var files: [URL] = []
+        func audioFiles(in dir: URL) throws -> [URL] {
+            guard let names = try? fm.contentsOfDirectory(atPath: dir.path) else {
+                throw DatasetError.unreadableFolder(path: dir.path)
+            }
+            return names.filter { extensions.contains(($0 as NSString).pathExtension.lowercased()) && !$0.hasPrefix(".") }
+                .map { dir.appendingPathComponent($0) }
+        }
+        if case .parentFolder = rule {
+            guard let names = try? fm.contentsOfDirectory(atPath: folder.path) else {
+                throw DatasetError.unreadableFolder(path: folder.path)
+            }
+            for n in names where !n.hasPrefix(".") {
+                var isDir: ObjCBool = false
+                let sub = folder.appendingPathComponent(n)
+                if fm.fileExists(atPath: sub.path, isDirectory: &isDir), isDir.boolValue { files += try audioFiles(in: sub) }
+            }
+        } else {
+            files = try audioFiles(in: folder)
+        }
+        files.sort { $0.path < $1.path }
+        let regex: Regex<AnyRegexOutput>?
+        if case let .filenamePattern(p) = rule {
+            do { regex = try Regex(p) } catch {
+                throw DatasetError.invalidOption(source: "label rule", reason: "invalid regular expression '\(p)'")
+            }
+        } else { regex = nil }
+        return try files.map { url in
+            let base = url.deletingPathExtension().lastPathComponent
+            let fields = base.split(separator: "_", omittingEmptySubsequences: false)
+            let speaker = fields.count == 3 ? String(fields[1]) : nil
+            let index = fields.count == 3 ? Int(fields[2]) : nil
+            let label: String
+            switch rule {
+            case let .filenameField(i, sep):
+                let f = base.split(separator: sep, omittingEmptySubsequences: false)
+                guard i < f.count, !f[i].isEmpty else {
+                    throw DatasetError.unlabelled(path: url.path, reason: "no field \(i) when split at '\(sep)'")
+                }
+                label = String(f[i])
+            case .filenamePattern:
+                guard let r = regex, let m = try? r.firstMatch(in: base), m.output.count > 1,
+                      let sub = m.output[1].substring, !sub.isEmpty else {
+                    throw DatasetError.unlabelled(path: url.path, reason: "name does not match the label pattern")
+                }
+                label = String(sub)
+            case .parentFolder:
+                label = url.deletingLastPathComponent().lastPathComponent
+            case .manifest:
+                label = ""
+            }
+            return Utterance(url: url, label: label, speaker: speaker, index: index)
+        }
+    }
+
+    /// Reads a CSV manifest `path,label` (one per line; optional header `path,label`; `#`
+    /// comments and blank lines skipped; relative paths resolved against the manifest's folder).
+    public static func readManifest(_ manifest: URL) throws -> [Utterance] {
+        guard let data = FileManager.default.contents(atPath: manifest.path),
+              let text = String(data: data, encoding: .utf8) else {
+            throw DatasetError.badManifest(path: manifest.path, line: 0, reason: "cannot read manifest")
+        }
+        let dir = manifest.deletingLastPathComponent()
+        var out: [Utterance] = []
+        var lineNo = 0
+        for raw in text.split(omittingEmptySubsequences: false, whereSeparator: { $0.isNewline }) {
+            lineNo += 1
+            let line = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            if lineNo == 1 && line.lowercased() == "path,label" { continue }
+            guard let comma = line.lastIndex(of: ",") else {
+                throw DatasetError.badManifest(path: manifest.path, line: lineNo, reason: "expected path,label")
+            }
+            let p = String(line[..<comma]).trimmingCharacters(in: .whitespaces)
+            let l = String(line[line.index(after: comma)...]).trimmingCharacters(in: .whitespaces)
+            guard !p.isEmpty, !l.isEmpty else {
+                throw DatasetError.badManifest(path: manifest.path, line: lineNo, reason: "empty path or label")
+            }
+            let url = p.hasPrefix("/") ? URL(fileURLWithPath: p) : dir.appendingPathComponent(p)
+            let fields = url.deletingPathExtension().lastPathComponent.split(separator: "_", omittingEmptySubsequences: false)
+            out.append(Utterance(url: url, label: l,
+                                 speaker: fields.count == 3 ? String(fields[1]) : nil,
+                                 index: fields.count == 3 ? Int(fields[2]) : nil))
+        }
+        return out
+    }
+
+    /// Splits `utterances` into (train, test), keeping the input order within each part.
+    /// - Throws: `DatasetError.unlabelled` when `official` or `speaker:` meets a file without
+    ///   FSDD-style speaker/index fields.
+    public static func split(_ utterances: [Utterance], by split: DatasetSplit) throws -> (train: [Utterance], test: [Utterance]) {
+        var train: [Utterance] = [], test: [Utterance] = []
+        switch split {
+        case .official:
+            for u in utterances {
+                guard let i = u.index else { throw DatasetError.unlabelled(path: u.url.path, reason: "no take index ({label}_{speaker}_{index})") }
+                if i <= 4 { test.append(u) } else { train.append(u) }
+            }
+        case let .speaker(name):
+            for u in utterances {
+                guard let s = u.speaker else { throw DatasetError.unlabelled(path: u.url.path, reason: "no speaker ({label}_{speaker}_{index})") }
+                if s == name { test.append(u) } else { train.append(u) }
+            }
+        case let .random(seed, fraction):
+            var order = Array(utterances.indices)
+            var rng = SeededRandom(seed: seed)
+            rng.shuffle(&order)
+            let nTest = Int((Double(utterances.count) * fraction).rounded())
+            var isTest = [Bool](repeating: false, count: utterances.count)
+            for i in order.prefix(nTest) { isTest[i] = true }
+            for (i, u) in utterances.enumerated() { if isTest[i] { test.append(u) } else { train.append(u) } }
+        }
+        return (train, test)
+    }
+
+    /// Features `[frames, config.featureCount]` of each file, in the order of `urls`, computed on
+    /// `threads` worker threads (default: active processor count) with one extractor per worker.
+    /// The result does not depend on the thread count. When files fail, the error of the first
+    /// failing file (lowest index) is thrown.
+    public static func extractFeatures(_ urls: [URL], config: FeatureConfig = FeatureConfig(),
+                                       threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws -> [FeatureMatrix] {
+        try config.validate()
+        let n = urls.count
+        if n == 0 { return [] }
+        let workers = max(1, min(threads, n))
+        let box = ResultBox(count: n)
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            guard let extractor = try? MFCCExtractor(config: config) else { return }
+            while let i = box.claim() {
+                do { box.store(i, .success(try extractor.features(ofFile: urls[i]))) } catch {
+                    box.store(i, .failure(error))
+                }
+            }
+        }
+        var out: [FeatureMatrix] = []
+        out.reserveCapacity(n)
+        for i in 0..<n {
+            switch box.result(i) {
+            case let .success(m)?: out.append(m)
+            case let .failure(e)?: throw e
+            case nil: throw AudioError.readFailed(path: urls[i].path, reason: "not processed")
+            }
+        }
+        return out
+    }
+}
+
+/// Work queue and result slots shared by the extraction workers (guarded by a lock).
+private final class ResultBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var next = 0
+    private var results: [Result<FeatureMatrix, any Error>?]
+
+    init(count: Int) { results = Array(repeating: nil, count: count) }
+
+    func claim() -> Int? {
+        lock.lock(); defer { lock.unlock() }
+        guard next < results.count else { return nil }
+        next += 1
+        return next - 1
+    }
+
+    func store(_ i: Int, _ r: Result<FeatureMatrix, any Error>) {
+        lock.lock(); results[i] = r; lock.unlock()
+    }
+
+    func result(_ i: Int) -> Result<FeatureMatrix, any Error>? {
+        lock.lock(); defer { lock.unlock() }
+        return results[i]
+    }
+}

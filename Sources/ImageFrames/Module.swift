@@ -1,1 +1,0 @@
-// ImageFrames module.
