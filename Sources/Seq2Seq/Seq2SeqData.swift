@@ -1,0 +1,100 @@
+import Foundation
+import RecurrentCore
+
+/// Pairs split, tokenised and encoded for training, with the vocabularies built from the
+/// training part.
+public struct PreparedPairs: Sendable {
+    /// Training / validation / test text pairs.
+    public var split: PairSplit
+    /// Source vocabulary (training sources).
+    public var sourceVocabulary: Vocabulary
+    /// Target vocabulary (training targets).
+    public var targetVocabulary: Vocabulary
+    /// Encoded training pairs.
+    public var train: [EncodedPair]
+    /// Encoded validation pairs (unknown tokens as `<unk>`).
+    public var validation: [EncodedPair]
+    /// Longest source / target in tokens over all parts.
+    public var longestSource: Int, longestTarget: Int
+}
+
+/// Turning text pairs into model inputs and model outputs back into text.
+public enum Seq2SeqData {
+    /// Splits `pairs` (seeded, see `PairSplitter`), builds vocabularies from the training part
+    /// and encodes training and validation pairs.
+    /// `targetTokenization` defaults to `tokenization` (e.g. word sources with character targets
+    /// for number words → digits).
+    public static func prepare(_ pairs: [SentencePair], tokenization: Tokenization, targetTokenization: Tokenization? = nil,
+                               fractions: SplitFractions = .standard, seed: UInt64) throws(PairDataError) -> PreparedPairs {
+        let split = try PairSplitter.split(pairs, fractions: fractions, seed: seed)
+        let tt = targetTokenization ?? tokenization
+        let src = Vocabulary(texts: split.train.map(\.source), tokenization: tokenization)
+        let tgt = Vocabulary(texts: split.train.map(\.target), tokenization: tt)
+        let all = split.train + split.validation + split.test
+        let longestSource = all.map { tokenization.tokenize($0.source).count }.max() ?? 1
+        let longestTarget = all.map { tt.tokenize($0.target).count }.max() ?? 1
+        return PreparedPairs(split: split, sourceVocabulary: src, targetVocabulary: tgt,
+                             train: encode(split.train, src, tgt), validation: encode(split.validation, src, tgt),
+                             longestSource: longestSource, longestTarget: longestTarget)
+    }
+
+    /// Encodes text pairs with the given vocabularies (unknown tokens as `<unk>`).
+    public static func encode(_ pairs: [SentencePair], _ source: Vocabulary, _ target: Vocabulary) -> [EncodedPair] {
+        pairs.map { EncodedPair(source: source.encode(source.tokenization.tokenize($0.source)),
+                                target: target.encode(target.tokenization.tokenize($0.target))) }
+    }
+}
+
+/// Exact match, token accuracy and BLEU of a model on text pairs.
+public struct EvaluationResult: Sendable {
+    /// Fraction of outputs equal to the reference (0…1).
+    public var exactMatch: Double
+    /// Position-wise token accuracy (0…1), see `SequenceMetrics.tokenAccuracy`.
+    public var tokenAccuracy: Double
+    /// Corpus BLEU-4 with the standard brevity penalty and no smoothing.
+    public var bleu: BLEUScore
+    /// Decoded outputs as tokens, `[pairs][tokens]`.
+    public var hypotheses: [[String]]
+    /// Unknown source tokens met (token → count).
+    public var unknownTokens: [String: Int]
+}
+
+extension Seq2SeqBundle {
+    /// Encodes source texts, checking them: throws `Seq2SeqError.emptyInput` (1-based line)
+    /// or `.inputTooLong`; unknown tokens are counted into `unknown` and read as `<unk>`.
+    public func encodeSources(_ texts: [String], unknown: inout [String: Int]) throws(Seq2SeqError) -> [[Int]] {
+        var out: [[Int]] = []
+        out.reserveCapacity(texts.count)
+        for (i, text) in texts.enumerated() {
+            let ids = sourceVocabulary.encode(text: text, unknown: &unknown)
+            if ids.isEmpty { throw .emptyInput(line: i + 1) }
+            if ids.count > model.config.maxSourceLength {
+                throw .inputTooLong(text: text, length: ids.count, maximum: model.config.maxSourceLength)
+            }
+            out.append(ids)
+        }
+        return out
+    }
+
+    /// Translates texts (greedy for `beam` ≤ 1, else beam search of that width).
+    /// - Returns: the output texts and the decoded sequences (with attention traces).
+    public func translate(_ texts: [String], beam: Int = 1, unknown: inout [String: Int]) throws(Seq2SeqError)
+        -> [(text: String, decoded: DecodedSequence<Seq2SeqModel.HypothesisState>)] {
+        let sources = try encodeSources(texts, unknown: &unknown)
+        let decoded = model.decode(sources, beam: beam)
+        return decoded.map { (targetVocabulary.decode($0.tokens), $0) }
+    }
+
+    /// Decodes the sources of `pairs` and scores the outputs against their targets.
+    public func evaluate(_ pairs: [SentencePair], beam: Int = 1) throws(Seq2SeqError) -> EvaluationResult {
+        var unknown: [String: Int] = [:]
+        let sources = try encodeSources(pairs.map(\.source), unknown: &unknown)
+        let decoded = model.decode(sources, beam: beam)
+        let hyps = decoded.map { targetVocabulary.decodeTokens($0.tokens) }
+        let refs = pairs.map { targetVocabulary.tokenization.tokenize($0.target) }
+        return EvaluationResult(exactMatch: SequenceMetrics.exactMatch(hypotheses: hyps, references: refs),
+                                tokenAccuracy: SequenceMetrics.tokenAccuracy(hypotheses: hyps, references: refs),
+                                bleu: BLEU.corpus(hypotheses: hyps, references: refs, maxOrder: 4, smoothing: .none),
+                                hypotheses: hyps, unknownTokens: unknown)
+    }
+}
