@@ -18,7 +18,7 @@ run() {  # name, then train arguments
 run digits-to-letters --task digits-to-letters --count 10000 --attention general --steps 1500 --eval-every 500
 run dates --task dates --count 30000 --attention general --time-budget 240 --eval-every 1000
 run number-words --task number-words --count 30000 --attention general --time-budget 240 --eval-every 1000
-run reverse-attention --task reverse --min-length 20 --max-length 30 --count 20000 --attention general --steps 2000 --eval-every 500
-run reverse-none --task reverse --min-length 20 --max-length 30 --count 20000 --attention none --steps 2000 --eval-every 500
+run reverse-attention --task reverse --min-length 20 --max-length 30 --count 20000 --attention general --steps 1200 --eval-every 400
+run reverse-none --task reverse --min-length 20 --max-length 30 --count 20000 --attention none --steps 1200 --eval-every 400
 "$T" eval --checkpoint "$OUT/reverse-attention/best.safetensors" --data "$OUT/reverse-attention/test.tsv" \
   --attention-png "$OUT/attention-reverse.png"
