@@ -37,8 +37,10 @@ let package = Package(
         // libpng reports errors through longjmp; this C shim keeps setjmp/longjmp on the C side.
         .target(name: "PNGCodec", dependencies: ["CPNG"], path: "Sources/PNGCodec", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("z")]),
 
+        // Per-step matrix products with pre-packed weights (AVX-512, chosen at run time).
+        .target(name: "RNNKernels", path: "Sources/RNNKernels", cSettings: [.unsafeFlags(["-O3"])]),
         // The recurrent core: tensors, layers, losses, optimizers, checkpoints.
-        .target(name: "RecurrentCore", dependencies: ["CBLAS"], swiftSettings: fastMath),
+        .target(name: "RecurrentCore", dependencies: ["CBLAS", "RNNKernels"], swiftSettings: fastMath),
         .target(name: "Plotting", dependencies: ["PNGCodec"], swiftSettings: fastMath),
 
         // Task libraries.

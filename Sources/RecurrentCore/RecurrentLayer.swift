@@ -1,3 +1,13 @@
+import RNNKernels
+
+/// Whether the per-step products use the pre-packed AVX-512 kernels (`RNNKernels`).
+public enum PackedKernels {
+    /// True when this processor supports them; the layers use BLAS otherwise.
+    public static let available: Bool = rnn_packed_available() != 0
+    /// Smallest batch and sequence length for which packing the weights pays off.
+    static let minimumBatch = 2, minimumSteps = 4
+}
+
 /// The recurrent cell types, with PyTorch's equations and gate order.
 ///
 /// - `rnnTanh`/`rnnRelu`: `h' = act(W_ih x + b_ih + W_hh h + b_hh)` (`nn.RNN`).
@@ -91,6 +101,9 @@ public final class RecurrentLayer: ParameterContainer {
     private let dH = FloatBuffer()       // [B, H]
     private let dC = FloatBuffer()       // [B, H]
     private let dHPrev = FloatBuffer()   // [B, H]
+    // W_hh packed for the per-step products (see RNNKernels): W_hh^T for forward, W_hh for backward.
+    private let packedForward = FloatBuffer(), packedBackward = FloatBuffer()
+    private var usePacked = false
 
     private var lastT = 0, lastB = 0
     private var lastLengths: [Int]? = nil
@@ -164,6 +177,11 @@ public final class RecurrentLayer: ParameterContainer {
         if let lengths { precondition(lengths.count == B && lengths.allSatisfy { $0 >= 0 && $0 <= T }, "invalid lengths") }
         let H = hiddenSize, G = cell.gateCount, GH = G * H, N = T * B
         lastT = T; lastB = B; lastLengths = lengths; lastInput = input
+        usePacked = PackedKernels.available && B >= PackedKernels.minimumBatch && T >= PackedKernels.minimumSteps
+        if usePacked {
+            let p = packedForward.reserve(rnn_packed_size(Int32(H), Int32(GH)))
+            rnn_pack_b(weightHH.value, Int32(H), Int32(H), Int32(GH), 1, p)
+        }
         let gp = gates.reserve(N * GH)
         let sp = states.reserve((T + 1) * B * H)
         let cp = cell.hasCellState ? cells.reserve((T + 1) * B * H) : sp
@@ -210,7 +228,7 @@ public final class RecurrentLayer: ParameterContainer {
             let y = output + t * B * outputStride
             switch cell {
             case .rnnTanh, .rnnRelu:
-                BLAS.gemm(transB: true, m: B, n: GH, k: H, a: hPrev, lda: H, b: whh, ldb: H, beta: 1, c: g, ldc: GH)
+                recurrentProduct(hPrev, B, into: g, whh)
                 for b in 0..<B {
                     let hn = hNext + b * H, yb = y + b * outputStride
                     if let lengths, t >= lengths[b] {
@@ -224,7 +242,7 @@ public final class RecurrentLayer: ParameterContainer {
                     yb.update(from: gb, count: H)
                 }
             case .lstm:
-                BLAS.gemm(transB: true, m: B, n: GH, k: H, a: hPrev, lda: H, b: whh, ldb: H, beta: 1, c: g, ldc: GH)
+                recurrentProduct(hPrev, B, into: g, whh)
                 let cPrev = cp + prevIndex(t) * B * H, cNext = cp + nextIndex(t) * B * H
                 let tc = tcp + t * B * H
                 for b in 0..<B {
@@ -251,7 +269,7 @@ public final class RecurrentLayer: ParameterContainer {
                 }
             case .gru:
                 for b in 0..<B { (hsp + b * GH).update(from: bHH, count: GH) }
-                BLAS.gemm(transB: true, m: B, n: GH, k: H, a: hPrev, lda: H, b: whh, ldb: H, beta: 1, c: hsp, ldc: GH)
+                recurrentProduct(hPrev, B, into: hsp, whh)
                 let hnT = hnp + t * B * H
                 for b in 0..<B {
                     let hn = hNext + b * H, hp = hPrev + b * H, yb = y + b * outputStride
@@ -276,6 +294,17 @@ public final class RecurrentLayer: ParameterContainer {
                     }
                 }
             }
+        }
+    }
+
+    /// `out[B, GH] += h[B, H] W_hh^T`: the per-step product of forward.
+    @inline(__always)
+    private func recurrentProduct(_ h: UnsafePointer<Float>, _ B: Int, into out: UnsafeMutablePointer<Float>, _ whh: UnsafePointer<Float>) {
+        let H = hiddenSize, GH = cell.gateCount * H
+        if usePacked {
+            rnn_gemm_packed(Int32(B), Int32(GH), Int32(H), h, Int32(H), packedForward.pointer, out, Int32(GH))
+        } else {
+            BLAS.gemm(transB: true, m: B, n: GH, k: H, a: h, lda: H, b: whh, ldb: H, beta: 1, c: out, ldc: GH)
         }
     }
 
@@ -313,6 +342,10 @@ public final class RecurrentLayer: ParameterContainer {
         }
         let gp = gates.pointer, sp = states.pointer, cp = cells.pointer, tcp = tanhCells.pointer, hnp = hhN.pointer
         let whh = weightHH.value
+        if usePacked {
+            let p = packedBackward.reserve(rnn_packed_size(Int32(GH), Int32(H)))
+            rnn_pack_b(whh, Int32(H), Int32(GH), Int32(H), 0, p)
+        }
 
         for k in 0..<T {
             let t = reverse ? k : T - 1 - k           // reverse processing order of forward
@@ -383,7 +416,11 @@ public final class RecurrentLayer: ParameterContainer {
                 }
             }
             // dh_prev += dG_h W_hh
-            BLAS.gemm(m: B, n: H, k: GH, a: dghT, lda: GH, b: whh, ldb: H, beta: 1, c: dhp, ldc: H)
+            if usePacked {
+                rnn_gemm_packed(Int32(B), Int32(H), Int32(GH), dghT, Int32(GH), packedBackward.pointer, dhp, Int32(H))
+            } else {
+                BLAS.gemm(m: B, n: H, k: GH, a: dghT, lda: GH, b: whh, ldb: H, beta: 1, c: dhp, ldc: H)
+            }
             dh.update(from: dhp, count: B * H)
             _ = hPrev
         }

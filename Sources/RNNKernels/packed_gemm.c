@@ -1,0 +1,89 @@
+#include "RNNKernels.h"
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+int rnn_packed_available(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") ? 1 : 0;
+}
+#else
+int rnn_packed_available(void) { return 0; }
+#endif
+
+static int padded_columns(int n) { return (n + 31) / 32 * 32; }
+
+size_t rnn_packed_size(int k, int n) { return (size_t)k * (size_t)padded_columns(n); }
+
+void rnn_pack_b(const float *src, int ld, int k, int n, int transposed, float *packed) {
+    int panels = padded_columns(n) / 16;
+    for (int p = 0; p < panels; p++) {
+        float *dst = packed + (size_t)p * k * 16;
+        for (int kk = 0; kk < k; kk++) {
+            for (int j = 0; j < 16; j++) {
+                int col = p * 16 + j;
+                float v = 0;
+                if (col < n) v = transposed ? src[(size_t)col * ld + kk] : src[(size_t)kk * ld + col];
+                dst[kk * 16 + j] = v;
+            }
+        }
+    }
+}
+
+#if defined(__x86_64__)
+/* One block of MR rows x 32 columns (two panels): 2 * MR accumulators. */
+#define DEFINE_BLOCK(MR)                                                                              \
+__attribute__((target("avx512f")))                                                                   \
+static void block_##MR(int k, const float *a, int lda, const float *b0, const float *b1, float *c,   \
+                       int ldc, __mmask16 m0, __mmask16 m1) {                                        \
+    __m512 acc0[MR], acc1[MR];                                                                       \
+    for (int r = 0; r < MR; r++) {                                                                   \
+        acc0[r] = _mm512_maskz_loadu_ps(m0, c + (size_t)r * ldc);                                   \
+        acc1[r] = _mm512_maskz_loadu_ps(m1, c + (size_t)r * ldc + 16);                              \
+    }                                                                                                \
+    for (int kk = 0; kk < k; kk++) {                                                                 \
+        __m512 x0 = _mm512_load_ps(b0 + (size_t)kk * 16);                                            \
+        __m512 x1 = _mm512_load_ps(b1 + (size_t)kk * 16);                                            \
+        for (int r = 0; r < MR; r++) {                                                               \
+            __m512 av = _mm512_set1_ps(a[(size_t)r * lda + kk]);                                     \
+            acc0[r] = _mm512_fmadd_ps(av, x0, acc0[r]);                                              \
+            acc1[r] = _mm512_fmadd_ps(av, x1, acc1[r]);                                              \
+        }                                                                                            \
+    }                                                                                                \
+    for (int r = 0; r < MR; r++) {                                                                   \
+        _mm512_mask_storeu_ps(c + (size_t)r * ldc, m0, acc0[r]);                                    \
+        _mm512_mask_storeu_ps(c + (size_t)r * ldc + 16, m1, acc1[r]);                               \
+    }                                                                                                \
+}
+DEFINE_BLOCK(8)
+DEFINE_BLOCK(4)
+DEFINE_BLOCK(2)
+DEFINE_BLOCK(1)
+
+static __mmask16 column_mask(int valid) {
+    if (valid <= 0) return 0;
+    if (valid >= 16) return 0xFFFF;
+    return (__mmask16)((1u << valid) - 1u);
+}
+
+__attribute__((target("avx512f")))
+void rnn_gemm_packed(int m, int n, int k, const float *a, int lda, const float *packed, float *c, int ldc) {
+    int panels = padded_columns(n) / 16;
+    for (int p = 0; p < panels; p += 2) {
+        const float *b0 = packed + (size_t)p * k * 16, *b1 = b0 + (size_t)k * 16;
+        int col = p * 16;
+        __mmask16 m0 = column_mask(n - col), m1 = column_mask(n - col - 16);
+        float *cp = c + col;
+        int r = 0;
+        for (; r + 8 <= m; r += 8) block_8(k, a + (size_t)r * lda, lda, b0, b1, cp + (size_t)r * ldc, ldc, m0, m1);
+        if (r + 4 <= m) { block_4(k, a + (size_t)r * lda, lda, b0, b1, cp + (size_t)r * ldc, ldc, m0, m1); r += 4; }
+        if (r + 2 <= m) { block_2(k, a + (size_t)r * lda, lda, b0, b1, cp + (size_t)r * ldc, ldc, m0, m1); r += 2; }
+        if (r < m) block_1(k, a + (size_t)r * lda, lda, b0, b1, cp + (size_t)r * ldc, ldc, m0, m1);
+    }
+}
+#else
+void rnn_gemm_packed(int m, int n, int k, const float *a, int lda, const float *packed, float *c, int ldc) {
+    (void)m; (void)n; (void)k; (void)a; (void)lda; (void)packed; (void)c; (void)ldc;
+}
+#endif
