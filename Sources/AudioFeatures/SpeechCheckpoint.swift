@@ -21,11 +21,11 @@ public enum SpeechCheckpointError: Error, CustomStringConvertible, Equatable, Se
 /// Everything needed to run a trained speech model on new audio: the network, the feature
 /// configuration, the normalisation statistics of the training set and the class names.
 ///
-/// Stored as safetensors: tensors with PyTorch names (`rnn.weight_ih_l0`, ..., `fc.weight`,
-/// `fc.bias`) and `__metadata__` entries `format` = `rnn-suite/speech/1`, `features`
-/// (`FeatureConfig` JSON), `normalizer` (`FeatureNormalizer` JSON), `labels`
-/// (`{"names": [...]}`), `model` (`SpeechModelConfig` JSON) and `training` (free-form JSON
-/// about the run that wrote it).
+/// Stored as safetensors: tensors with PyTorch names (`projection.weight`, `rnn.weight_ih_l0`,
+/// ..., `classifier.weight`, `classifier.bias`) and `__metadata__` entries `format` =
+/// `rnn-suite/speech/1`, `features` (`FeatureConfig` JSON), `normalizer` (`FeatureNormalizer`
+/// JSON), `labels` (`{"names": [...]}`), `model` (`SequenceClassifierConfig` JSON; its `mode`
+/// gives the task) and `training` (free-form JSON about the run that wrote it).
 public struct SpeechCheckpoint {
     /// The `format` metadata value.
     public static let format = "rnn-suite/speech/1"
@@ -58,15 +58,15 @@ public struct SpeechCheckpoint {
             "features": String(decoding: try features.jsonData(), as: UTF8.self),
             "normalizer": String(decoding: try normalizer.jsonData(), as: UTF8.self),
             "labels": try json(labels),
-            "model": try json(model.config),
+            "model": model.config.jsonString(),
             "training": training,
         ]
-        try SafeTensors.write(model.stateDict, metadata: meta, to: path)
+        try SafeTensors.write(model.network.stateDict, metadata: meta, to: path)
     }
 
     /// Reads and validates a checkpoint: format, every metadata entry, consistency between
     /// them (feature width, class count) and every tensor's name, shape and finiteness.
-    /// - Throws: `CheckpointError`, `SpeechCheckpointError`, `SpeechModelError`, `FeatureError`.
+    /// - Throws: `CheckpointError`, `SpeechCheckpointError`, `ModelLoadError`, `FeatureError`.
     public static func read(path: String, threads: Int = 1) throws -> SpeechCheckpoint {
         let archive = try SafeTensors.read(path: path)
         let meta = archive.metadata
@@ -83,13 +83,7 @@ public struct SpeechCheckpoint {
         } catch {
             throw SpeechCheckpointError.badMetadata(path: path, key: "labels", reason: "not {\"names\": [...]}")
         }
-        let config: SpeechModelConfig
-        do { config = try JSONDecoder().decode(SpeechModelConfig.self, from: try entry("model")) } catch let e as SpeechCheckpointError {
-            throw e
-        } catch {
-            throw SpeechCheckpointError.badMetadata(path: path, key: "model", reason: "not a speech model configuration")
-        }
-        try config.validate(source: path)
+        let config = try SequenceClassifierConfig(json: String(decoding: try entry("model"), as: UTF8.self), source: path)
         guard labels.count == config.classes, labels.names.count == labels.count else {
             throw SpeechCheckpointError.badMetadata(path: path, key: "labels", reason: "\(labels.count) distinct names for \(config.classes) classes")
         }
@@ -97,10 +91,10 @@ public struct SpeechCheckpoint {
             throw SpeechCheckpointError.badMetadata(path: path, key: "model",
                 reason: "input size \(config.inputSize), statistics for \(normalizer.featureCount) and features of width \(features.featureCount) disagree")
         }
-        let model = try SpeechClassifier(config: config, seed: 0, threads: threads)
+        let model = try SpeechClassifier(config: config, seed: 0, threads: threads, source: path)
         var byName: [String: NamedTensor] = [:]
         for t in archive.tensors { byName[t.name] = t }
-        try model.load(byName, source: path)
+        try model.network.load(byName, source: path)
         return SpeechCheckpoint(model: model, features: features, normalizer: normalizer, labels: labels,
                                 training: meta["training"] ?? "{}")
     }
@@ -153,7 +147,7 @@ public enum SpeechInference {
             let batch = idx.map { examples[$0] }
             let (p, l) = model.probabilities(batch)
             p.withUnsafeBufferPointer { pb in
-                switch model.config.task {
+                switch model.task {
                 case .utterance:
                     for (j, e) in batch.enumerated() { confusion.add(truth: e.label, predicted: argmax(pb.baseAddress! + j * C, C)) }
                     lossSum += l * Double(batch.count); rowSum += batch.count
@@ -177,7 +171,7 @@ public enum SpeechInference {
             }
         }
         return SpeechEvaluation(loss: rowSum > 0 ? lossSum / Double(rowSum) : 0, confusion: confusion,
-                                utterances: examples.count, segments: model.config.task == .frame ? seg : nil,
+                                utterances: examples.count, segments: model.task == .frame ? seg : nil,
                                 exactUtterances: exact)
     }
 
@@ -191,7 +185,7 @@ public enum SpeechInference {
         for e in examples {
             let (p, _) = model.probabilities([e])
             p.withUnsafeBufferPointer { pb in
-                switch model.config.task {
+                switch model.task {
                 case .utterance:
                     let k = argmax(pb.baseAddress!, C)
                     out.append(SpeechPrediction(path: e.path, label: labels.names[k], probability: Double(pb[k]),

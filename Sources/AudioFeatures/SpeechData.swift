@@ -272,3 +272,49 @@ private final class LoadSlots: @unchecked Sendable {
         return results[i]
     }
 }
+
+/// A data set ready for training: encoded, normalised train and test examples.
+public struct PreparedSpeechData: Sendable {
+    /// Training examples (normalised with `normalizer`).
+    public var train: [SpeechExample]
+    /// Held-out examples (normalised with `normalizer`).
+    public var test: [SpeechExample]
+    /// Class names (from the training files; `silence` first for the frame task).
+    public var labels: LabelSet
+    /// Statistics of the training features.
+    public var normalizer: FeatureNormalizer
+    /// Files left out, with reasons.
+    public var skipped: [SkippedFile]
+    /// Which split was used.
+    public var splitNote: String
+}
+
+extension SpeechCorpus {
+    /// Lists, splits, loads (skipping unusable files), fits the normaliser on the training
+    /// features, collects the class names from the training labels and encodes both parts.
+    /// - Throws: listing errors, `SpeechDataError.noUsableFiles` when a part ends up empty,
+    ///   `SpeechDataError.tooFewClasses` when the training labels have fewer than 2 classes.
+    public static func prepare(folder: URL, task: SpeechTask, split: DatasetSplit, rule: LabelRule = .fsdd,
+                               config: FeatureConfig, threads: Int = Threading.defaultThreads) throws -> PreparedSpeechData {
+        let (trainFiles, testFiles, note) = try trainTest(folder: folder, task: task, split: split, rule: rule)
+        let tr = try load(trainFiles, task: task, config: config, threads: threads)
+        let te = try load(testFiles, task: task, config: config, threads: threads)
+        var skipped = tr.skipped + te.skipped
+        guard !tr.loaded.isEmpty else { throw SpeechDataError.noUsableFiles(path: folder.path, part: "training", skipped: tr.skipped.count) }
+        guard !te.loaded.isEmpty else { throw SpeechDataError.noUsableFiles(path: folder.path, part: "test", skipped: te.skipped.count) }
+        var normalizer = FeatureNormalizer(featureCount: config.featureCount)
+        for item in tr.loaded { try normalizer.accumulate(item.features, source: item.url.path) }
+        let labels: LabelSet
+        switch task {
+        case .utterance: labels = LabelSet.collecting(tr.loaded.map(\.label))
+        case .frame: labels = LabelSet.collecting(tr.loaded.flatMap(\.frameLabels) + [LabelTrack.silence], first: LabelTrack.silence)
+        }
+        guard labels.count >= 2 else { throw SpeechDataError.tooFewClasses(path: folder.path, found: labels.names) }
+        let trainEnc = try encode(tr.loaded, task: task, labels: labels, normalizer: normalizer)
+        let testEnc = try encode(te.loaded, task: task, labels: labels, normalizer: normalizer)
+        skipped += trainEnc.skipped + testEnc.skipped
+        guard !testEnc.examples.isEmpty else { throw SpeechDataError.noUsableFiles(path: folder.path, part: "test", skipped: te.skipped.count + testEnc.skipped.count) }
+        return PreparedSpeechData(train: trainEnc.examples, test: testEnc.examples, labels: labels, normalizer: normalizer,
+                                  skipped: skipped, splitNote: note)
+    }
+}

@@ -122,7 +122,7 @@ public enum SpeechTrainer {
                                         seconds: ProgressReporter.monotonicSeconds() - start)
             history.append(rec)
             var line = String(format: "epoch %d: train loss %.4f, test loss %.4f, test %@ accuracy %.2f %%",
-                              epoch, rec.trainLoss, rec.testLoss, model.config.task == .frame ? "frame" : "utterance",
+                              epoch, rec.trainLoss, rec.testLoss, model.task == .frame ? "frame" : "utterance",
                               100 * rec.testAccuracy)
             if let s = rec.segmentAccuracy { line += String(format: ", segment accuracy %.2f %%", 100 * s) }
             reporter.message(line)
