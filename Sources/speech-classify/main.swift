@@ -14,7 +14,7 @@ func reportSkipped(_ skipped: [SkippedFile], limit: Int = 20) {
 
 /// A JSON object as one line with sorted keys.
 func jsonLine(_ object: [String: Any]) -> String {
-    guard let d = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) else { return "{}" }
+    guard let d = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return "{}" }
     return String(decoding: d, as: UTF8.self)
 }
 
