@@ -141,7 +141,7 @@ public enum SpeechCorpus {
         }
         let all = try list(folder: folder, task: task, rule: rule)
         let parts = try UtteranceDataset.split(all, by: split)
-        return (parts.train, parts.test, "\(split)")
+        return (parts.train, parts.test, split.name)
     }
 
     /// Extracts the features (and, for the frame task, the per-frame labels) of every file on
@@ -270,6 +270,17 @@ private final class LoadSlots: @unchecked Sendable {
     func result(_ i: Int) -> Result<LoadedUtterance, any Error>? {
         lock.lock(); defer { lock.unlock() }
         return results[i]
+    }
+}
+
+extension DatasetSplit {
+    /// The split as written on command lines: `official`, `speaker:NAME`, `random:SEED:FRACTION`.
+    public var name: String {
+        switch self {
+        case .official: return "official"
+        case let .speaker(s): return "speaker:\(s)"
+        case let .random(seed, fraction): return "random:\(seed):\(fraction)"
+        }
     }
 }
 

@@ -47,6 +47,8 @@ struct ModelOptions: ParsableArguments {
     var learningRate: Float = 3e-3
     @Option(help: "Random seed.")
     var seed: UInt64 = 1
+    @Flag(name: .customLong("utterance-cmn"), help: "Subtract each utterance's mean from its static features (cepstral mean normalisation).")
+    var utteranceCMN = false
     @Option(help: "Threads for feature extraction and training (default: all cores).")
     var threads: Int?
 
@@ -66,7 +68,8 @@ struct ModelOptions: ParsableArguments {
 /// Trains, evaluates, writes outputs; returns the JSON summary.
 func trainAndReport(folder: URL, task: SpeechTask, split: DatasetSplit, rule: LabelRule, options m: ModelOptions,
                     outDir: URL, label: String, confusionPNG: URL?) throws -> [String: Any] {
-    let features = FeatureConfig()
+    var features = FeatureConfig()
+    features.utteranceMeanNormalization = m.utteranceCMN
     let t0 = ProgressReporter.monotonicSeconds()
     note("\(label): extracting features of \(folder.path) ...")
     let data = try SpeechCorpus.prepare(folder: folder, task: task, split: split, rule: rule, config: features, threads: m.threadCount)
@@ -134,7 +137,7 @@ struct SpeechClassify: ParsableCommand {
         of training and evaluation; a run stops with an error only when no usable training or test \
         file remains. `features` and `predict` stop at the first bad file.
         """,
-        subcommands: [Demo.self, Features.self, Train.self, Predict.self, Eval.self],
+        subcommands: [Demo.self, Features.self, Train.self, Predict.self, Eval.self, BenchFeatures.self],
         defaultSubcommand: Demo.self)
 }
 
@@ -286,6 +289,35 @@ struct Demo: ParsableCommand {
         let summary = try trainAndReport(folder: folder, task: .utterance, split: split, rule: .fsdd, options: m,
                                          outDir: outDir, label: "demo", confusionPNG: nil)
         print(jsonLine(summary))
+    }
+}
+
+struct BenchFeatures: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-features",
+        abstract: "Feature extraction speed: decode + MFCC + deltas of every audio file in a folder, as a multiple of real time.")
+    @Option(help: "Folder of audio files.")
+    var data: String
+    @Option(help: "Threads (1 = the single-core figure).")
+    var threads: Int = 1
+    @Option(help: "Repetitions (the fastest is reported).")
+    var repeats: Int = 3
+
+    func run() throws {
+        let files = try UtteranceDataset.list(folder: URL(fileURLWithPath: data), rule: .filenamePattern("^(.*)$")).map(\.url)
+        var audioSeconds = 0.0
+        for f in files { audioSeconds += (try? AudioLoader.info(f).duration) ?? 0 }
+        var best = Double.infinity, frames = 0
+        for _ in 0..<max(1, repeats) {
+            let t0 = ProgressReporter.monotonicSeconds()
+            let m = try UtteranceDataset.extractFeatures(files, config: FeatureConfig(), threads: max(1, threads))
+            best = min(best, ProgressReporter.monotonicSeconds() - t0)
+            frames = m.reduce(0) { $0 + $1.frames }
+        }
+        print(String(format: "%d files, %.1f s of audio, %d frames: %.3f s on %d thread(s) = %.0fx real time",
+                     files.count, audioSeconds, frames, best, threads, audioSeconds / best))
+        print(jsonLine(["files": files.count, "audio_seconds": r6(audioSeconds), "seconds": r6(best), "threads": threads,
+                        "times_real_time": r6(audioSeconds / best)]))
     }
 }
 

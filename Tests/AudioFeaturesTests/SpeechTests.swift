@@ -242,6 +242,7 @@ private func tinyConfig(classes: Int, mode: SequenceClassifierConfig.Mode = .man
         #expect(set.names == ["silence", "1", "2", "10"])
         #expect(set.index(of: "10") == 3)
         #expect(set.index(of: "7") == nil)
+        for name in ["official", "speaker:theo", "random:3:0.2"] { #expect(try DatasetSplit(parsing: name).name == name) }
         let m = FeatureMatrix(frames: 1, features: 39, values: [Float](repeating: 1, count: 39))
         let items = [LoadedUtterance(url: URL(fileURLWithPath: "/d/1_a_0.wav"), features: m, label: "1", frameLabels: []),
                      LoadedUtterance(url: URL(fileURLWithPath: "/d/7_a_0.wav"), features: m, label: "7", frameLabels: [])]
@@ -321,5 +322,27 @@ private func tinyConfig(classes: Int, mode: SequenceClassifierConfig.Mode = .man
         try m.writePNG(labels: ["x", "y"], title: "cm", to: p.path)
         let bytes = [UInt8](try Data(contentsOf: p))
         #expect(Array(bytes.prefix(8)) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+    }
+}
+
+@Suite struct UtteranceMeanNormalizationTests {
+    @Test func staticColumnsHaveZeroMeanAndDeltasAreUnchanged() throws {
+        var rng = SeededRandom(seed: 21)
+        let signal = (0..<4000).map { i in 0.3 * Float(sin(Double(i) * 0.07)) + 0.05 * rng.uniform(-1, 1) }
+        var cfg = FeatureConfig()
+        let plain = try MFCCExtractor(config: cfg).features(of: signal)
+        cfg.utteranceMeanNormalization = true
+        let cmn = try MFCCExtractor(config: cfg).features(of: signal)
+        #expect(cmn.frames == plain.frames && cmn.features == 39)
+        for j in 0..<13 {
+            // Independent reference: the plain statics minus their column mean (in Double).
+            let mean = (0..<plain.frames).reduce(0.0) { $0 + Double(plain[$1, j]) } / Double(plain.frames)
+            for f in 0..<plain.frames { #expect(abs(Double(cmn[f, j]) - (Double(plain[f, j]) - mean)) < 1e-3) }
+        }
+        // Δ and ΔΔ of a shifted column are the same (the regression weights sum to zero).
+        for f in 0..<plain.frames { for j in 13..<39 { #expect(abs(cmn[f, j] - plain[f, j]) < 1e-3) } }
+        // The flag survives the JSON round trip; old JSON without it decodes to false.
+        #expect(try FeatureConfig.decode(jsonData: try cfg.jsonData()).utteranceMeanNormalization)
+        #expect(try !FeatureConfig.decode(jsonData: Data("{}".utf8)).utteranceMeanNormalization)
     }
 }
