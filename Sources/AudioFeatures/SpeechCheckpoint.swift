@@ -175,12 +175,15 @@ public enum SpeechInference {
                                 exactUtterances: exact)
     }
 
-    /// Predicts each example (labels in the examples are ignored). Frame times use the
-    /// feature configuration's frame step: frame t covers `[t·step, (t+1)·step)` seconds.
+    /// Predicts each example (labels in the examples are ignored). Frame t stands for the
+    /// `step`-long span centred on its window's centre, `t·step + length/2` seconds (the time
+    /// that label tracks are sampled at), so a run of frames a..<b becomes the segment
+    /// `[a·step + (length − step)/2, b·step + (length − step)/2)` (a run from frame 0 starts at 0 s).
     public static func predict(_ model: SpeechClassifier, examples: [SpeechExample], labels: LabelSet,
                                features: FeatureConfig) -> [SpeechPrediction] {
         let C = model.config.classes
         let step = Double(features.frameStep) / Double(features.sampleRate)
+        let shift = (Double(features.frameLength) - Double(features.frameStep)) / 2 / Double(features.sampleRate)
         var out: [SpeechPrediction] = []
         for e in examples {
             let (p, _) = model.probabilities([e])
@@ -196,7 +199,8 @@ public enum SpeechInference {
                     var psum = 0.0
                     for t in 0..<n { pred[t] = argmax(pb.baseAddress! + t * C, C); psum += Double(pb[t * C + pred[t]]) }
                     let segs = SegmentScoring.runs(pred).map {
-                        LabelSegment(start: Double($0.start) * step, end: Double($0.end) * step, label: labels.names[$0.label])
+                        LabelSegment(start: $0.start == 0 ? 0 : Double($0.start) * step + shift, end: Double($0.end) * step + shift,
+                                     label: labels.names[$0.label])
                     }
                     let spoken = SegmentScoring.segments(pred, silence: labels.index(of: LabelTrack.silence)).map { labels.names[$0] }
                     out.append(SpeechPrediction(path: e.path, label: spoken.joined(separator: " "),

@@ -346,3 +346,22 @@ private func tinyConfig(classes: Int, mode: SequenceClassifierConfig.Mode = .man
         #expect(try !FeatureConfig.decode(jsonData: Data("{}".utf8)).utteranceMeanNormalization)
     }
 }
+
+@Suite struct SpeechPredictionTests {
+    @Test func frameTrackTimesFollowFrameCentres() throws {
+        let model = try SpeechClassifier(config: tinyConfig(classes: 3, mode: .manyToMany), seed: 1)
+        // Classifier forced to class 2 for frames: zero weights, bias favouring class 2.
+        model.network.classifier.weight.values = [Float](repeating: 0, count: model.network.classifier.weight.count)
+        model.network.classifier.bias?.values = [0, 0, 20]
+        let x = SpeechExample(path: "f.wav", features: FeatureMatrix(frames: 5, features: 39, values: [Float](repeating: 0.5, count: 195)))
+        let labels = LabelSet(names: ["silence", "a", "b"])
+        let p = SpeechInference.predict(model, examples: [x], labels: labels, features: FeatureConfig())[0]
+        #expect(p.frameLabels == [2, 2, 2, 2, 2])
+        #expect(p.label == "b")
+        // 25 ms windows every 10 ms: frame centres at 12.5 + 10 t ms; 5 frames end at 57.5 ms.
+        #expect(p.segments.count == 1)
+        #expect(p.segments[0].start == 0 && p.segments[0].label == "b")
+        #expect(abs(p.segments[0].end - 0.0575) < 1e-9)
+        #expect(p.probability > 0.99)
+    }
+}
