@@ -82,6 +82,10 @@ public struct FeatureConfig: Codable, Sendable, Equatable {
     public var includeDeltaDeltas: Bool = true
     /// Half-width N of the delta regression window.
     public var deltaWindow: Int = 2
+    /// Subtract each utterance's mean from its static coefficients (cepstral mean
+    /// normalisation, log energy included) before the deltas: removes fixed channel and
+    /// speaker offsets. Off by default (python_speech_features does not do it).
+    public var utteranceMeanNormalization: Bool = false
 
     /// The default configuration (see the type's documentation).
     public init() {}
@@ -153,7 +157,7 @@ public struct FeatureConfig: Codable, Sendable, Equatable {
     private enum CodingKeys: String, CodingKey {
         case sampleRate, preEmphasis, frameLengthSeconds, frameStepSeconds, window, fftSize, melFilterCount,
              lowFrequency, highFrequency, cepstralCount, lifter, appendEnergy, includeDeltas, includeDeltaDeltas,
-             deltaWindow
+             deltaWindow, utteranceMeanNormalization
     }
 
     /// Decodes, taking defaults for missing keys.
@@ -175,6 +179,7 @@ public struct FeatureConfig: Codable, Sendable, Equatable {
         includeDeltas = try c.decodeIfPresent(Bool.self, forKey: .includeDeltas) ?? d.includeDeltas
         includeDeltaDeltas = try c.decodeIfPresent(Bool.self, forKey: .includeDeltaDeltas) ?? d.includeDeltaDeltas
         deltaWindow = try c.decodeIfPresent(Int.self, forKey: .deltaWindow) ?? d.deltaWindow
+        utteranceMeanNormalization = try c.decodeIfPresent(Bool.self, forKey: .utteranceMeanNormalization) ?? d.utteranceMeanNormalization
     }
 
     static func roundHalfUp(_ x: Double) -> Int {

@@ -233,6 +233,16 @@ public final class MFCCExtractor {
     private func assemble() -> FeatureMatrix {
         let t = framesEmitted
         let width = config.featureCount
+        if config.utteranceMeanNormalization && t > 0 {
+            let k = ceps
+            cepstra.withUnsafeMutableBufferPointer { c in
+                guard let cb = c.baseAddress else { return }
+                var mean = [Double](repeating: 0, count: k)
+                for f in 0..<t { for j in 0..<k { mean[j] += Double(cb[f * k + j]) } }
+                for j in 0..<k { mean[j] /= Double(t) }
+                for f in 0..<t { for j in 0..<k { cb[f * k + j] -= Float(mean[j]) } }
+            }
+        }
         if width == ceps { return FeatureMatrix(frames: t, features: ceps, values: cepstra) }
         var out = [Float](repeating: 0, count: t * width)
         let win = config.deltaWindow

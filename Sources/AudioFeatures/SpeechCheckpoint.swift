@@ -1,0 +1,220 @@
+import Foundation
+import RecurrentCore
+
+/// Errors reading a speech checkpoint's metadata; one line naming the file.
+public enum SpeechCheckpointError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// The `format` entry is missing or not `rnn-suite/speech/1`.
+    case wrongFormat(path: String, found: String?)
+    /// A metadata entry is missing or malformed.
+    case badMetadata(path: String, key: String, reason: String)
+
+    /// One line naming the file and what is wrong.
+    public var description: String {
+        switch self {
+        case let .wrongFormat(path, found):
+            return "\(path): not a speech checkpoint (format \(found.map { "'\($0)'" } ?? "missing"), expected '\(SpeechCheckpoint.format)')"
+        case let .badMetadata(path, key, reason): return "\(path): metadata '\(key)': \(reason)"
+        }
+    }
+}
+
+/// Everything needed to run a trained speech model on new audio: the network, the feature
+/// configuration, the normalisation statistics of the training set and the class names.
+///
+/// Stored as safetensors: tensors with PyTorch names (`projection.weight`, `rnn.weight_ih_l0`,
+/// ..., `classifier.weight`, `classifier.bias`) and `__metadata__` entries `format` =
+/// `rnn-suite/speech/1`, `features` (`FeatureConfig` JSON), `normalizer` (`FeatureNormalizer`
+/// JSON), `labels` (`{"names": [...]}`), `model` (`SequenceClassifierConfig` JSON; its `mode`
+/// gives the task) and `training` (free-form JSON about the run that wrote it).
+public struct SpeechCheckpoint {
+    /// The `format` metadata value.
+    public static let format = "rnn-suite/speech/1"
+
+    /// The network.
+    public var model: SpeechClassifier
+    /// Feature extraction settings.
+    public var features: FeatureConfig
+    /// Training-set statistics.
+    public var normalizer: FeatureNormalizer
+    /// Class names (index order of the network's outputs).
+    public var labels: LabelSet
+    /// Free-form JSON about the training run (`{}` when absent).
+    public var training: String
+
+    /// Bundles the parts of a checkpoint.
+    public init(model: SpeechClassifier, features: FeatureConfig, normalizer: FeatureNormalizer,
+                labels: LabelSet, training: String = "{}") {
+        self.model = model; self.features = features; self.normalizer = normalizer
+        self.labels = labels; self.training = training
+    }
+
+    /// Writes the checkpoint atomically to `path`.
+    public func write(to path: String) throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        func json<T: Encodable>(_ v: T) throws -> String { String(decoding: try enc.encode(v), as: UTF8.self) }
+        let meta: [String: String] = [
+            "format": Self.format,
+            "features": String(decoding: try features.jsonData(), as: UTF8.self),
+            "normalizer": String(decoding: try normalizer.jsonData(), as: UTF8.self),
+            "labels": try json(labels),
+            "model": model.config.jsonString(),
+            "training": training,
+        ]
+        try SafeTensors.write(model.network.stateDict, metadata: meta, to: path)
+    }
+
+    /// Reads and validates a checkpoint: format, every metadata entry, consistency between
+    /// them (feature width, class count) and every tensor's name, shape and finiteness.
+    /// - Throws: `CheckpointError`, `SpeechCheckpointError`, `ModelLoadError`, `FeatureError`.
+    public static func read(path: String, threads: Int = 1) throws -> SpeechCheckpoint {
+        let archive = try SafeTensors.read(path: path)
+        let meta = archive.metadata
+        guard meta["format"] == format else { throw SpeechCheckpointError.wrongFormat(path: path, found: meta["format"]) }
+        func entry(_ key: String) throws -> Data {
+            guard let s = meta[key] else { throw SpeechCheckpointError.badMetadata(path: path, key: key, reason: "missing") }
+            return Data(s.utf8)
+        }
+        let features = try FeatureConfig.decode(jsonData: try entry("features"), source: path)
+        let normalizer = try FeatureNormalizer.decode(jsonData: try entry("normalizer"), path: path)
+        let labels: LabelSet
+        do { labels = try JSONDecoder().decode(LabelSet.self, from: try entry("labels")) } catch let e as SpeechCheckpointError {
+            throw e
+        } catch {
+            throw SpeechCheckpointError.badMetadata(path: path, key: "labels", reason: "not {\"names\": [...]}")
+        }
+        let config = try SequenceClassifierConfig(json: String(decoding: try entry("model"), as: UTF8.self), source: path)
+        guard labels.count == config.classes, labels.names.count == labels.count else {
+            throw SpeechCheckpointError.badMetadata(path: path, key: "labels", reason: "\(labels.count) distinct names for \(config.classes) classes")
+        }
+        guard normalizer.featureCount == features.featureCount, config.inputSize == features.featureCount else {
+            throw SpeechCheckpointError.badMetadata(path: path, key: "model",
+                reason: "input size \(config.inputSize), statistics for \(normalizer.featureCount) and features of width \(features.featureCount) disagree")
+        }
+        let model = try SpeechClassifier(config: config, seed: 0, threads: threads, source: path)
+        var byName: [String: NamedTensor] = [:]
+        for t in archive.tensors { byName[t.name] = t }
+        try model.network.load(byName, source: path)
+        return SpeechCheckpoint(model: model, features: features, normalizer: normalizer, labels: labels,
+                                training: meta["training"] ?? "{}")
+    }
+}
+
+/// Results of running a model over labelled examples.
+public struct SpeechEvaluation: Sendable {
+    /// Mean loss (nats) over utterances (utterance task) or frames (frame task).
+    public var loss: Double
+    /// Utterances (utterance task) or frames (frame task), `[true][predicted]`.
+    public var confusion: ConfusionMatrix
+    /// Number of examples evaluated.
+    public var utterances: Int
+    /// Frame task: segment error counts summed over utterances (see `SegmentScoring`).
+    public var segments: SegmentCounts?
+    /// Frame task: utterances whose predicted segment sequence equals the reference one.
+    public var exactUtterances: Int
+
+    /// Utterance accuracy (utterance task) or frame accuracy (frame task).
+    public var accuracy: Double { confusion.accuracy }
+}
+
+/// One file's prediction.
+public struct SpeechPrediction: Sendable {
+    /// The audio file.
+    public var path: String
+    /// Utterance task: the most probable class and its probability.
+    public var label: String
+    /// Probability of `label` (utterance task); mean probability of the chosen labels over the
+    /// frames (frame task).
+    public var probability: Double
+    /// Frame task: the predicted label track (runs of equal labels, silence included), in seconds.
+    public var segments: [LabelSegment]
+    /// Frame task: predicted class index per frame `[frames]`.
+    public var frameLabels: [Int]
+}
+
+/// Evaluation and prediction with a trained model.
+public enum SpeechInference {
+    /// Evaluates `model` on `examples` in batches of `batchSize` (length-sorted).
+    /// `silence` is the class index dropped when scoring segments (frame task).
+    public static func evaluate(_ model: SpeechClassifier, examples: [SpeechExample], silence: Int?,
+                                batchSize: Int = 64) -> SpeechEvaluation {
+        let C = model.config.classes
+        var confusion = ConfusionMatrix(classes: C)
+        var lossSum = 0.0, rowSum = 0
+        var seg = SegmentCounts()
+        var exact = 0
+        for idx in SpeechCorpus.orderedBatches(lengths: examples.map(\.features.frames), batchSize: batchSize) {
+            let batch = idx.map { examples[$0] }
+            let (p, l) = model.probabilities(batch)
+            p.withUnsafeBufferPointer { pb in
+                switch model.task {
+                case .utterance:
+                    for (j, e) in batch.enumerated() { confusion.add(truth: e.label, predicted: argmax(pb.baseAddress! + j * C, C)) }
+                    lossSum += l * Double(batch.count); rowSum += batch.count
+                case .frame:
+                    var row = 0
+                    for e in batch {
+                        let n = e.features.frames
+                        var pred = [Int](repeating: 0, count: n)
+                        for t in 0..<n {
+                            pred[t] = argmax(pb.baseAddress! + (row + t) * C, C)
+                            confusion.add(truth: Int(e.frameLabels[t]), predicted: pred[t])
+                        }
+                        let ref = e.frameLabels.map { Int($0) }
+                        let counts = SegmentScoring.score(reference: ref, predicted: pred, silence: silence)
+                        seg = seg + counts
+                        if counts.substitutions + counts.deletions + counts.insertions == 0 { exact += 1 }
+                        row += n
+                    }
+                    lossSum += l * Double(row); rowSum += row
+                }
+            }
+        }
+        return SpeechEvaluation(loss: rowSum > 0 ? lossSum / Double(rowSum) : 0, confusion: confusion,
+                                utterances: examples.count, segments: model.task == .frame ? seg : nil,
+                                exactUtterances: exact)
+    }
+
+    /// Predicts each example (labels in the examples are ignored). Frame t stands for the
+    /// `step`-long span centred on its window's centre, `t·step + length/2` seconds (the time
+    /// that label tracks are sampled at), so a run of frames a..<b becomes the segment
+    /// `[a·step + (length − step)/2, b·step + (length − step)/2)` (a run from frame 0 starts at 0 s).
+    public static func predict(_ model: SpeechClassifier, examples: [SpeechExample], labels: LabelSet,
+                               features: FeatureConfig) -> [SpeechPrediction] {
+        let C = model.config.classes
+        let step = Double(features.frameStep) / Double(features.sampleRate)
+        let shift = (Double(features.frameLength) - Double(features.frameStep)) / 2 / Double(features.sampleRate)
+        var out: [SpeechPrediction] = []
+        for e in examples {
+            let (p, _) = model.probabilities([e])
+            p.withUnsafeBufferPointer { pb in
+                switch model.task {
+                case .utterance:
+                    let k = argmax(pb.baseAddress!, C)
+                    out.append(SpeechPrediction(path: e.path, label: labels.names[k], probability: Double(pb[k]),
+                                                segments: [], frameLabels: []))
+                case .frame:
+                    let n = e.features.frames
+                    var pred = [Int](repeating: 0, count: n)
+                    var psum = 0.0
+                    for t in 0..<n { pred[t] = argmax(pb.baseAddress! + t * C, C); psum += Double(pb[t * C + pred[t]]) }
+                    let segs = SegmentScoring.runs(pred).map {
+                        LabelSegment(start: $0.start == 0 ? 0 : Double($0.start) * step + shift, end: Double($0.end) * step + shift,
+                                     label: labels.names[$0.label])
+                    }
+                    let spoken = SegmentScoring.segments(pred, silence: labels.index(of: LabelTrack.silence)).map { labels.names[$0] }
+                    out.append(SpeechPrediction(path: e.path, label: spoken.joined(separator: " "),
+                                                probability: n > 0 ? psum / Double(n) : 0, segments: segs, frameLabels: pred))
+                }
+            }
+        }
+        return out
+    }
+
+    /// Index of the largest of `n` values.
+    static func argmax(_ p: UnsafePointer<Float>, _ n: Int) -> Int {
+        var best = 0
+        for j in 1..<max(n, 1) where p[j] > p[best] { best = j }
+        return best
+    }
+}

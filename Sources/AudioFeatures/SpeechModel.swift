@@ -1,0 +1,91 @@
+import Foundation
+import RecurrentCore
+
+/// What a speech model predicts.
+public enum SpeechTask: String, Codable, Sendable, CaseIterable {
+    /// One label per utterance (many-to-one).
+    case utterance
+    /// One label per frame (many-to-many).
+    case frame
+
+    /// The classifier mode of the task.
+    public var mode: SequenceClassifierConfig.Mode { self == .utterance ? .manyToOne : .manyToMany }
+}
+
+/// A speech classifier: `RecurrentCore.SequenceClassifier` (optional projection → recurrent
+/// stack → pooling (utterance task) → linear classifier) fed with `SpeechExample`s.
+///
+/// Batches of examples become padded `[batch, time, features]` tensors with per-example
+/// lengths; probabilities come back per utterance `[batch, classes]` or, for the frame task,
+/// per valid frame with the examples' frames one after the other `[sum of frames, classes]`.
+public final class SpeechClassifier {
+    /// The wrapped network (PyTorch names `projection.*`, `rnn.*`, `classifier.*`).
+    public let network: SequenceClassifier
+    /// The task, from the network's mode.
+    public var task: SpeechTask { network.config.mode == .manyToOne ? .utterance : .frame }
+    /// The network's configuration.
+    public var config: SequenceClassifierConfig { network.config }
+    private var stepCount: UInt64 = 0
+
+    /// Creates a network with PyTorch's default initialisation from `seed`.
+    /// - Throws: `ModelLoadError.badMetadata` naming `source` when the configuration is out of range.
+    public init(config: SequenceClassifierConfig, seed: UInt64, threads: Int = 1, source: String = "model configuration") throws {
+        if let problem = config.problem { throw ModelLoadError.badMetadata(source, "model configuration: \(problem)") }
+        network = SequenceClassifier(config: config, seed: seed, threads: threads)
+    }
+
+    /// Parameters in `state_dict` order.
+    public var parameters: [Parameter] { network.parameters }
+
+    /// The padded batch `[batch, time, features]` of `examples` (at least one frame each),
+    /// with labels when `labelled`.
+    func batch(_ examples: [SpeechExample], labelled: Bool) -> SequenceBatch {
+        let F = config.inputSize, B = examples.count
+        let lengths = examples.map { max(1, $0.features.frames) }
+        let T = lengths.max() ?? 1
+        var x = [Float](repeating: 0, count: B * T * F)
+        var labels: [Int32] = []
+        if labelled { labels = [Int32](repeating: 0, count: task == .utterance ? B : B * T) }
+        x.withUnsafeMutableBufferPointer { xb in
+            guard let xp = xb.baseAddress else { return }
+            for (b, e) in examples.enumerated() {
+                e.features.values.withUnsafeBufferPointer { src in
+                    if let s = src.baseAddress { (xp + b * T * F).update(from: s, count: min(src.count, T * F)) }
+                }
+            }
+        }
+        if labelled {
+            for (b, e) in examples.enumerated() {
+                if task == .utterance { labels[b] = Int32(max(0, e.label)) } else {
+                    for t in 0..<min(e.frameLabels.count, T) { labels[b * T + t] = e.frameLabels[t] }
+                }
+            }
+        }
+        return SequenceBatch(inputs: x, batch: B, time: T, features: F, lengths: lengths, labels: labels)
+    }
+
+    /// One training forward and backward pass: afterwards the parameters' gradients hold the
+    /// gradient of the mean loss over the batch's utterances (or valid frames).
+    /// - Returns: the mean loss (nats) and the number of rows it averages.
+    @discardableResult
+    public func computeGradients(_ examples: [SpeechExample]) -> (loss: Double, rows: Int) {
+        stepCount &+= 1
+        let r = network.trainStep(batch(examples, labelled: true), seed: stepCount)
+        return (r.loss, r.count)
+    }
+
+    /// Class probabilities: utterance task `[batch, classes]`; frame task the examples' valid
+    /// frames one after the other, `[sum of frames, classes]`. Also the mean loss against the
+    /// examples' labels.
+    public func probabilities(_ examples: [SpeechExample]) -> (probabilities: [Float], loss: Double) {
+        guard !examples.isEmpty else { return ([], 0) }
+        let b = batch(examples, labelled: true)
+        let (result, p) = network.evaluate(b)
+        if task == .utterance { return (p, result.loss) }
+        let C = config.classes, T = b.time
+        var out: [Float] = []
+        out.reserveCapacity(b.lengths.reduce(0, +) * C)
+        for (i, n) in b.lengths.enumerated() { out += p[(i * T * C)..<((i * T + n) * C)] }
+        return (out, result.loss)
+    }
+}
