@@ -58,7 +58,7 @@ let package = Package(
         // The README's "use RecurrentCore from your package" example, kept compiling.
         .executableTarget(name: "core-example", dependencies: ["RecurrentCore"]),
 
-        .testTarget(name: "RecurrentCoreTests", dependencies: ["RecurrentCore"]),
+        .testTarget(name: "RecurrentCoreTests", dependencies: ["RecurrentCore", "RNNKernels"]),
         .testTarget(name: "PlottingTests", dependencies: ["Plotting", "PNGCodec"]),
         .testTarget(name: "TextDataTests", dependencies: ["TextData", "RecurrentCore"]),
         .testTarget(name: "Seq2SeqTests", dependencies: ["Seq2Seq", "RecurrentCore"]),

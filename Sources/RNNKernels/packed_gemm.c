@@ -43,8 +43,8 @@ static void block_##MR(int k, const float *a, int lda, const float *b0, const fl
         acc1[r] = _mm512_maskz_loadu_ps(m1, c + (size_t)r * ldc + 16);                              \
     }                                                                                                \
     for (int kk = 0; kk < k; kk++) {                                                                 \
-        __m512 x0 = _mm512_load_ps(b0 + (size_t)kk * 16);                                            \
-        __m512 x1 = _mm512_load_ps(b1 + (size_t)kk * 16);                                            \
+        __m512 x0 = _mm512_loadu_ps(b0 + (size_t)kk * 16);                                            \
+        __m512 x1 = _mm512_loadu_ps(b1 + (size_t)kk * 16);                                            \
         for (int r = 0; r < MR; r++) {                                                               \
             __m512 av = _mm512_set1_ps(a[(size_t)r * lda + kk]);                                     \
             acc0[r] = _mm512_fmadd_ps(av, x0, acc0[r]);                                              \
