@@ -11,7 +11,9 @@ public enum FastMath {
 
     @inline(__always)
     public static func exp(_ x: V) -> V {
-        let clamped = x.clamped(lowerBound: V(repeating: -87.3), upperBound: V(repeating: 88.3))
+        let lo = V(repeating: -87.3), hi = V(repeating: 88.3)
+        var clamped = x.replacing(with: lo, where: x .< lo)
+        clamped = clamped.replacing(with: hi, where: clamped .> hi)
         // Round to nearest with the 1.5 * 2^23 trick: after the addition the integer sits in
         // the low mantissa bits, so no float-to-int conversion instruction is needed.
         let shifted = clamped * 1.442_695_04 + 12_582_912.0
