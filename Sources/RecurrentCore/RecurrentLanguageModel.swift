@@ -140,6 +140,9 @@ public final class RecurrentLanguageModel: ParameterContainer {
     /// State carried by `evaluate(carryState: true)` and `nextLogits`, kept apart from the
     /// training streams' state so evaluating or sampling mid-training changes nothing.
     private var evaluationState: RecurrentState?
+    /// Layer 0's input projection of every token (`RecurrentLayer.inputProjectionTable`),
+    /// built on the first `nextLogits` after the weights last changed.
+    private var projectionTable: [Float]?
 
     /// Creates a model with PyTorch's default initialisation from `seed`.
     public init(config: LanguageModelConfig, seed: UInt64, threads: Int = 1) {
@@ -196,6 +199,7 @@ public final class RecurrentLanguageModel: ParameterContainer {
             guard t.shape == p.shape else { throw ModelLoadError.shapeMismatch(source, name, expected: p.shape, got: t.shape) }
             p.values = t.values
         }
+        projectionTable = nil
     }
 
     /// Forgets the carried recurrent state (next batch starts from zeros).
@@ -237,6 +241,7 @@ public final class RecurrentLanguageModel: ParameterContainer {
     public func trainStep(inputs: [Int32], targets: [Int32], batch B: Int, steps T: Int, carryState: Bool,
                           training: Bool = true, seed: UInt64 = 0) -> Double {
         precondition(inputs.count == B * T && targets.count == B * T, "inputs/targets must hold batch*steps ids")
+        projectionTable = nil    // the optimizer step that follows changes the weights
         if !carryState || B != stateBatch { resetState() }
         if B != stateBatch || shardRanges.isEmpty { shardRanges = Threading.shards(count: B, parts: threads); stateBatch = B }
         let ranges = shardRanges
@@ -288,9 +293,22 @@ public final class RecurrentLanguageModel: ParameterContainer {
         let ip = rep.ids.reserve(B)
         for b in 0..<B { ip[b] = tokenIds[b] }
         if let s = rep.state, s.h.count != config.layers * B * config.hidden { rep.state = nil }
-        if let embedding = rep.embedding { embedding.forward(ids: ip, count: B, output: rep.embedded.reserve(B * embedding.dimension)) }
         var rng = SeededRandom(seed: 0)
-        let y = rep.stack.forward(input: rep.input, steps: 1, batch: B, initial: rep.state, training: false, rng: &rng)
+        let y: UnsafePointer<Float>
+        if let embedding = rep.embedding {
+            // Batch-1 generation is memory-bound: reading a tabulated projection row instead of
+            // W_ih saves a matrix-vector product per token.
+            if projectionTable == nil {
+                projectionTable = rep.stack.layers[0][0].inputProjectionTable(embedding: embedding.weight.value,
+                                                                               vocabulary: config.vocabSize)
+            }
+            y = projectionTable!.withUnsafeBufferPointer { table in
+                rep.stack.forward(input: .projected(ip, table: table.baseAddress!, features: embedding.dimension), steps: 1,
+                                  batch: B, initial: rep.state, training: false, rng: &rng)
+            }
+        } else {
+            y = rep.stack.forward(input: rep.input, steps: 1, batch: B, initial: rep.state, training: false, rng: &rng)
+        }
         let lg = rep.logits.reserve(B * V)
         rep.decoder.forward(input: y, rows: B, output: lg)
         rep.state = rep.stack.finalState

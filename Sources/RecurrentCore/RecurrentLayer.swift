@@ -51,10 +51,14 @@ public enum RecurrentInput {
     /// Token ids `[time, batch]` read as one-hot vectors of width `features`: the input
     /// projection gathers columns of `W_ih` and no one-hot matrix is ever built.
     case oneHot(UnsafePointer<Int32>, features: Int)
+    /// Token ids `[T, B]` whose input projections (`x W_ih^T` plus the input biases, as
+    /// `inputProjectionTable` computes them) were tabulated per token, `[vocab, G H]`:
+    /// forward reads a table row instead of multiplying. Inference only (no backward).
+    case projected(UnsafePointer<Int32>, table: UnsafePointer<Float>, features: Int)
 
     var features: Int {
         switch self {
-        case .dense(_, let f), .oneHot(_, let f): return f
+        case .dense(_, let f), .oneHot(_, let f), .projected(_, _, let f): return f
         }
     }
 }
@@ -158,6 +162,25 @@ public final class RecurrentLayer: ParameterContainer {
         }
     }
 
+    /// The input projection of every token for an embedding table `embedding [vocab, I]`:
+    /// `table[v, :] = embedding[v] W_ih^T + b_ih (+ b_hh, except GRU)`, `[vocab, G H]`, for
+    /// `RecurrentInput.projected`.
+    public func inputProjectionTable(embedding: UnsafePointer<Float>, vocabulary V: Int) -> [Float] {
+        let GH = cell.gateCount * hiddenSize
+        var table = [Float](repeating: 0, count: V * GH)
+        table.withUnsafeMutableBufferPointer { t in
+            let tp = t.baseAddress!
+            for v in 0..<V {
+                let row = tp + v * GH
+                row.update(from: biasIH.value, count: GH)
+                if cell != .gru { for j in 0..<GH { row[j] += biasHH.value[j] } }
+            }
+            BLAS.gemm(transB: true, m: V, n: GH, k: inputSize, a: embedding, lda: inputSize,
+                      b: weightIH.value, ldb: inputSize, beta: 1, c: tp, ldc: GH)
+        }
+        return table
+    }
+
     /// Index into `states`/`cells` of the state entering time t (prev) or leaving it (next).
     @inline(__always) private func prevIndex(_ t: Int) -> Int { reverse ? t + 1 : t }
     @inline(__always) private func nextIndex(_ t: Int) -> Int { reverse ? t : t + 1 }
@@ -191,6 +214,9 @@ public final class RecurrentLayer: ParameterContainer {
 
         // Input projection for all steps: gates[N, GH] = X W_ih^T + b_ih (+ b_hh except GRU).
         let bIH = biasIH.value, bHH = biasHH.value
+        if case .projected(let ids, let table, _) = input {
+            for n in 0..<N { (gp + n * GH).update(from: table + Int(ids[n]) * GH, count: GH) }
+        } else {
         for n in 0..<N {
             let row = gp + n * GH
             row.update(from: bIH, count: GH)
@@ -208,6 +234,9 @@ public final class RecurrentLayer: ParameterContainer {
                 let row = gp + n * GH
                 for j in 0..<GH { row[j] += w[j * inputSize + id] }
             }
+        case .projected:
+            break
+        }
         }
 
         // Initial state.
@@ -439,6 +468,8 @@ public final class RecurrentLayer: ParameterContainer {
                     BLAS.gemm(m: N, n: inputSize, k: GH, a: dgx, lda: GH, b: weightIH.value, ldb: inputSize,
                               beta: accumulate ? 1 : 0, c: gradInput, ldc: inputSize)
                 }
+            case .projected:
+                preconditionFailure("tabulated input projections are for inference only")
             case .oneHot(let ids, _):
                 let wg = weightIH.grad
                 for n in 0..<N {
