@@ -152,7 +152,7 @@ public enum SpeechCorpus {
         try config.validate()
         let n = files.count
         if n == 0 { return ([], []) }
-        let slots = LoadSlots(count: n)
+        let slots = WorkSlots<LoadedUtterance>(count: n)
         DispatchQueue.concurrentPerform(iterations: max(1, min(threads, n))) { _ in
             let extractor: MFCCExtractor
             do { extractor = try MFCCExtractor(config: config) } catch { return }
@@ -248,30 +248,6 @@ public enum SpeechCorpus {
     }
 }
 
-/// Work queue and result slots shared by the loading threads (guarded by a lock).
-private final class LoadSlots: @unchecked Sendable {
-    private let lock = NSLock()
-    private var next = 0
-    private var results: [Result<LoadedUtterance, any Error>?]
-
-    init(count: Int) { results = Array(repeating: nil, count: count) }
-
-    func claim() -> Int? {
-        lock.lock(); defer { lock.unlock() }
-        guard next < results.count else { return nil }
-        next += 1
-        return next - 1
-    }
-
-    func store(_ i: Int, _ r: Result<LoadedUtterance, any Error>) {
-        lock.lock(); results[i] = r; lock.unlock()
-    }
-
-    func result(_ i: Int) -> Result<LoadedUtterance, any Error>? {
-        lock.lock(); defer { lock.unlock() }
-        return results[i]
-    }
-}
 
 extension DatasetSplit {
     /// The split as written on command lines: `official`, `speaker:NAME`, `random:SEED:FRACTION`.

@@ -241,7 +241,7 @@ public enum UtteranceDataset {
         let n = urls.count
         if n == 0 { return [] }
         let workers = max(1, min(threads, n))
-        let box = ResultBox(count: n)
+        let box = WorkSlots<FeatureMatrix>(count: n)
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
             guard let extractor = try? MFCCExtractor(config: config) else { return }
             while let i = box.claim() {
@@ -263,27 +263,3 @@ public enum UtteranceDataset {
     }
 }
 
-/// Work queue and result slots shared by the extraction workers (guarded by a lock).
-private final class ResultBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var next = 0
-    private var results: [Result<FeatureMatrix, any Error>?]
-
-    init(count: Int) { results = Array(repeating: nil, count: count) }
-
-    func claim() -> Int? {
-        lock.lock(); defer { lock.unlock() }
-        guard next < results.count else { return nil }
-        next += 1
-        return next - 1
-    }
-
-    func store(_ i: Int, _ r: Result<FeatureMatrix, any Error>) {
-        lock.lock(); results[i] = r; lock.unlock()
-    }
-
-    func result(_ i: Int) -> Result<FeatureMatrix, any Error>? {
-        lock.lock(); defer { lock.unlock() }
-        return results[i]
-    }
-}
