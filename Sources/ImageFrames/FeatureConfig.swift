@@ -7,6 +7,12 @@ import Foundation
 /// step of `height * width * channels` features; in `.rows` mode each image row is one time step
 /// of `width * channels` features ("sequential MNIST"), so a clip of `F` frames becomes
 /// `F * height` steps. Both modes share the same memory layout; only the shape differs.
+///
+/// With `deltas` (frame mode only) each step also carries the temporal difference of the
+/// normalised frame features, like the Δ features of speech: step `t` is
+/// `[frame_t, frame_t - frame_(t-1)]`, `2 * featuresPerFrame` values, with a zero difference
+/// at `t = 0`. Normalisation statistics cover the frame part only; the difference of two
+/// normalised frames is the raw difference divided by the standard deviation.
 public struct FeatureConfig: Codable, Sendable, Equatable {
     /// Colour of the features.
     public enum Colour: String, Codable, Sendable {
@@ -35,15 +41,34 @@ public struct FeatureConfig: Codable, Sendable, Equatable {
     /// Largest source image accepted, in pixels (width * height); larger headers are rejected
     /// before any pixel memory is allocated.
     public var maxPixels: Int
+    /// Append frame differences to every step (frame mode only; absent in JSON = false).
+    public var deltas: Bool
 
     /// Creates a configuration.
     public init(width: Int, height: Int, colour: Colour = .grey, mode: SequenceMode = .frames,
-                maxPixels: Int = 4096 * 4096) {
+                maxPixels: Int = 4096 * 4096, deltas: Bool = false) {
         self.width = width
         self.height = height
         self.colour = colour
         self.mode = mode
         self.maxPixels = maxPixels
+        self.deltas = deltas
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case width, height, colour, mode, maxPixels, deltas
+    }
+
+    /// Decodes a configuration; `deltas` may be absent (configurations written before it
+    /// existed) and then means false.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        width = try c.decode(Int.self, forKey: .width)
+        height = try c.decode(Int.self, forKey: .height)
+        colour = try c.decode(Colour.self, forKey: .colour)
+        mode = try c.decode(SequenceMode.self, forKey: .mode)
+        maxPixels = try c.decode(Int.self, forKey: .maxPixels)
+        deltas = try c.decodeIfPresent(Bool.self, forKey: .deltas) ?? false
     }
 
     /// Channels per output pixel: 1 for grey, 3 for RGB.
@@ -52,8 +77,12 @@ public struct FeatureConfig: Codable, Sendable, Equatable {
     /// Features of one frame: `height * width * channels`.
     public var featuresPerFrame: Int { width * height * channels }
 
-    /// Features of one time step: a whole frame, or one row (`width * channels`).
-    public var featuresPerStep: Int { mode == .frames ? featuresPerFrame : width * channels }
+    /// Features of one time step before differences are appended (what normalisation
+    /// statistics cover): a whole frame, or one row (`width * channels`).
+    public var baseFeaturesPerStep: Int { mode == .frames ? featuresPerFrame : width * channels }
+
+    /// Features of one time step: `baseFeaturesPerStep`, doubled with `deltas`.
+    public var featuresPerStep: Int { deltas ? 2 * baseFeaturesPerStep : baseFeaturesPerStep }
 
     /// Time steps produced by `frames` frames.
     public func steps(frames: Int) -> Int { mode == .frames ? frames : frames * height }
@@ -68,6 +97,9 @@ public struct FeatureConfig: Codable, Sendable, Equatable {
         }
         guard maxPixels > 0 else {
             throw FrameError.invalidArgument("maxPixels \(maxPixels) must be positive")
+        }
+        guard !deltas || mode == .frames else {
+            throw FrameError.invalidArgument("frame differences (deltas) need one frame per step, not rows")
         }
     }
 

@@ -106,10 +106,15 @@ public struct FeatureStatistics: Codable, Sendable, Equatable {
         }
     }
 
-    /// Normalises every example of `dataset` in place.
+    /// Normalises every example of `dataset` in place; the examples must not carry frame
+    /// differences yet (`[time, config.baseFeaturesPerStep]`).
     public func apply(to dataset: inout FrameDataset) throws {
-        if mean.count != 1 && mean.count != dataset.config.featuresPerStep {
-            throw FrameError.invalidArgument("statistics have \(mean.count) features, data has \(dataset.config.featuresPerStep) per step")
+        let base = dataset.config.baseFeaturesPerStep
+        if mean.count != 1 && mean.count != base {
+            throw FrameError.invalidArgument("statistics have \(mean.count) features, data has \(base) per step")
+        }
+        if let wide = dataset.examples.first(where: { $0.featuresPerStep != base }) {
+            throw FrameError.invalidArgument("\(wide.source): \(wide.featuresPerStep) features per step, statistics apply to \(base) (normalise before appending frame differences)")
         }
         for i in dataset.examples.indices {
             let f = dataset.examples[i].featuresPerStep

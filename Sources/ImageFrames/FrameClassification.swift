@@ -48,14 +48,16 @@ public enum FrameClassification {
 
     /// Feature configuration for a data set: `size` when given, else the first frame's size
     /// in row mode, and in frame mode that size reduced by the smallest integer factor that
-    /// brings its longer side to at most 24 pixels.
-    /// - Throws: the scanning or decoding error of the first frame.
+    /// brings its longer side to at most 24 pixels. `deltas` appends frame differences to every
+    /// step (frame mode only).
+    /// - Throws: the scanning or decoding error of the first frame; `FrameError.invalidArgument`
+    ///   for `deltas` with `rows`.
     public static func featureConfig(root: String, rows: Bool, size: (width: Int, height: Int)?, rgb: Bool,
-                                     testFraction: Double = 0.2, seed: UInt64 = 1) throws -> FeatureConfig {
+                                     deltas: Bool = false, testFraction: Double = 0.2, seed: UInt64 = 1) throws -> FeatureConfig {
         let colour: FeatureConfig.Colour = rgb ? .rgb : .grey
         let mode: FeatureConfig.SequenceMode = rows ? .rows : .frames
         if let size {
-            let c = FeatureConfig(width: size.width, height: size.height, colour: colour, mode: mode)
+            let c = FeatureConfig(width: size.width, height: size.height, colour: colour, mode: mode, deltas: deltas)
             try c.validate()
             return c
         }
@@ -67,7 +69,7 @@ public enum FrameClassification {
             let k = (max(w, h) + 23) / 24
             w = max(1, w / k); h = max(1, h / k)
         }
-        let c = FeatureConfig(width: min(w, 4096), height: min(h, 4096), colour: colour, mode: mode)
+        let c = FeatureConfig(width: min(w, 4096), height: min(h, 4096), colour: colour, mode: mode, deltas: deltas)
         try c.validate()
         return c
     }

@@ -48,21 +48,33 @@ public struct FrameDataset: Sendable {
     }
 
     /// Decodes and featurises every item of `index` on `threads` threads (results do not
-    /// depend on the thread count), then normalises with `statistics` when given.
+    /// depend on the thread count), normalises with `statistics` when given, then appends
+    /// frame differences when `config.deltas` is set (see `FeatureConfig`).
     /// - Parameters:
     ///   - classNames: label vocabulary (default: the index's); every item's class must be in it.
     ///   - frameClassNames: per-frame label vocabulary (default: the index's).
+    /// - Returns: examples of `[time, config.featuresPerStep]`.
     /// - Throws: the `FrameError` of the first failing item in index order (PNG errors,
     ///   `.frameSizeMismatch` naming both files, ...).
     public static func load(index: FrameIndex, config: FeatureConfig, statistics: FeatureStatistics? = nil,
                             classNames: [String]? = nil, frameClassNames: [String]? = nil,
                             threads: Int? = nil) throws -> FrameDataset {
+        try load(index: index, config: config, statistics: statistics, classNames: classNames,
+                 frameClassNames: frameClassNames, threads: threads, withDeltas: true)
+    }
+
+    /// `load`, optionally leaving out the frame differences (examples then have
+    /// `config.baseFeaturesPerStep` features per step until `appendDeltas()`).
+    static func load(index: FrameIndex, config: FeatureConfig, statistics: FeatureStatistics?,
+                     classNames: [String]?, frameClassNames: [String]?, threads: Int?,
+                     withDeltas: Bool) throws -> FrameDataset {
         try config.validate()
         let classes = classNames ?? index.classNames
         let frameClasses = frameClassNames ?? index.frameClassNames
         let classLookup = Dictionary(classes.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
         let frameLookup = Dictionary(frameClasses.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
         let items = index.items
+        let deltas = withDeltas && config.deltas
         let examples = try parallelMap(count: items.count, threads: threads ?? defaultThreads()) { i in
             let item = items[i]
             guard let label = classLookup[item.className] else {
@@ -80,19 +92,67 @@ public struct FrameDataset: Sendable {
                 }
                 stepLabels = steps
             }
-            var features = try featurise(frames: item.frames, config: config)
-            if let statistics {
-                features.withUnsafeMutableBufferPointer { statistics.apply(to: $0, featuresPerStep: config.featuresPerStep) }
-            }
+            let features = try stepFeatures(frames: item.frames, config: config, statistics: statistics, deltas: deltas)
             return FrameExample(features: features, time: config.steps(frames: item.frames.count),
-                                featuresPerStep: config.featuresPerStep, label: label, stepLabels: stepLabels,
-                                source: item.name)
+                                featuresPerStep: deltas ? config.featuresPerStep : config.baseFeaturesPerStep,
+                                label: label, stepLabels: stepLabels, source: item.name)
         }
         return FrameDataset(classNames: classes, frameClassNames: frameClasses, config: config, examples: examples)
     }
 
+    /// Model input of a sequence of frame files: `featurise`, normalisation with `statistics`
+    /// when given, then frame differences when `config.deltas` is set.
+    /// - Returns: `[time, config.featuresPerStep]`.
+    public static func stepFeatures(frames: [String], config: FeatureConfig, statistics: FeatureStatistics?) throws -> [Float] {
+        try stepFeatures(frames: frames, config: config, statistics: statistics, deltas: config.deltas)
+    }
+
+    static func stepFeatures(frames: [String], config: FeatureConfig, statistics: FeatureStatistics?, deltas: Bool) throws -> [Float] {
+        var features = try featurise(frames: frames, config: config)
+        if let statistics {
+            features.withUnsafeMutableBufferPointer { statistics.apply(to: $0, featuresPerStep: config.baseFeaturesPerStep) }
+        }
+        return deltas ? appendingDeltas(features, frames: frames.count, featuresPerFrame: config.featuresPerFrame) : features
+    }
+
+    /// Frame features `[frames, featuresPerFrame]` widened to `[frames, 2 * featuresPerFrame]`:
+    /// step `t` holds frame `t` followed by frame `t` minus frame `t - 1` (zeros at `t = 0`).
+    public static func appendingDeltas(_ base: [Float], frames: Int, featuresPerFrame n: Int) -> [Float] {
+        precondition(base.count == frames * n, "feature count does not match frames x featuresPerFrame")
+        return [Float](unsafeUninitializedCapacity: 2 * frames * n) { out, initialized in
+            base.withUnsafeBufferPointer { src in
+                guard let s = src.baseAddress, let d = out.baseAddress else { return }
+                for f in 0..<frames {
+                    let cur = s + f * n, dst = d + 2 * f * n
+                    (dst).initialize(from: cur, count: n)
+                    let diff = dst + n
+                    if f == 0 {
+                        diff.initialize(repeating: 0, count: n)
+                    } else {
+                        let prev = cur - n
+                        for k in 0..<n { diff[k] = cur[k] - prev[k] }
+                    }
+                }
+            }
+            initialized = 2 * frames * n
+        }
+    }
+
+    /// Appends frame differences to every example that does not have them yet (examples
+    /// loaded with `withDeltas: false`); no-op unless `config.deltas`.
+    mutating func appendDeltas() {
+        guard config.deltas else { return }
+        let n = config.featuresPerFrame, wide = config.featuresPerStep
+        for i in examples.indices where examples[i].featuresPerStep == n {
+            let e = examples[i]
+            examples[i].features = Self.appendingDeltas(e.features, frames: e.time, featuresPerFrame: n)
+            examples[i].featuresPerStep = wide
+        }
+    }
+
     /// Features of a sequence of frame files, `[frames * featuresPerFrame]` (= `[time,
-    /// featuresPerStep]` in either mode). All frames must have the size of the first.
+    /// baseFeaturesPerStep]` in either mode), not normalised and without frame differences.
+    /// All frames must have the size of the first.
     public static func featurise(frames: [String], config: FeatureConfig) throws -> [Float] {
         let perFrame = config.featuresPerFrame
         var extractor: FrameFeatureExtractor? = nil
@@ -137,17 +197,18 @@ public struct FrameSplit: Sendable {
 
     /// Loads `root` (its `train/` + `test/` folders, or a seeded split, see
     /// `FrameIndex.scanSplit`), computes statistics of `scope` on the training set (none when
-    /// `scope` is nil) and applies them to both parts.
+    /// `scope` is nil; frame features only, before differences) and applies them to both
+    /// parts, then appends frame differences when `config.deltas` is set.
     public static func load(root: String, layout: FrameLayout, config: FeatureConfig,
                             scope: FeatureStatistics.Scope? = .global, testFraction: Double = 0.2,
                             seed: UInt64 = 1, threads: Int? = nil) throws -> FrameSplit {
         let (trainIndex, testIndex) = try FrameIndex.scanSplit(root: root, layout: layout,
                                                                testFraction: testFraction, seed: seed)
         let frameClasses = NaturalOrder.sorted(Array(Set(trainIndex.frameClassNames).union(testIndex.frameClassNames)))
-        var train = try FrameDataset.load(index: trainIndex, config: config, classNames: trainIndex.classNames,
-                                          frameClassNames: frameClasses, threads: threads)
-        var test = try FrameDataset.load(index: testIndex, config: config, classNames: trainIndex.classNames,
-                                         frameClassNames: frameClasses, threads: threads)
+        var train = try FrameDataset.load(index: trainIndex, config: config, statistics: nil, classNames: trainIndex.classNames,
+                                          frameClassNames: frameClasses, threads: threads, withDeltas: false)
+        var test = try FrameDataset.load(index: testIndex, config: config, statistics: nil, classNames: trainIndex.classNames,
+                                         frameClassNames: frameClasses, threads: threads, withDeltas: false)
         var statistics: FeatureStatistics? = nil
         if let scope {
             let s = try FeatureStatistics.compute(train.examples, scope: scope)
@@ -155,6 +216,8 @@ public struct FrameSplit: Sendable {
             try s.apply(to: &test)
             statistics = s
         }
+        train.appendDeltas()
+        test.appendDeltas()
         return FrameSplit(train: train, test: test, statistics: statistics)
     }
 }

@@ -79,8 +79,8 @@ public struct FrameModelInfo: Sendable, Equatable {
         guard model.inputSize == features.featuresPerStep else {
             throw FrameError.invalidCheckpoint(path: path, reason: "model reads \(model.inputSize) features per step, feature configuration gives \(features.featuresPerStep)")
         }
-        if let s = statistics, s.mean.count != 1, s.mean.count != features.featuresPerStep {
-            throw FrameError.invalidCheckpoint(path: path, reason: "statistics have \(s.mean.count) features, expected \(features.featuresPerStep)")
+        if let s = statistics, s.mean.count != 1, s.mean.count != features.baseFeaturesPerStep {
+            throw FrameError.invalidCheckpoint(path: path, reason: "statistics have \(s.mean.count) features, expected \(features.baseFeaturesPerStep)")
         }
     }
 }
@@ -160,10 +160,7 @@ public final class FrameModel {
                 }
                 item = FrameItem(name: path, frames: [path], className: "")
             }
-            var features = try FrameDataset.featurise(frames: item.frames, config: info.features)
-            if let s = info.statistics {
-                features.withUnsafeMutableBufferPointer { s.apply(to: $0, featuresPerStep: info.features.featuresPerStep) }
-            }
+            let features = try FrameDataset.stepFeatures(frames: item.frames, config: info.features, statistics: info.statistics)
             examples.append(FrameExample(features: features, time: info.features.steps(frames: item.frames.count),
                                          featuresPerStep: info.features.featuresPerStep, label: 0, source: path))
         }
@@ -298,22 +295,26 @@ public enum FrameBatching {
     }
 
     /// Translates every frame `[height, width, channels]` by (dy, dx) pixels, filling the
-    /// uncovered border with `fill` (the normalised value of a black pixel).
+    /// uncovered border with `fill` (the normalised value of a black pixel). With
+    /// `config.deltas` each step holds a frame and its difference plane; both planes move
+    /// together and the difference plane's border is filled with 0 (no change).
     static func shiftFrames(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, frames: Int,
                             config: FeatureConfig, dy: Int, dx: Int, fill: Float) {
         let h = config.height, w = config.width, c = config.channels, per = config.featuresPerFrame
-        for f in 0..<frames {
-            let s = src + f * per, d = dst + f * per
+        let planesPerFrame = config.deltas ? 2 : 1
+        for p in 0..<(frames * planesPerFrame) {
+            let s = src + p * per, d = dst + p * per
+            let value = p % planesPerFrame == 0 ? fill : 0
             for y in 0..<h {
                 let sy = y - dy
                 let row = d + y * w * c
-                guard sy >= 0 && sy < h else { row.update(repeating: fill, count: w * c); continue }
+                guard sy >= 0 && sy < h else { row.update(repeating: value, count: w * c); continue }
                 for x in 0..<w {
                     let sx = x - dx
                     if sx >= 0 && sx < w {
                         for k in 0..<c { row[x * c + k] = s[(sy * w + sx) * c + k] }
                     } else {
-                        for k in 0..<c { row[x * c + k] = fill }
+                        for k in 0..<c { row[x * c + k] = value }
                     }
                 }
             }
