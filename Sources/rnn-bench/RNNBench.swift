@@ -37,7 +37,14 @@ struct ModelOptions: ParsableArguments {
     }
 }
 
+/// Peak resident memory of this process in MB: `VmHWM` from /proc/self/status (reset by exec,
+/// unlike getrusage's ru_maxrss, which Linux carries over from the parent process).
 func peakResidentMegabytes() -> Double {
+    if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+       let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+       let kb = Double(line.split(separator: " ").dropFirst().first ?? "") {
+        return kb / 1024
+    }
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
     return Double(usage.ru_maxrss) / 1024
