@@ -43,6 +43,27 @@ public func accumulateGradients(into primary: [Parameter], from replica: [Parame
     }
 }
 
+/// Adds the gradients of several replicas into the primary's, `threads` threads each taking a
+/// contiguous part of every parameter (the sum per element runs in replica order, so the result
+/// does not depend on the thread count).
+public func accumulateGradients(into primary: [Parameter], from replicas: [[Parameter]], threads: Int) {
+    guard !replicas.isEmpty else { return }
+    let work = UncheckedBox((primary, replicas))
+    let parts = primary.reduce(0) { $0 + $1.count } >= 65_536 ? max(1, threads) : 1
+    Threading.run(parts) { part in
+        let (primary, replicas) = work.value
+        for (i, p) in primary.enumerated() {
+            let ranges = Threading.shards(count: p.count, parts: parts)
+            guard part < ranges.count else { continue }
+            let g = p.grad
+            for replica in replicas where replica[i] !== p {
+                let h = replica[i].grad
+                for j in ranges[part] { g[j] += h[j] }
+            }
+        }
+    }
+}
+
 /// A reference box that lets non-Sendable values cross into `Threading.run` closures. The
 /// caller guarantees each shard touches only its own replica.
 public final class UncheckedBox<T>: @unchecked Sendable {

@@ -43,6 +43,9 @@ public class SlotOptimizer {
     var slots: [[FloatBuffer]]   // [slot][parameter]
     public var learningRate: Float
     public internal(set) var stepCount = 0
+    /// Threads for the elementwise update of large parameter sets (Adam/AdamW; results do not
+    /// depend on it).
+    public var threads = 1
 
     init(parameters: [Parameter], learningRate: Float, slotNames: [String]) {
         self.parameters = parameters
@@ -123,16 +126,26 @@ public final class Adam: SlotOptimizer, Optimizer {
         let bc1 = Float(1 - pow(Double(beta1), t)), bc2 = Float(1 - pow(Double(beta2), t))
         let stepSize = learningRate / bc1
         let bc2Sqrt = bc2.squareRoot()
-        for (i, p) in parameters.enumerated() {
-            let w = p.value, g = p.grad, m = slots[0][i].pointer, v = slots[1][i].pointer
-            for j in 0..<p.count {
-                var gj = g[j]
-                if weightDecay != 0 {
-                    if decoupledWeightDecay { w[j] *= 1 - learningRate * weightDecay } else { gj += weightDecay * w[j] }
+        let (b1, b2, eps, wd, decoupled, lr) = (beta1, beta2, epsilon, weightDecay, decoupledWeightDecay, learningRate)
+        // Elementwise, so every element can be updated by any thread: large steps are split in
+        // `threads` contiguous parts of every parameter (the same result on any thread count).
+        let work = UncheckedBox((parameters, slots))
+        let parts = parameters.reduce(0) { $0 + $1.count } >= 65_536 ? threads : 1
+        Threading.run(parts) { part in
+            let (params, slots) = work.value
+            for (i, p) in params.enumerated() {
+                let w = p.value, g = p.grad, m = slots[0][i].pointer, v = slots[1][i].pointer
+                let range = Threading.shards(count: p.count, parts: parts)
+                guard part < range.count else { continue }
+                for j in range[part] {
+                    var gj = g[j]
+                    if wd != 0 {
+                        if decoupled { w[j] *= 1 - lr * wd } else { gj += wd * w[j] }
+                    }
+                    m[j] = b1 * m[j] + (1 - b1) * gj
+                    v[j] = b2 * v[j] + (1 - b2) * gj * gj
+                    w[j] -= stepSize * m[j] / (v[j].squareRoot() / bc2Sqrt + eps)
                 }
-                m[j] = beta1 * m[j] + (1 - beta1) * gj
-                v[j] = beta2 * v[j] + (1 - beta2) * gj * gj
-                w[j] -= stepSize * m[j] / (v[j].squareRoot() / bc2Sqrt + epsilon)
             }
         }
     }

@@ -257,8 +257,10 @@ public final class RecurrentLanguageModel: ParameterContainer {
             losses.value[k] = rep.run(T: T, B: bs, training: training, backward: true,
                                       gradScale: Float(bs) / Float(B), rng: &rng)
         }
-        let primary = replicas[0].parameters
-        for k in 1..<max(ranges.count, 1) { accumulateGradients(into: primary, from: replicas[k].parameters) }
+        if ranges.count > 1 {
+            accumulateGradients(into: replicas[0].parameters, from: (1..<ranges.count).map { replicas[$0].parameters },
+                                threads: threads)
+        }
         return losses.value.reduce(0, +) / Double(B * T)
     }
 

@@ -184,6 +184,7 @@ public final class LanguageModelTrainer {
         case "rmsprop": optimizer = RMSProp(parameters: params, learningRate: lr)
         default: optimizer = Adam(parameters: params, learningRate: lr)
         }
+        (optimizer as? SlotOptimizer)?.threads = o.threads
 
         // Resume.
         var step = 0, elapsedBefore = 0.0, best = Double.infinity

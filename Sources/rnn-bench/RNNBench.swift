@@ -68,6 +68,7 @@ struct Train: ParsableCommand {
         Threading.useSingleThreadedBLAS()
         let net = RecurrentLanguageModel(config: model.config, seed: seed, threads: t)
         let opt = Adam(parameters: net.parameters, learningRate: 2e-3)
+        opt.threads = t
         var rng = SeededRandom(seed: seed &+ 1)
         let n = batch * seqLen
         func batchIds() -> ([Int32], [Int32]) {
