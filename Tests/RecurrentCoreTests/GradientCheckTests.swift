@@ -12,6 +12,28 @@ func expectClose(_ analytic: Float, _ numeric: Float, _ what: String, sourceLoca
     #expect(abs(analytic - numeric) <= tol, "\(what): analytic \(analytic) vs numeric \(numeric)", sourceLocation: sourceLocation)
 }
 
+/// Central-difference check of `count` scalars reached through `get`/`set` against `analytic`.
+func checkElements(count: Int, get: (Int) -> Float, set: (Int, Float) -> Void, analytic: (Int) -> Float,
+                   label: String, loss: () -> Double, sourceLocation: SourceLocation = #_sourceLocation) {
+    for i in 0..<count {
+        let old = get(i)
+        set(i, old + fdStep); let lp = loss()
+        set(i, old - fdStep); let lm = loss()
+        set(i, old)
+        expectClose(analytic(i), Float((lp - lm) / Double(2 * fdStep)), "\(label)[\(i)]", sourceLocation: sourceLocation)
+    }
+}
+
+/// Checks every parameter's accumulated gradient (read before perturbing) by central differences.
+func checkParameters(_ parameters: [Parameter], label: String, loss: () -> Double,
+                     sourceLocation: SourceLocation = #_sourceLocation) {
+    for p in parameters {
+        let analytic = p.gradient
+        checkElements(count: p.count, get: { p.value[$0] }, set: { p.value[$0] = $1 }, analytic: { analytic[$0] },
+                      label: "\(label) \(p.name)", loss: loss, sourceLocation: sourceLocation)
+    }
+}
+
 /// Random values in [-1, 1).
 func randomArray(_ n: Int, _ rng: inout SeededRandom) -> [Float] { (0..<n).map { _ in rng.uniform(-1, 1) } }
 
@@ -74,23 +96,8 @@ func checkStack(_ c: StackCase) {
         }
     }
     let label = "\(c.cell) L\(c.layers) bi=\(c.bidirectional) lengths=\(String(describing: c.lengths))"
-    for p in stack.parameters {
-        let analytic = p.gradient
-        for i in 0..<p.count {
-            let old = p.value[i]
-            p.value[i] = old + fdStep; let lp = loss()
-            p.value[i] = old - fdStep; let lm = loss()
-            p.value[i] = old
-            expectClose(analytic[i], Float((lp - lm) / Double(2 * fdStep)), "\(label) \(p.name)[\(i)]")
-        }
-    }
-    for i in 0..<x.count {
-        let old = x[i]
-        x[i] = old + fdStep; let lp = loss()
-        x[i] = old - fdStep; let lm = loss()
-        x[i] = old
-        expectClose(gx[i], Float((lp - lm) / Double(2 * fdStep)), "\(label) input[\(i)]")
-    }
+    checkParameters(stack.parameters, label: label, loss: loss)
+    checkElements(count: x.count, get: { x[$0] }, set: { x[$0] = $1 }, analytic: { gx[$0] }, label: "\(label) input", loss: loss)
     if var s = initial {
         for i in 0..<s.h.count {
             let old = s.h[i]

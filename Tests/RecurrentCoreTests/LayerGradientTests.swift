@@ -44,23 +44,8 @@ private func dot64(_ a: [Float], _ b: [Float]) -> Double {
                 }
             }
         }
-        for p in layer.parameters {
-            let analytic = p.gradient
-            for i in 0..<p.count {
-                let old = p.value[i]
-                p.value[i] = old + fdStep; let lp = loss()
-                p.value[i] = old - fdStep; let lm = loss()
-                p.value[i] = old
-                expectClose(analytic[i], Float((lp - lm) / Double(2 * fdStep)), "Linear \(p.name)[\(i)]")
-            }
-        }
-        for i in 0..<x.count {
-            let old = x[i]
-            x[i] = old + fdStep; let lp = loss()
-            x[i] = old - fdStep; let lm = loss()
-            x[i] = old
-            expectClose(gx[i], Float((lp - lm) / Double(2 * fdStep)), "Linear input[\(i)]")
-        }
+        checkParameters(layer.parameters, label: "Linear", loss: loss)
+        checkElements(count: x.count, get: { x[$0] }, set: { x[$0] = $1 }, analytic: { gx[$0] }, label: "Linear input", loss: loss)
 
         // Closed forms: db = column sums of R, dX = R W.
         let b = layer.bias!.gradient
