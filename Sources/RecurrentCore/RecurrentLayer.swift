@@ -105,6 +105,7 @@ public final class RecurrentLayer: ParameterContainer {
     private let dH = FloatBuffer()       // [B, H]
     private let dC = FloatBuffer()       // [B, H]
     private let dHPrev = FloatBuffer()   // [B, H]
+    private let biasSums = FloatBuffer() // [GH] column sums of dG
     // W_hh packed for the per-step products (see RNNKernels): W_hh^T for forward, W_hh for backward.
     private let packedForward = FloatBuffer(), packedBackward = FloatBuffer()
     private var usePacked = false
@@ -217,11 +218,11 @@ public final class RecurrentLayer: ParameterContainer {
         if case .projected(let ids, let table, _) = input {
             for n in 0..<N { (gp + n * GH).update(from: table + Int(ids[n]) * GH, count: GH) }
         } else {
-        for n in 0..<N {
-            let row = gp + n * GH
-            row.update(from: bIH, count: GH)
-            if cell != .gru { for j in 0..<GH { row[j] += bHH[j] } }
-        }
+        // Rows start from the input bias (plus the hidden bias, except GRU, whose hidden bias
+        // sits inside r * (W_hn h + b_hn)).
+        let bias = biasSums.reserve(GH)
+        for j in 0..<GH { bias[j] = cell == .gru ? bIH[j] : bIH[j] + bHH[j] }
+        for n in 0..<N { (gp + n * GH).update(from: bias, count: GH) }
         switch input {
         case .dense(let x, _):
             BLAS.gemm(transB: true, m: N, n: GH, k: inputSize, a: x, lda: inputSize,
@@ -458,8 +459,18 @@ public final class RecurrentLayer: ParameterContainer {
         if N > 0 {
             let hPrevAll = sp + (reverse ? B * H : 0)     // [T, B, H] time-aligned entering states
             BLAS.gemm(transA: true, m: GH, n: H, k: N, a: dgh, lda: GH, b: hPrevAll, ldb: H, beta: 1, c: weightHH.grad, ldc: H)
-            BLAS.addColumnSums(dgx, rows: N, cols: GH, lda: GH, into: biasIH.grad)
-            BLAS.addColumnSums(dgh, rows: N, cols: GH, lda: GH, into: biasHH.grad)
+            if cell == .gru {
+                BLAS.addColumnSums(dgx, rows: N, cols: GH, lda: GH, into: biasIH.grad)
+                BLAS.addColumnSums(dgh, rows: N, cols: GH, lda: GH, into: biasHH.grad)
+            } else {
+                // Both biases enter the same pre-activation, so their gradients are equal: one
+                // pass over dG, added to both.
+                let sums = biasSums.reserve(GH)
+                sums.update(repeating: 0, count: GH)
+                BLAS.addColumnSums(dgx, rows: N, cols: GH, lda: GH, into: sums)
+                let bi = biasIH.grad, bh = biasHH.grad
+                for j in 0..<GH { bi[j] += sums[j]; bh[j] += sums[j] }
+            }
             switch input {
             case .dense(let x, _):
                 BLAS.gemm(transA: true, m: GH, n: inputSize, k: N, a: dgx, lda: GH, b: x, ldb: inputSize, beta: 1,
