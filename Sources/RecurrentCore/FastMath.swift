@@ -55,28 +55,23 @@ public enum FastMath {
 
     /// `p[i] = sigmoid(p[i])` for `i < n`.
     @inline(__always)
-    public static func sigmoidInPlace(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
-        var i = 0
-        let raw = UnsafeMutableRawPointer(p)
-        while i + 8 <= n {
-            let v = raw.loadUnaligned(fromByteOffset: i * 4, as: V.self)
-            raw.storeBytes(of: sigmoid(v), toByteOffset: i * 4, as: V.self)
-            i += 8
-        }
-        if i < n { tail(p + i, n - i) { sigmoid($0) } }
-    }
+    public static func sigmoidInPlace(_ p: UnsafeMutablePointer<Float>, _ n: Int) { applyInPlace(p, n) { sigmoid($0) } }
 
     /// `p[i] = tanh(p[i])` for `i < n`.
     @inline(__always)
-    public static func tanhInPlace(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
+    public static func tanhInPlace(_ p: UnsafeMutablePointer<Float>, _ n: Int) { applyInPlace(p, n) { tanh($0) } }
+
+    /// Applies a lane-wise function to `p[0..<n]`, eight lanes at a time, the tail padded.
+    @inline(__always)
+    static func applyInPlace(_ p: UnsafeMutablePointer<Float>, _ n: Int, _ f: (V) -> V) {
         var i = 0
         let raw = UnsafeMutableRawPointer(p)
         while i + 8 <= n {
             let v = raw.loadUnaligned(fromByteOffset: i * 4, as: V.self)
-            raw.storeBytes(of: tanh(v), toByteOffset: i * 4, as: V.self)
+            raw.storeBytes(of: f(v), toByteOffset: i * 4, as: V.self)
             i += 8
         }
-        if i < n { tail(p + i, n - i) { tanh($0) } }
+        if i < n { tail(p + i, n - i, f) }
     }
 
     /// `out[i] = tanh(x[i])` for `i < n`.

@@ -55,7 +55,7 @@ final class LanguageModelReplica {
     let decoder: Linear
     let outputDropout: Dropout
     var state: RecurrentState?
-    let ids = UncheckedIntBuffer(), targets = UncheckedIntBuffer()
+    let ids = GrowableBuffer<Int32>(), targets = GrowableBuffer<Int32>()
     let embedded = FloatBuffer(), dropped = FloatBuffer(), logits = FloatBuffer(), gradLogits = FloatBuffer()
     let gradHidden = FloatBuffer(), gradEmbedded = FloatBuffer(), rowLoss = FloatBuffer()
 
@@ -111,17 +111,6 @@ final class LanguageModelReplica {
     }
 }
 
-/// A growable Int32 buffer.
-final class UncheckedIntBuffer {
-    private(set) var pointer: UnsafeMutablePointer<Int32>
-    private var capacity: Int
-    init() { capacity = 1; pointer = .allocate(capacity: 1); pointer.initialize(to: 0) }
-    deinit { pointer.deallocate() }
-    func reserve(_ n: Int) -> UnsafeMutablePointer<Int32> {
-        if n > capacity { pointer.deallocate(); capacity = n; pointer = .allocate(capacity: n); pointer.initialize(repeating: 0, count: n) }
-        return pointer
-    }
-}
 
 /// A recurrent language model over token ids, equal to PyTorch's
 /// `Embedding(V, E) → LSTM|GRU|RNN(E, H, layers, batch_first=True) → Linear(H, V)` with the

@@ -112,7 +112,6 @@ public final class RecurrentLayer: ParameterContainer {
 
     private var lastT = 0, lastB = 0
     private var lastLengths: [Int]? = nil
-    private var lastInput: RecurrentInput? = nil
 
     /// Creates the layer with PyTorch's init: every weight and bias uniform(-1/sqrt(H), 1/sqrt(H)).
     /// `suffix` is appended to the parameter names (`_l0`, `_l1_reverse`, ...).
@@ -200,7 +199,7 @@ public final class RecurrentLayer: ParameterContainer {
         precondition(input.features == inputSize, "input has \(input.features) features, layer expects \(inputSize)")
         if let lengths { precondition(lengths.count == B && lengths.allSatisfy { $0 >= 0 && $0 <= T }, "invalid lengths") }
         let H = hiddenSize, G = cell.gateCount, GH = G * H, N = T * B
-        lastT = T; lastB = B; lastLengths = lengths; lastInput = input
+        lastT = T; lastB = B; lastLengths = lengths
         usePacked = PackedKernels.available && B >= PackedKernels.minimumBatch && T >= PackedKernels.minimumSteps
         if usePacked {
             let p = packedForward.reserve(rnn_packed_size(Int32(H), Int32(GH)))
@@ -452,7 +451,6 @@ public final class RecurrentLayer: ParameterContainer {
                 BLAS.gemm(m: B, n: H, k: GH, a: dghT, lda: GH, b: whh, ldb: H, beta: 1, c: dhp, ldc: H)
             }
             dh.update(from: dhp, count: B * H)
-            _ = hPrev
         }
 
         // Weight gradients as large GEMMs over all T*B rows.

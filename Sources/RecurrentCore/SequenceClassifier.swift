@@ -181,7 +181,7 @@ final class SequenceClassifierReplica {
     let x = FloatBuffer(), projected = FloatBuffer(), summary = FloatBuffer(), dropped = FloatBuffer()
     let logits = FloatBuffer(), gradLogits = FloatBuffer(), gradSummary = FloatBuffer()
     let gradTop = FloatBuffer(), gradProjected = FloatBuffer(), weights = FloatBuffer()
-    let targets = UncheckedIntBuffer()
+    let targets = GrowableBuffer<Int32>()
 
     init(config: SequenceClassifierConfig, projection: Linear?, stack: RecurrentStack, classifier: Linear) {
         self.config = config; self.projection = projection; self.stack = stack; self.classifier = classifier

@@ -56,6 +56,28 @@ public final class FloatBuffer: @unchecked Sendable {
     }
 }
 
+/// A growable buffer of integers (token ids, lengths) with a stable pointer between `reserve`
+/// calls that do not grow it; grown storage is zero-filled.
+public final class GrowableBuffer<Element: Numeric> {
+    /// Start of the storage.
+    public private(set) var pointer: UnsafeMutablePointer<Element>
+    private var capacity: Int
+
+    public init() { capacity = 1; pointer = .allocate(capacity: 1); pointer.initialize(to: 0) }
+    deinit { pointer.deallocate() }
+
+    /// Ensures room for `n` elements and returns the storage.
+    public func reserve(_ n: Int) -> UnsafeMutablePointer<Element> {
+        if n > capacity {
+            pointer.deallocate()
+            capacity = n
+            pointer = .allocate(capacity: n)
+            pointer.initialize(repeating: 0, count: n)
+        }
+        return pointer
+    }
+}
+
 /// A trainable tensor: values, the gradient accumulated by backward passes, a name that
 /// follows PyTorch's `state_dict` (e.g. `weight_ih_l0`), and a row-major shape.
 ///

@@ -15,7 +15,7 @@ final class Seq2SeqWorker {
 
     // Encoder buffers.
     let srcEmb = FloatBuffer(), memory = FloatBuffer(), keys = FloatBuffer()
-    let lengthBuffer = IntBuffer()
+    let lengthBuffer = GrowableBuffer<Int>()
     var srcIDs: [Int32] = []
     // Decoder caches, time-major.
     let x = FloatBuffer(), hs = FloatBuffer(), attn = FloatBuffer(), concat = FloatBuffer()
@@ -223,14 +223,3 @@ final class Seq2SeqWorker {
     }
 }
 
-/// A growable `Int` buffer with a stable pointer between `reserve` calls.
-final class IntBuffer {
-    private(set) var pointer: UnsafeMutablePointer<Int>
-    private var capacity: Int
-    init() { capacity = 1; pointer = .allocate(capacity: 1); pointer.initialize(to: 0) }
-    deinit { pointer.deallocate() }
-    func reserve(_ n: Int) -> UnsafeMutablePointer<Int> {
-        if n > capacity { pointer.deallocate(); capacity = n; pointer = .allocate(capacity: n); pointer.initialize(repeating: 0, count: n) }
-        return pointer
-    }
-}

@@ -241,7 +241,6 @@ public final class LanguageModelTrainer {
         var lastLoss = Double.nan, lastVal = Double.nan
         var stepLosses: [Double] = []
         var lastSampleTime = start
-        let batchTokens = batcher.batchSize * batcher.seqLen
 
         func evaluateAndSave(final: Bool) throws {
             // Without a validation split (--val-fraction 0) there is no validation loss and the
@@ -264,7 +263,6 @@ public final class LanguageModelTrainer {
             try saveTrainingState(model: model, optimizer: optimizer, position: batcher.position, step: step,
                                   seconds: elapsed, best: best, fingerprint: fp)
             try writeLog(log)
-            _ = validate
             if validate { reporter.message(String(format: "step %d: validation loss %.4f (best %.4f)", step, val, best)) }
         }
 
@@ -309,8 +307,6 @@ public final class LanguageModelTrainer {
                 sample()
                 lastSampleTime = clock()
             }
-            _ = batchTokens
-            if let e = o.epochs, batcher.position.epoch >= e && batcher.position.batch == 0 && totalSteps == nil { break }
         }
         reporter.finish()
         if let err = stoppedByNaN {

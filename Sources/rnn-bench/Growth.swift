@@ -45,11 +45,9 @@ struct Growth: ParsableCommand {
             hiddenPoints.append((Double(h), r.tokensPerSecond))
             print(String(format: "%6d  %7d  %12.0f  %11.2f", h, 64, r.tokensPerSecond, r.msPerStep))
         }
-        var seqPoints: [(x: Double, y: Double)] = []
         var msPoints: [(x: Double, y: Double)] = []
         for s in [16, 32, 64, 128, 256, 512] {
             let r = measure(hidden: 256, seqLen: s)
-            seqPoints.append((Double(s), r.tokensPerSecond))
             msPoints.append((Double(s), r.msPerStep))
             print(String(format: "%6d  %7d  %12.0f  %11.2f", 256, s, r.tokensPerSecond, r.msPerStep))
         }
@@ -60,7 +58,6 @@ struct Growth: ParsableCommand {
         try Plot.lineChart(series: [Series(name: "ms per step (hidden 256)", points: msPoints)],
                            title: "\(cell) time per step vs sequence length", xLabel: "sequence length", yLabel: "ms per step",
                            to: out + "/growth-seq.png")
-        _ = seqPoints
         print("wrote \(out)/growth-hidden.png and \(out)/growth-seq.png")
     }
 }
