@@ -5,10 +5,14 @@ import PackageDescription
 /// debug builds keep every check.
 /// On x86-64 they target Haswell-class processors (AVX2 + FMA, every x86 server since 2013) so
 /// the SIMD gate kernels use 256-bit fused multiply-adds.
+/// The C kernels then check at start-up that the processor has AVX2 and FMA and say so in one
+/// line if not (`RNN_REQUIRE_AVX2`).
 #if arch(x86_64)
 let fastMath: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo", "-target-cpu", "haswell"], .when(configuration: .release))]
+let kernelFlags: [CSetting] = [.unsafeFlags(["-O3"]), .define("RNN_REQUIRE_AVX2", .when(configuration: .release))]
 #else
 let fastMath: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+let kernelFlags: [CSetting] = [.unsafeFlags(["-O3"])]
 #endif
 
 let package = Package(
@@ -28,7 +32,6 @@ let package = Package(
     ],
     targets: [
         // C libraries (Debian packages installed by .ci/run and tools/install-deps).
-        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CSndFile", path: "Sources/CSndFile", providers: [.apt(["libsndfile1-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
@@ -37,10 +40,11 @@ let package = Package(
         // libpng reports errors through longjmp; this C shim keeps setjmp/longjmp on the C side.
         .target(name: "PNGCodec", dependencies: ["CPNG"], path: "Sources/PNGCodec", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("z")]),
 
-        // Per-step matrix products with pre-packed weights (AVX-512, chosen at run time).
-        .target(name: "RNNKernels", path: "Sources/RNNKernels", cSettings: [.unsafeFlags(["-O3"])]),
+        // CPU features and the instruction-set level in use; OpenBLAS loaded with its kernels chosen
+        // from those features; per-step matrix products with pre-packed weights (AVX-512, AVX2).
+        .target(name: "RNNKernels", path: "Sources/RNNKernels", cSettings: kernelFlags, linkerSettings: [.linkedLibrary("dl")]),
         // The recurrent core: tensors, layers, losses, optimizers, checkpoints.
-        .target(name: "RecurrentCore", dependencies: ["CBLAS", "RNNKernels"], swiftSettings: fastMath),
+        .target(name: "RecurrentCore", dependencies: ["RNNKernels"], swiftSettings: fastMath),
         .target(name: "Plotting", dependencies: ["PNGCodec"], swiftSettings: fastMath),
 
         // Task libraries.
@@ -58,7 +62,9 @@ let package = Package(
         // The README's "use RecurrentCore from your package" example, kept compiling.
         .executableTarget(name: "core-example", dependencies: ["RecurrentCore"]),
 
-        .testTarget(name: "RecurrentCoreTests", dependencies: ["RecurrentCore", "RNNKernels"]),
+        // Helpers shared by the test targets (running the built executables).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "RecurrentCoreTests", dependencies: ["RecurrentCore", "RNNKernels", "TestSupport"]),
         .testTarget(name: "PlottingTests", dependencies: ["Plotting", "PNGCodec"]),
         .testTarget(name: "TextDataTests", dependencies: ["TextData", "RecurrentCore"]),
         .testTarget(name: "Seq2SeqTests", dependencies: ["Seq2Seq", "RecurrentCore"]),

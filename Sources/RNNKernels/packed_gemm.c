@@ -3,13 +3,6 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
-
-int rnn_packed_available(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") ? 1 : 0;
-}
-#else
-int rnn_packed_available(void) { return 0; }
 #endif
 
 static int padded_columns(int n) { return (n + 31) / 32 * 32; }
@@ -68,7 +61,7 @@ static __mmask16 column_mask(int valid) {
 }
 
 __attribute__((target("avx512f")))
-void rnn_gemm_packed(int m, int n, int k, const float *a, int lda, const float *packed, float *c, int ldc) {
+static void gemm_packed_avx512(int m, int n, int k, const float *a, int lda, const float *packed, float *c, int ldc) {
     int panels = padded_columns(n) / 16;
     for (int p = 0; p < panels; p += 2) {
         const float *b0 = packed + (size_t)p * k * 16, *b1 = b0 + (size_t)k * 16;
@@ -82,8 +75,67 @@ void rnn_gemm_packed(int m, int n, int k, const float *a, int lda, const float *
         if (r < m) block_1(k, a + (size_t)r * lda, lda, b0, b1, cp + (size_t)r * ldc, ldc, m0, m1);
     }
 }
-#else
-void rnn_gemm_packed(int m, int n, int k, const float *a, int lda, const float *packed, float *c, int ldc) {
-    (void)m; (void)n; (void)k; (void)a; (void)lda; (void)packed; (void)c; (void)ldc;
+
+/* AVX2 + FMA: one block of MR rows x 16 columns (one panel, two 8-wide halves): 2 * MR
+   accumulators; MR = 6 leaves room for the two B vectors and the broadcast in 16 registers. */
+#define DEFINE_BLOCK_AVX2(MR)                                                                         \
+__attribute__((target("avx2,fma")))                                                                  \
+static void block2_##MR(int k, const float *a, int lda, const float *b, float *c, int ldc,           \
+                        __m256i m0, __m256i m1) {                                                    \
+    __m256 acc0[MR], acc1[MR];                                                                       \
+    for (int r = 0; r < MR; r++) {                                                                   \
+        acc0[r] = _mm256_maskload_ps(c + (size_t)r * ldc, m0);                                       \
+        acc1[r] = _mm256_maskload_ps(c + (size_t)r * ldc + 8, m1);                                   \
+    }                                                                                                \
+    for (int kk = 0; kk < k; kk++) {                                                                 \
+        __m256 x0 = _mm256_loadu_ps(b + (size_t)kk * 16);                                             \
+        __m256 x1 = _mm256_loadu_ps(b + (size_t)kk * 16 + 8);                                         \
+        for (int r = 0; r < MR; r++) {                                                               \
+            __m256 av = _mm256_broadcast_ss(a + (size_t)r * lda + kk);                               \
+            acc0[r] = _mm256_fmadd_ps(av, x0, acc0[r]);                                              \
+            acc1[r] = _mm256_fmadd_ps(av, x1, acc1[r]);                                              \
+        }                                                                                            \
+    }                                                                                                \
+    for (int r = 0; r < MR; r++) {                                                                   \
+        _mm256_maskstore_ps(c + (size_t)r * ldc, m0, acc0[r]);                                       \
+        _mm256_maskstore_ps(c + (size_t)r * ldc + 8, m1, acc1[r]);                                   \
+    }                                                                                                \
+}
+DEFINE_BLOCK_AVX2(6)
+DEFINE_BLOCK_AVX2(4)
+DEFINE_BLOCK_AVX2(2)
+DEFINE_BLOCK_AVX2(1)
+
+/* Lanes 0..valid-1 of an 8-lane mask set (all bits), the rest clear. */
+__attribute__((target("avx2")))
+static __m256i lane_mask(int valid) {
+    if (valid <= 0) return _mm256_setzero_si256();
+    if (valid >= 8) return _mm256_set1_epi32(-1);
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(valid), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+__attribute__((target("avx2,fma")))
+static void gemm_packed_avx2(int m, int n, int k, const float *a, int lda, const float *packed, float *c, int ldc) {
+    int panels = (n + 15) / 16;   /* panels past n (zero padding) need no work */
+    for (int p = 0; p < panels; p++) {
+        const float *b = packed + (size_t)p * k * 16;
+        int col = p * 16;
+        __m256i m0 = lane_mask(n - col), m1 = lane_mask(n - col - 8);
+        float *cp = c + col;
+        int r = 0;
+        for (; r + 6 <= m; r += 6) block2_6(k, a + (size_t)r * lda, lda, b, cp + (size_t)r * ldc, ldc, m0, m1);
+        if (r + 4 <= m) { block2_4(k, a + (size_t)r * lda, lda, b, cp + (size_t)r * ldc, ldc, m0, m1); r += 4; }
+        if (r + 2 <= m) { block2_2(k, a + (size_t)r * lda, lda, b, cp + (size_t)r * ldc, ldc, m0, m1); r += 2; }
+        if (r < m) block2_1(k, a + (size_t)r * lda, lda, b, cp + (size_t)r * ldc, ldc, m0, m1);
+    }
 }
 #endif
+
+void rnn_gemm_packed(int isa, int m, int n, int k, const float *a, int lda, const float *packed, float *c, int ldc) {
+#if defined(__x86_64__)
+    if (isa >= RNN_ISA_AVX512) gemm_packed_avx512(m, n, k, a, lda, packed, c, ldc);
+    else if (isa == RNN_ISA_AVX2) gemm_packed_avx2(m, n, k, a, lda, packed, c, ldc);
+#else
+    (void)isa; (void)m; (void)n; (void)k; (void)a; (void)lda; (void)packed; (void)c; (void)ldc;
+#endif
+}

@@ -1,6 +1,7 @@
-import CBLAS
+import RNNKernels
 
-/// Matrix products through OpenBLAS, row-major.
+/// Matrix products through OpenBLAS, row-major. OpenBLAS is loaded at start-up with the kernel
+/// set that the processor's features call for (see `SystemInfo` and `RNNBLAS.h`).
 public enum BLAS {
     /// `C[m, n] = alpha * op(A)[m, k] * op(B)[k, n] + beta * C`, row-major, where `op(X)` is
     /// `X` or its transpose. `lda`/`ldb`/`ldc` are the row strides of the stored matrices
@@ -22,14 +23,13 @@ public enum BLAS {
         if m == 1 && !transA {
             // A single row (batch-1 generation): matrix-vector product, no packing.
             if transB {
-                cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), alpha, b, Int32(ldb), a, 1, beta, c, 1)
+                rnn_sgemv(0, Int32(n), Int32(k), alpha, b, Int32(ldb), a, beta, c)
             } else {
-                cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(n), alpha, b, Int32(ldb), a, 1, beta, c, 1)
+                rnn_sgemv(1, Int32(k), Int32(n), alpha, b, Int32(ldb), a, beta, c)
             }
             return
         }
-        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        rnn_sgemm(transA ? 1 : 0, transB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
     /// Adds the column sums of `a[rows, cols]` (row stride `lda`) into `out[cols]`.
@@ -44,7 +44,7 @@ public enum BLAS {
 
     /// Number of threads OpenBLAS uses for one call.
     public static var threads: Int {
-        get { Int(openblas_get_num_threads()) }
-        set { openblas_set_num_threads(Int32(max(1, newValue))) }
+        get { Int(rnn_blas_threads()) }
+        set { rnn_blas_set_threads(Int32(max(1, newValue))) }
     }
 }

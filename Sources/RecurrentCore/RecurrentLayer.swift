@@ -1,11 +1,21 @@
 import RNNKernels
 
-/// Whether the per-step products use the pre-packed AVX-512 kernels (`RNNKernels`).
+/// The per-step products with pre-packed weights (`RNNKernels`): an AVX-512 and an AVX2 + FMA
+/// variant, bit-identical to each other; below AVX2 the layers use BLAS.
 public enum PackedKernels {
-    /// True when this processor supports them; the layers use BLAS otherwise.
-    public static let available: Bool = rnn_packed_available() != 0
+    /// True when the level in use (`ISALevel.inUse`) has a packed variant.
+    public static var available: Bool { ISALevel.inUse >= .avx2 }
     /// Smallest batch and sequence length for which packing the weights pays off.
     static let minimumBatch = 2, minimumSteps = 4
+
+    /// What runs the per-step products at `level`, e.g. `avx512 (8x32 register blocks)`.
+    public static func variantDescription(_ level: ISALevel = .inUse) -> String {
+        switch level {
+        case .avx512: return "avx512 (8x32 register blocks)"
+        case .avx2: return "avx2+fma (6x16 register blocks)"
+        case .generic: return "none (OpenBLAS sgemm per step)"
+        }
+    }
 }
 
 /// The recurrent cell types, with PyTorch's equations and gate order.
@@ -109,6 +119,15 @@ public final class RecurrentLayer: ParameterContainer {
     // W_hh packed for the per-step products (see RNNKernels): W_hh^T for forward, W_hh for backward.
     private let packedForward = FloatBuffer(), packedBackward = FloatBuffer()
     private var usePacked = false
+    private var level = ISALevel.inUse
+
+    /// Instruction-set level of the per-step products: `.avx512` and `.avx2` use the packed
+    /// kernel of that width, `.generic` uses BLAS. Defaults to `ISALevel.inUse`; a level above
+    /// what the processor supports is lowered to it.
+    public var kernelLevel: ISALevel {
+        get { level }
+        set { level = min(newValue, .supported) }
+    }
 
     private var lastT = 0, lastB = 0
     private var lastLengths: [Int]? = nil
@@ -200,7 +219,7 @@ public final class RecurrentLayer: ParameterContainer {
         if let lengths { precondition(lengths.count == B && lengths.allSatisfy { $0 >= 0 && $0 <= T }, "invalid lengths") }
         let H = hiddenSize, G = cell.gateCount, GH = G * H, N = T * B
         lastT = T; lastB = B; lastLengths = lengths
-        usePacked = PackedKernels.available && B >= PackedKernels.minimumBatch && T >= PackedKernels.minimumSteps
+        usePacked = level >= .avx2 && B >= PackedKernels.minimumBatch && T >= PackedKernels.minimumSteps
         if usePacked {
             let p = packedForward.reserve(rnn_packed_size(Int32(H), Int32(GH)))
             rnn_pack_b(weightHH.value, Int32(H), Int32(H), Int32(GH), 1, p)
@@ -331,7 +350,7 @@ public final class RecurrentLayer: ParameterContainer {
     private func recurrentProduct(_ h: UnsafePointer<Float>, _ B: Int, into out: UnsafeMutablePointer<Float>, _ whh: UnsafePointer<Float>) {
         let H = hiddenSize, GH = cell.gateCount * H
         if usePacked {
-            rnn_gemm_packed(Int32(B), Int32(GH), Int32(H), h, Int32(H), packedForward.pointer, out, Int32(GH))
+            rnn_gemm_packed(Int32(level.rawValue), Int32(B), Int32(GH), Int32(H), h, Int32(H), packedForward.pointer, out, Int32(GH))
         } else {
             BLAS.gemm(transB: true, m: B, n: GH, k: H, a: h, lda: H, b: whh, ldb: H, beta: 1, c: out, ldc: GH)
         }
@@ -446,7 +465,7 @@ public final class RecurrentLayer: ParameterContainer {
             }
             // dh_prev += dG_h W_hh
             if usePacked {
-                rnn_gemm_packed(Int32(B), Int32(H), Int32(GH), dghT, Int32(GH), packedBackward.pointer, dhp, Int32(H))
+                rnn_gemm_packed(Int32(level.rawValue), Int32(B), Int32(H), Int32(GH), dghT, Int32(GH), packedBackward.pointer, dhp, Int32(H))
             } else {
                 BLAS.gemm(m: B, n: H, k: GH, a: dghT, lda: GH, b: whh, ldb: H, beta: 1, c: dhp, ldc: H)
             }

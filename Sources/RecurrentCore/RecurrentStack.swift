@@ -45,6 +45,12 @@ public final class RecurrentStack: ParameterContainer {
     /// Width of the output features, `directions * hidden`.
     public var outputSize: Int { directions * hiddenSize }
 
+    /// Instruction-set level of every layer's per-step products (see `RecurrentLayer.kernelLevel`).
+    public var kernelLevel: ISALevel {
+        get { layers[0][0].kernelLevel }
+        set { for row in layers { for layer in row { layer.kernelLevel = newValue } } }
+    }
+
     /// Creates the stack with PyTorch's default initialisation.
     public init(cell: CellKind, inputSize: Int, hiddenSize: Int, numLayers: Int = 1, bidirectional: Bool = false,
                 dropout: Float = 0, rng: inout SeededRandom) {

@@ -12,7 +12,7 @@ struct RNNBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rnn-bench",
         abstract: "Measure training throughput and sampling latency of the recurrent core.",
-        subcommands: [Train.self, Sample.self, GEMM.self, Growth.self, Parity.self])
+        subcommands: [Info.self, Train.self, Sample.self, GEMM.self, Growth.self, Parity.self])
 }
 
 struct ModelOptions: ParsableArguments {
@@ -48,6 +48,17 @@ func peakResidentMegabytes() -> Double {
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
     return Double(usage.ru_maxrss) / 1024
+}
+
+struct Info: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the processor, its instruction-set features, and the GEMM engine, kernels and threads in use.")
+    @Option(help: "Threads (batch shards) to report; default: all cores.") var threads: Int?
+
+    func run() throws {
+        Threading.useSingleThreadedBLAS()
+        for line in SystemInfo.report(threads: threads ?? Threading.defaultThreads) { print(line) }
+    }
 }
 
 struct Train: ParsableCommand {

@@ -51,6 +51,8 @@ struct StackCase {
     let lengths: [Int]?
     let withInitial: Bool
     let dropout: Float
+    /// Instruction-set level of the per-step products (`.generic` = BLAS).
+    var level: ISALevel = .inUse
 }
 
 /// Builds a stack, runs forward + backward once, then checks every parameter, input and
@@ -61,6 +63,7 @@ func checkStack(_ c: StackCase) {
     var rng = SeededRandom(seed: 42)
     let stack = RecurrentStack(cell: c.cell, inputSize: I, hiddenSize: H, numLayers: c.layers,
                                bidirectional: c.bidirectional, dropout: c.dropout, rng: &rng)
+    stack.kernelLevel = c.level
     let D = stack.directions, L = c.layers
     var x = randomArray(T * B * I, &rng)
     let r1 = randomArray(T * B * D * H, &rng)
@@ -95,7 +98,7 @@ func checkStack(_ c: StackCase) {
             }
         }
     }
-    let label = "\(c.cell) L\(c.layers) bi=\(c.bidirectional) lengths=\(String(describing: c.lengths))"
+    let label = "\(c.cell) \(c.level) L\(c.layers) bi=\(c.bidirectional) lengths=\(String(describing: c.lengths))"
     checkParameters(stack.parameters, label: label, loss: loss)
     checkElements(count: x.count, get: { x[$0] }, set: { x[$0] = $1 }, analytic: { gx[$0] }, label: "\(label) input", loss: loss)
     if var s = initial {
@@ -119,9 +122,11 @@ func checkStack(_ c: StackCase) {
 }
 
 @Suite struct RecurrentGradientTests {
-    @Test(arguments: [CellKind.rnnTanh, .rnnRelu, .lstm, .gru])
-    func twoLayerBidirectionalVariableLengthsWithInitialState(cell: CellKind) {
-        checkStack(StackCase(cell: cell, layers: 2, bidirectional: true, lengths: [4, 2, 1], withInitial: true, dropout: 0))
+    /// Under every instruction-set level this processor runs (the `RNN_ISA` caps): packed
+    /// AVX-512, packed AVX2, and BLAS per step.
+    @Test(arguments: [CellKind.rnnTanh, .rnnRelu, .lstm, .gru], ISALevel.allCases.filter { $0 <= .supported })
+    func twoLayerBidirectionalVariableLengthsWithInitialState(cell: CellKind, level: ISALevel) {
+        checkStack(StackCase(cell: cell, layers: 2, bidirectional: true, lengths: [4, 2, 1], withInitial: true, dropout: 0, level: level))
     }
 
     @Test(arguments: [CellKind.rnnTanh, .lstm, .gru])

@@ -4,12 +4,13 @@
    recurrent layers: C[M, N] += A[M, K] * B[K, N], where B was packed once per sequence by
    rnn_pack_b. OpenBLAS re-packs its operands on every call, which for the small M of a time
    step (a batch shard) costs as much as the arithmetic; packing the weights once per forward
-   pass removes that cost. AVX-512 only: rnn_packed_available() says whether this processor
-   has it, and callers use BLAS otherwise. */
+   pass removes that cost. Two variants share one packed layout: AVX-512 (blocks of 8 rows x 32
+   columns) and AVX2 + FMA (6 rows x 16 columns). Both accumulate each element in the same order
+   (C, then k = 0, 1, ... with one fused multiply-add each), so they give bit-identical results.
+   On processors with neither, callers use BLAS (see RNNCPU.h for the level in use). */
 #include <stddef.h>
-
-/* 1 when the packed kernels can run on this processor (AVX-512F), else 0. */
-int rnn_packed_available(void);
+#include "RNNCPU.h"   /* CPU features, instruction-set level */
+#include "RNNBLAS.h"  /* the GEMM engine */
 
 /* Number of floats rnn_pack_b writes for a K x N operand (N rounded up to a multiple of 32). */
 size_t rnn_packed_size(int k, int n);
@@ -20,7 +21,7 @@ size_t rnn_packed_size(int k, int n);
 void rnn_pack_b(const float *src, int ld, int k, int n, int transposed, float *packed);
 
 /* C[M, N] += A[M, K] * B, with B packed by rnn_pack_b(…, k, n, …). Row strides lda, ldc.
-   Requires rnn_packed_available(). */
-void rnn_gemm_packed(int m, int n, int k, const float *a, int lda, const float *packed, float *c, int ldc);
+   isa: RNN_ISA_AVX512 or RNN_ISA_AVX2, at most rnn_isa_supported(). */
+void rnn_gemm_packed(int isa, int m, int n, int k, const float *a, int lda, const float *packed, float *c, int ldc);
 
 #endif
