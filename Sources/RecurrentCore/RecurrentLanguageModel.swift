@@ -132,6 +132,11 @@ public final class RecurrentLanguageModel: ParameterContainer {
     /// Layer 0's input projection of every token (`RecurrentLayer.inputProjectionTable`),
     /// built on the first `nextLogits` after the weights last changed.
     private var projectionTable: [Float]?
+    /// The batch-1 generator (`StepGenerator`), built with the table.
+    private var generator: StepGenerator?
+    /// Threads for batch-1 generation (`nextLogits` with one token); nil = automatic: one per
+    /// core when the weights outgrow one core's L2 cache (over 1 MB), else one.
+    public var generationThreads: Int? { didSet { generator = nil } }
 
     /// Creates a model with PyTorch's default initialisation from `seed`.
     public init(config: LanguageModelConfig, seed: UInt64, threads: Int = 1) {
@@ -157,6 +162,11 @@ public final class RecurrentLanguageModel: ParameterContainer {
     /// The primary's components.
     public var embedding: Embedding? { replicas[0].embedding }
     public var rnn: RecurrentStack { replicas[0].stack }
+    /// Instruction-set level of the per-step products in every replica (`RecurrentLayer.kernelLevel`).
+    public var kernelLevel: ISALevel {
+        get { replicas[0].stack.kernelLevel }
+        set { for r in replicas { r.stack.kernelLevel = newValue } }
+    }
     public var decoder: Linear { replicas[0].decoder }
 
     /// Parameters with their PyTorch `state_dict` names (`embedding.weight`, `rnn.weight_ih_l0`,
@@ -189,6 +199,7 @@ public final class RecurrentLanguageModel: ParameterContainer {
             p.values = t.values
         }
         projectionTable = nil
+        generator = nil
     }
 
     /// Forgets the carried recurrent state (next batch starts from zeros).
@@ -231,6 +242,7 @@ public final class RecurrentLanguageModel: ParameterContainer {
                           training: Bool = true, seed: UInt64 = 0) -> Double {
         precondition(inputs.count == B * T && targets.count == B * T, "inputs/targets must hold batch*steps ids")
         projectionTable = nil    // the optimizer step that follows changes the weights
+        generator = nil
         if !carryState || B != stateBatch { resetState() }
         if B != stateBatch || shardRanges.isEmpty { shardRanges = Threading.shards(count: B, parts: threads); stateBatch = B }
         let ranges = shardRanges
@@ -277,6 +289,12 @@ public final class RecurrentLanguageModel: ParameterContainer {
     /// returns the next-token logits `[batch, vocab]`; the state advances. Used for sampling
     /// and greedy prediction.
     public func nextLogits(_ tokenIds: [Int32]) -> [Float] {
+        if tokenIds.count == 1 && rnn.kernelLevel >= .avx2 { return generateOne(tokenIds[0]) }
+        return nextLogitsThroughStack(tokenIds)
+    }
+
+    /// `nextLogits` through the general recurrent stack (any batch, any instruction-set level).
+    func nextLogitsThroughStack(_ tokenIds: [Int32]) -> [Float] {
         let rep = replicas[0], B = tokenIds.count, V = config.vocabSize
         let trainingState = rep.state
         defer { evaluationState = rep.state; rep.state = trainingState }
@@ -304,6 +322,53 @@ public final class RecurrentLanguageModel: ParameterContainer {
         rep.decoder.forward(input: y, rows: B, output: lg)
         rep.state = rep.stack.finalState
         return Array(UnsafeBufferPointer(start: lg, count: B * V))
+    }
+}
+
+extension RecurrentLanguageModel {
+    /// Batch-1 `nextLogits` through the `StepGenerator`, state carried in `evaluationState`.
+    private func generateOne(_ token: Int32) -> [Float] {
+        let gen = generator ?? makeGenerator()
+        generator = gen
+        let L = config.layers, H = config.hidden
+        if let s = evaluationState, s.h.count == L * H { gen.setState(h: s.h, c: s.c) } else { gen.setState(h: nil, c: nil) }
+        let logits = gen.step(token)
+        evaluationState = gen.state
+        return Array(UnsafeBufferPointer(start: logits, count: config.vocabSize))
+    }
+
+    private func makeGenerator() -> StepGenerator {
+        let rep = replicas[0], stack = rep.stack, V = config.vocabSize, H = config.hidden
+        let first = stack.layers[0][0]
+        let table: [Float]
+        if let embedding = rep.embedding {
+            if projectionTable == nil {
+                projectionTable = first.inputProjectionTable(embedding: embedding.weight.value, vocabulary: V)
+            }
+            table = projectionTable!
+        } else {
+            // One-hot input: token v's projection is column v of W_ih plus the biases.
+            let GH = config.cell.gateCount * H
+            var t = [Float](repeating: 0, count: V * GH)
+            for v in 0..<V {
+                for r in 0..<GH {
+                    t[v * GH + r] = first.weightIH.value[r * V + v] + first.biasIH.value[r]
+                        + (config.cell == .gru ? 0 : first.biasHH.value[r])
+                }
+            }
+            table = t
+        }
+        let weights = stack.layers.map { row in
+            (wih: UnsafePointer(row[0].weightIH.value), whh: UnsafePointer(row[0].weightHH.value),
+             bih: UnsafePointer(row[0].biasIH.value), bhh: UnsafePointer(row[0].biasHH.value))
+        }
+        let weightBytes = stack.parameters.reduce(0) { $0 + $1.count * 4 }
+        let parts = generationThreads ?? (weightBytes > 1 << 20 ? min(Threading.defaultThreads, max(1, H / 64)) : 1)
+        return table.withUnsafeBufferPointer { tp in
+            StepGenerator(cell: config.cell, hidden: H, vocab: V, table: tp.baseAddress!, layerWeights: weights,
+                          decoderWeight: rep.decoder.weight.value, decoderBias: rep.decoder.bias.map { UnsafePointer($0.value) },
+                          parts: parts, level: stack.kernelLevel)
+        }
     }
 }
 

@@ -50,6 +50,10 @@ func peakResidentMegabytes() -> Double {
     return Double(usage.ru_maxrss) / 1024
 }
 
+enum PerStepKernel: String, ExpressibleByArgument, CaseIterable {
+    case packed, blas
+}
+
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print the processor, its instruction-set features, and the GEMM engine, kernels and threads in use.")
@@ -69,6 +73,8 @@ struct Train: ParsableCommand {
     @Option(help: "Timed training steps (after one warm-up step).") var steps: Int = 20
     @Option(help: "Threads (batch shards); default: all cores.") var threads: Int?
     @Option(help: "Seed.") var seed: UInt64 = 0
+    @Option(name: .customLong("per-step"), help: "Per-step products: packed (the kernel of the level in use) or blas (OpenBLAS sgemm each step).")
+    var perStep: PerStepKernel = .packed
 
     func validate() throws {
         guard batch >= 1, seqLen >= 1, steps >= 1 else { throw ValidationError("--batch, --seq-len and --steps must be positive") }
@@ -78,6 +84,7 @@ struct Train: ParsableCommand {
         let t = threads ?? Threading.defaultThreads
         Threading.useSingleThreadedBLAS()
         let net = RecurrentLanguageModel(config: model.config, seed: seed, threads: t)
+        if perStep == .blas { net.kernelLevel = .generic }
         let opt = Adam(parameters: net.parameters, learningRate: 2e-3)
         opt.threads = t
         var rng = SeededRandom(seed: seed &+ 1)
@@ -98,8 +105,9 @@ struct Train: ParsableCommand {
         let start = DispatchTime.now().uptimeNanoseconds
         for i in 1...steps { step(i) }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        print(String(format: "cell=%@ layers=%d hidden=%d embedding=%d vocab=%d batch=%d seq_len=%d threads=%d steps=%d",
-                     model.cell, model.layers, model.hidden, model.embedding, model.vocab, batch, seqLen, t, steps))
+        print(String(format: "cell=%@ layers=%d hidden=%d embedding=%d vocab=%d batch=%d seq_len=%d threads=%d steps=%d isa=%@ gemm=%@ per_step=%@",
+                     model.cell, model.layers, model.hidden, model.embedding, model.vocab, batch, seqLen, t, steps,
+                     "\(ISALevel.inUse)", SystemInfo.gemmCore, perStep == .blas ? "blas" : "\(net.kernelLevel)"))
         print(String(format: "loss=%.4f seconds=%.3f ms_per_step=%.3f peak_rss_mb=%.1f", loss, seconds, seconds * 1000 / Double(steps), peakResidentMegabytes()))
         print(String(format: "tokens_per_s=%.0f", Double(steps * n) / seconds))
     }
@@ -110,10 +118,12 @@ struct Sample: ParsableCommand {
     @OptionGroup var model: ModelOptions
     @Option(help: "Tokens to generate.") var length: Int = 2000
     @Option(help: "Seed.") var seed: UInt64 = 0
+    @Option(help: "Generation threads; default: automatic (one per core for models over 1 MB).") var threads: Int?
 
     func run() throws {
         Threading.useSingleThreadedBLAS()
         let net = RecurrentLanguageModel(config: model.config, seed: seed)
+        net.generationThreads = threads
         let sampler = TokenSampler(model: net, temperature: 1, topK: nil, seed: seed)
         var token: Int32 = 0
         for _ in 0..<20 { token = sampler.next(after: token) }

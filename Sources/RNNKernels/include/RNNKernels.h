@@ -24,4 +24,23 @@ void rnn_pack_b(const float *src, int ld, int k, int n, int transposed, float *p
    isa: RNN_ISA_AVX512 or RNN_ISA_AVX2, at most rnn_isa_supported(). */
 void rnn_gemm_packed(int isa, int m, int n, int k, const float *a, int lda, const float *packed, float *c, int ldc);
 
+/* y[N] += x[K] * B, B packed by rnn_pack_b(…, k, n, …): the matrix-vector product of batch-1
+   generation, several panels at a time so that it runs at the cache's bandwidth. Each element
+   accumulates in the same order as rnn_gemm_packed (bit-identical to it with m = 1).
+   isa as for rnn_gemm_packed. */
+void rnn_matvec_packed(int isa, int n, int k, const float *x, const float *packed, float *y);
+
+/* A barrier for a fixed set of threads that spins briefly and then sleeps (futex on Linux),
+   so a thread waiting between tokens costs no processor time. */
+typedef struct {
+    int parties;
+    int arrived;     /* atomic */
+    int generation;  /* atomic: bumped when the last party arrives */
+    int sleepers;    /* atomic */
+} rnn_barrier;
+
+void rnn_barrier_init(rnn_barrier *b, int parties);
+/* Waits until all parties have arrived; returns the nanoseconds this thread waited. */
+long long rnn_barrier_wait(rnn_barrier *b);
+
 #endif

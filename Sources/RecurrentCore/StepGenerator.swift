@@ -1,0 +1,261 @@
+import Foundation
+import RNNKernels
+
+/// Batch-1 generation of a unidirectional recurrent language model, one token per call.
+///
+/// Generating one token reads every weight matrix once (about 3 MB for an LSTM 2x256), so its
+/// speed is the speed at which the caches deliver the weights. The generator therefore
+///
+/// - packs each matrix once (`rnn_pack_b`) and multiplies with `rnn_matvec_packed`, which keeps
+///   several accumulator chains in flight;
+/// - splits the hidden units into `parts`, one per thread: part p owns units `units[p]`, i.e. the
+///   rows `g H + j` (every gate g, j in `units[p]`) of each `W_ih` and `W_hh`, packed into its own
+///   blocks, so each core keeps its share of the weights in its own L2 cache and computes its
+///   units' gates and states without exchanging anything but the new `h` of each layer.
+///
+/// Threads meet at one barrier per layer and one at the start of each token. A worker that is
+/// descheduled (the other core busy) stalls every barrier, so every 1,024 tokens the generator
+/// times 16 tokens with every part on the calling thread and 16 with the workers, and keeps the
+/// faster way until the next probe. Both run the same arithmetic: results are bit-identical for
+/// any number of parts and either way.
+///
+/// Layer 0's input projection comes from a per-token table `[vocab, G H]` (biases included).
+/// Outputs: `logits [vocab] = W_dec h_top + b_dec`.
+final class StepGenerator {
+    let core: StepGeneratorCore
+    private var workers: [Thread] = []
+
+    /// See `StepGeneratorCore.init`; starts `parts - 1` worker threads.
+    init(cell: CellKind, hidden: Int, vocab: Int, table: UnsafePointer<Float>,
+         layerWeights: [(wih: UnsafePointer<Float>, whh: UnsafePointer<Float>, bih: UnsafePointer<Float>, bhh: UnsafePointer<Float>)],
+         decoderWeight: UnsafePointer<Float>, decoderBias: UnsafePointer<Float>?, parts: Int, level: ISALevel) {
+        let core = StepGeneratorCore(cell: cell, hidden: hidden, vocab: vocab, table: table, layerWeights: layerWeights,
+                                     decoderWeight: decoderWeight, decoderBias: decoderBias, parts: parts, level: level)
+        self.core = core
+        for p in 1..<core.units.count {
+            let t = Thread { core.workerLoop(part: p) }
+            t.stackSize = 1 << 20
+            workers.append(t)
+            t.start()
+        }
+    }
+
+    deinit {
+        if !workers.isEmpty {
+            core.stopping = true
+            core.releaseWorkers()
+            // Wait for the workers to leave the barrier before it is freed.
+            while workers.contains(where: { !$0.isFinished }) { usleep(100) }
+        }
+    }
+
+    /// Number of parts (threads, the caller's included).
+    var parts: Int { core.units.count }
+    /// Whether every part now runs on the calling thread.
+    var runsInline: Bool { core.runsInline }
+    func setState(h: [Float]?, c: [Float]?) { core.setState(h: h, c: c) }
+    var state: RecurrentState { core.state }
+    func step(_ token: Int32) -> UnsafePointer<Float> { core.step(token) }
+}
+
+/// The arithmetic and shared state of a `StepGenerator`, referenced by its worker threads.
+final class StepGeneratorCore: @unchecked Sendable {
+    let cell: CellKind
+    let layers: Int, hidden: Int, vocab: Int
+    let level: ISALevel
+    /// Hidden-unit ranges, one per part.
+    let units: [Range<Int>]
+
+    private let table: FloatBuffer          // [V, G H] layer 0 input projection + biases
+    private let whh: [[FloatBuffer]]        // [part][layer] packed [H, G n_p]
+    private let wih: [[FloatBuffer]]        // [part][layer] packed [H, G n_p], layer >= 1
+    private let bx: [[FloatBuffer]]         // [part][layer] [G n_p] input-side bias (layer >= 1)
+    private let bh: [[FloatBuffer]]         // [part][layer] [G n_p] hidden-side bias (GRU; zeros otherwise)
+    private let ax: [FloatBuffer], ah: [FloatBuffer], tmp: [FloatBuffer]   // per part [G n_p]
+    private let h: [FloatBuffer]            // [2] x [L, H]: read h[cur], write h[1 - cur]
+    private let c: FloatBuffer              // [L, H] LSTM cell state
+    private let decoder: FloatBuffer        // packed [H, V]
+    private let decoderBias: FloatBuffer    // [V]
+    private let logits: FloatBuffer         // [V]
+    private var cur = 0
+    private var token: Int32 = 0
+
+    // Threads.
+    private let barrier: UnsafeMutablePointer<rnn_barrier>
+    var stopping = false
+    /// Whether the calling thread runs every part (chosen by timing both ways: see `step`).
+    private(set) var runsInline: Bool
+    private var tokenCount = 0
+    private var inlineNanoseconds: UInt64 = 0, threadedNanoseconds: UInt64 = 0
+    private static let probeCycle = 1024, probeLength = 16
+
+    /// - Parameters:
+    ///   - table: layer 0's input projection per token `[vocab, G H]`, biases included (for a
+    ///     GRU the `b_ih` only; `b_hh` is added on the hidden side).
+    ///   - layerWeights: per layer `(W_ih [G H, H] (unused for layer 0), W_hh [G H, H], b_ih [G H], b_hh [G H])`.
+    ///   - decoderWeight: `[V, H]`; `decoderBias`: `[V]` or nil.
+    init(cell: CellKind, hidden H: Int, vocab V: Int, table tableValues: UnsafePointer<Float>,
+         layerWeights: [(wih: UnsafePointer<Float>, whh: UnsafePointer<Float>, bih: UnsafePointer<Float>, bhh: UnsafePointer<Float>)],
+         decoderWeight: UnsafePointer<Float>, decoderBias bias: UnsafePointer<Float>?, parts requested: Int, level: ISALevel) {
+        precondition(level >= .avx2, "the generator needs the packed kernels")
+        self.cell = cell
+        self.layers = layerWeights.count
+        self.hidden = H
+        self.vocab = V
+        self.level = level
+        let G = cell.gateCount, GH = G * H, L = layerWeights.count
+        units = Threading.shards(count: H, parts: max(1, min(requested, H)))
+        table = FloatBuffer(count: V * GH)
+        table.pointer.update(from: tableValues, count: V * GH)
+
+        // Rows of one part, gate-major: row g H + j for g in gates, j in the part's units.
+        func gather(_ w: UnsafePointer<Float>, cols: Int, _ r: Range<Int>) -> [Float] {
+            var out = [Float](); out.reserveCapacity(G * r.count * cols)
+            for g in 0..<G { for j in r { out.append(contentsOf: UnsafeBufferPointer(start: w + (g * H + j) * cols, count: cols)) } }
+            return out
+        }
+        func pack(_ rows: [Float], n: Int, k: Int) -> FloatBuffer {
+            let b = FloatBuffer(count: rnn_packed_size(Int32(k), Int32(n)))
+            rows.withUnsafeBufferPointer { rnn_pack_b($0.baseAddress!, Int32(k), Int32(k), Int32(n), 1, b.pointer) }
+            return b
+        }
+        func vector(_ v: UnsafePointer<Float>, _ r: Range<Int>, plus w: UnsafePointer<Float>? = nil) -> FloatBuffer {
+            let b = FloatBuffer(count: G * r.count)
+            var i = 0
+            for g in 0..<G { for j in r { b.pointer[i] = v[g * H + j] + (w?[g * H + j] ?? 0); i += 1 } }
+            return b
+        }
+        var whh: [[FloatBuffer]] = [], wih: [[FloatBuffer]] = [], bx: [[FloatBuffer]] = [], bh: [[FloatBuffer]] = []
+        for r in units {
+            let n = G * r.count
+            whh.append(layerWeights.map { pack(gather($0.whh, cols: H, r), n: n, k: H) })
+            wih.append(layerWeights.enumerated().map { $0.offset == 0 ? FloatBuffer() : pack(gather($0.element.wih, cols: H, r), n: n, k: H) })
+            bx.append(layerWeights.map { cell == .gru ? vector($0.bih, r) : vector($0.bih, r, plus: $0.bhh) })
+            bh.append(layerWeights.map { cell == .gru ? vector($0.bhh, r) : FloatBuffer(count: n) })
+        }
+        self.whh = whh; self.wih = wih; self.bx = bx; self.bh = bh
+        ax = units.map { FloatBuffer(count: G * $0.count) }
+        ah = units.map { FloatBuffer(count: G * $0.count) }
+        tmp = units.map { FloatBuffer(count: $0.count) }
+        h = [FloatBuffer(count: L * H), FloatBuffer(count: L * H)]
+        c = FloatBuffer(count: L * H)
+        let packedDecoder = FloatBuffer(count: rnn_packed_size(Int32(H), Int32(V)))
+        rnn_pack_b(decoderWeight, Int32(H), Int32(H), Int32(V), 1, packedDecoder.pointer)
+        decoder = packedDecoder
+        decoderBias = FloatBuffer(count: V)
+        if let bias { decoderBias.pointer.update(from: bias, count: V) }
+        logits = FloatBuffer(count: V)
+        barrier = .allocate(capacity: 1)
+        rnn_barrier_init(barrier, Int32(units.count))
+        runsInline = units.count == 1
+    }
+
+    deinit { barrier.deallocate() }
+
+    /// Meets the workers waiting at the start barrier (they then read `stopping`).
+    func releaseWorkers() { _ = rnn_barrier_wait(barrier) }
+
+    /// Sets the state `h`, `c` `[L, H]` (nil = zeros).
+    func setState(h hs: [Float]?, c cs: [Float]?) {
+        let n = layers * hidden
+        if let hs { hs.withUnsafeBufferPointer { h[cur].pointer.update(from: $0.baseAddress!, count: n) } } else { h[cur].zero(n) }
+        if let cs { cs.withUnsafeBufferPointer { c.pointer.update(from: $0.baseAddress!, count: n) } } else { c.zero(n) }
+    }
+
+    /// The state after the last step: `h`, and `c` for an LSTM, each `[L, H]`.
+    var state: RecurrentState {
+        let n = layers * hidden
+        return RecurrentState(h: Array(UnsafeBufferPointer(start: h[cur].pointer, count: n)),
+                              c: cell == .lstm ? Array(UnsafeBufferPointer(start: c.pointer, count: n)) : nil)
+    }
+
+    /// Feeds `token` and returns the next-token logits `[vocab]` (valid until the next call).
+    func step(_ token: Int32) -> UnsafePointer<Float> {
+        precondition(token >= 0 && Int(token) < vocab, "token \(token) out of range")
+        self.token = token
+        if units.count == 1 {
+            for l in 0..<layers { layer(l, part: 0) }
+        } else {
+            // Every `probeCycle` tokens, time `probeLength` tokens each way and keep the faster.
+            let phase = tokenCount % Self.probeCycle
+            let threaded: Bool
+            if phase < Self.probeLength { threaded = false } else if phase < 2 * Self.probeLength { threaded = true } else { threaded = !runsInline }
+            let start = DispatchTime.now().uptimeNanoseconds
+            if threaded {
+                _ = rnn_barrier_wait(barrier)          // start: the workers read `token`
+                for l in 0..<layers {
+                    layer(l, part: 0)
+                    _ = rnn_barrier_wait(barrier)
+                }
+            } else {
+                for l in 0..<layers { for p in units.indices { layer(l, part: p) } }
+            }
+            let elapsed = DispatchTime.now().uptimeNanoseconds - start
+            if phase < Self.probeLength { inlineNanoseconds += elapsed } else if phase < 2 * Self.probeLength { threadedNanoseconds += elapsed }
+            if phase == 2 * Self.probeLength - 1 {
+                runsInline = threadedNanoseconds >= inlineNanoseconds
+                inlineNanoseconds = 0; threadedNanoseconds = 0
+            }
+            tokenCount += 1
+        }
+        cur = 1 - cur
+        let top = h[cur].pointer + (layers - 1) * hidden
+        logits.pointer.update(from: decoderBias.pointer, count: vocab)
+        rnn_matvec_packed(Int32(level.rawValue), Int32(vocab), Int32(hidden), top, decoder.pointer, logits.pointer)
+        return UnsafePointer(logits.pointer)
+    }
+
+    func workerLoop(part p: Int) {
+        while true {
+            _ = rnn_barrier_wait(barrier)
+            if stopping { return }
+            for l in 0..<layers {
+                layer(l, part: p)
+                _ = rnn_barrier_wait(barrier)
+            }
+        }
+    }
+
+    /// Layer `l` of one token for part `p`: its units' gates, `c` and new `h`.
+    @inline(__always)
+    private func layer(_ l: Int, part p: Int) {
+        let H = hidden, G = cell.gateCount, r = units[p], n = r.count, isa = Int32(level.rawValue)
+        let hOld = h[cur].pointer + l * H, hNew = h[1 - cur].pointer + l * H
+        let x = ax[p].pointer, y = ah[p].pointer
+        if l == 0 {
+            let row = table.pointer + Int(token) * G * H
+            var i = 0
+            for g in 0..<G { (x + i).update(from: row + g * H + r.lowerBound, count: n); i += n }
+        } else {
+            x.update(from: bx[p][l].pointer, count: G * n)
+            rnn_matvec_packed(isa, Int32(G * n), Int32(H), h[1 - cur].pointer + (l - 1) * H, wih[p][l].pointer, x)
+        }
+        y.update(from: bh[p][l].pointer, count: G * n)
+        rnn_matvec_packed(isa, Int32(G * n), Int32(H), hOld, whh[p][l].pointer, y)
+
+        let j0 = r.lowerBound
+        switch cell {
+        case .lstm:
+            for i in 0..<(4 * n) { x[i] += y[i] }
+            FastMath.sigmoidInPlace(x, 2 * n)
+            FastMath.tanhInPlace(x + 2 * n, n)
+            FastMath.sigmoidInPlace(x + 3 * n, n)
+            let cp = c.pointer + l * H + j0, t = tmp[p].pointer
+            for u in 0..<n { cp[u] = x[n + u] * cp[u] + x[u] * x[2 * n + u] }
+            FastMath.tanh(cp, into: t, n)
+            for u in 0..<n { hNew[j0 + u] = x[3 * n + u] * t[u] }
+        case .gru:
+            for i in 0..<(2 * n) { x[i] += y[i] }
+            FastMath.sigmoidInPlace(x, 2 * n)
+            for u in 0..<n { x[2 * n + u] += x[u] * y[2 * n + u] }
+            FastMath.tanhInPlace(x + 2 * n, n)
+            for u in 0..<n { let z = x[n + u]; hNew[j0 + u] = (1 - z) * x[2 * n + u] + z * hOld[j0 + u] }
+        case .rnnTanh:
+            for i in 0..<n { x[i] += y[i] }
+            FastMath.tanhInPlace(x, n)
+            (hNew + j0).update(from: x, count: n)
+        case .rnnRelu:
+            for i in 0..<n { hNew[j0 + i] = max(0, x[i] + y[i]) }
+        }
+    }
+}
