@@ -495,6 +495,100 @@ struct LanguageModelCommandLineTests {
         #expect(s1.stdout.hasPrefix("ab") && s1.stdout.unicodeScalars.count == 43)
     }
 
+    /// Starts `lm-train` with `arguments`, waits for its first progress line on standard error,
+    /// sends `signal` (`count` times, back to back) and returns the result.
+    func interrupt(_ arguments: [String], signal: Int32, count: Int = 1) throws -> ProcessResult {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: lmTrain)
+        p.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        var errData = Data()
+        while !String(decoding: errData, as: UTF8.self).contains(" step ") {
+            let chunk = err.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            errData += chunk
+        }
+        for _ in 0..<count { kill(p.processIdentifier, signal) }
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        errData += err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return ProcessResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+                             stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    func trainArguments(_ data: String, out: String, steps: Int = 300) -> [String] {
+        ["train", "--data", data, "--out", out, "--layers", "1", "--hidden", "8", "--embedding", "4", "--batch", "4",
+         "--seq-len", "8", "--steps", "\(steps)", "--eval-every", "50", "--threads", "2", "--dropout", "0.1",
+         "--lr-schedule", "cosine", "--warmup", "5", "--seed", "2"]
+    }
+
+    /// SIGINT and SIGTERM finish the step, save, print one line with the way to go on and exit
+    /// 130 / 143; resuming then ends with the weights of an uninterrupted run, bit for bit.
+    @Test(arguments: [SIGINT, SIGTERM])
+    func signalSavesAndResumeMatchesUninterruptedRun(signal: Int32) throws {
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let data = try folder.write("c.txt", text: grammarCorpus(sentences: 200, seed: 4))
+        let full = try runProcess(lmTrain, trainArguments(data, out: folder.path + "/full"))
+        #expect(full.status == 0, "\(full.stderr)")
+
+        let out = folder.path + "/split"
+        let r = try interrupt(trainArguments(data, out: out), signal: signal)
+        #expect(r.status == 128 + signal, "\(r.stderr)")
+        #expect(r.stdout.isEmpty)
+        let last = r.stderr.split(separator: "\n").last.map(String.init) ?? ""
+        let name = signal == SIGINT ? "SIGINT" : "SIGTERM"
+        #expect(last.hasPrefix("lm-train: \(out): stopped by \(name) after step ") && last.hasSuffix("with --resume to continue"), "\(last)")
+        let stateStep = try SafeTensors.read(path: out + "/last.train.safetensors").metadata["step"]
+        #expect(try LanguageModelCheckpoint.load(path: out + "/last.safetensors").metadata["step"] == stateStep)
+        #expect(Int(stateStep ?? "") ?? 300 < 300)
+
+        let resumed = try runProcess(lmTrain, trainArguments(data, out: out) + ["--resume"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        let x = try SafeTensors.read(path: folder.path + "/full/last.safetensors")
+        let y = try SafeTensors.read(path: out + "/last.safetensors")
+        #expect(x.tensors == y.tensors)
+        #expect(x.metadata["step"] == "300" && y.metadata["step"] == "300")
+    }
+
+    /// A second SIGINT ends the process at once; whatever it leaves under the final names is complete.
+    @Test func secondSigintExitsAtOnceWithoutTornFiles() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let data = try folder.write("c.txt", text: grammarCorpus(sentences: 200, seed: 4))
+        let out = folder.path + "/run"
+        let r = try interrupt(trainArguments(data, out: out, steps: 5000), signal: SIGINT, count: 2)
+        #expect(r.status == 130, "\(r.stderr)")
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? [] where !name.hasPrefix(".") {
+            if name.hasSuffix(".safetensors") { _ = try SafeTensors.read(path: out + "/" + name) }
+        }
+    }
+
+    /// Weight decay that multiplies the weights by -9999 a step overflows them within a few
+    /// steps: the run stops with one line, exit 1, and the last checkpoint is the last good one.
+    @Test func divergingRunStopsAndKeepsTheLastGoodCheckpoint() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let data = try folder.write("c.txt", text: grammarCorpus(sentences: 100, seed: 4))
+        let out = folder.path + "/run"
+        let r = try runProcess(lmTrain, ["train", "--data", data, "--out", out, "--layers", "1", "--hidden", "8", "--embedding", "4",
+                                         "--batch", "4", "--seq-len", "8", "--steps", "60", "--eval-every", "2", "--threads", "1",
+                                         "--optimizer", "sgd", "--lr", "10", "--weight-decay", "1000"])
+        #expect(r.status == 1)
+        #expect(r.stdout.isEmpty)
+        let errorLines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("lm-train: ") }
+        #expect(errorLines.count == 1 && errorLines[0].hasPrefix("lm-train: training diverged: "), "\(r.stderr)")
+        let diverged = Int(errorLines.first?.split(separator: " ").last(where: { Int($0.dropLast()) != nil })?.dropLast() ?? "") ?? 0
+        #expect(diverged > 0)
+        let last = try LanguageModelCheckpoint.load(path: out + "/last.safetensors")
+        let saved = Int(last.metadata["step"] ?? "") ?? -1
+        #expect(saved >= 2 && saved < diverged && saved % 2 == 0, "saved \(saved), diverged \(diverged)")
+        #expect(last.model.stateDict.allSatisfy { $0.values.allSatisfy(\.isFinite) })
+    }
+
     @Test func badInputGivesOneLineAndNonZeroExit() throws {
         let folder = try TemporaryFolder()
         defer { folder.cleanUp() }

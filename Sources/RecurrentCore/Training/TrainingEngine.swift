@@ -12,7 +12,8 @@ import Foundation
 ///   state continue bit-identically; a run whose fingerprinted settings differ is refused;
 /// - signals (when `handlesSignals`): SIGINT/SIGTERM finish the current step, save, and throw
 ///   `TrainingInterrupted`; a second signal exits at once;
-/// - a NaN or infinite loss throws `TrainingError.nonFiniteLoss` and keeps the last checkpoint.
+/// - a NaN or infinite loss (or weights found non-finite at an evaluation point) throws
+///   `TrainingError` and keeps the last checkpoint.
 ///
 /// Files are written atomically (`AtomicFile`); nothing is written before the first step
 /// unless resuming.
@@ -145,6 +146,10 @@ public final class TrainingEngine<Model: TrainableModel> {
         }
 
         func evaluateAndSave(final: Bool) throws {
+            // Never save diverged weights over a good checkpoint.
+            for p in params where !(0..<p.count).allSatisfy({ p.value[$0].isFinite }) {
+                throw TrainingError.nonFiniteParameters(step: step)
+            }
             let metrics = try evaluation?.evaluate() ?? [:]
             lastMetrics = metrics
             let value = evaluation.map { metrics[$0.validationMetric] ?? .nan } ?? .nan

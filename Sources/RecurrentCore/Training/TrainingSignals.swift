@@ -19,11 +19,20 @@ private func recordSignal(_ signal: Int32) {
 /// Catches SIGINT and SIGTERM during a training run so the run can stop cleanly.
 enum SignalTrap {
     /// Installs the handler; returns what to call to restore the previous handlers.
+    /// The signals are also unblocked on the calling thread: a process started by a parent
+    /// that blocks them (some test runners and process launchers do) would never see them.
     static func arm() -> () -> Void {
         pendingSignal = 0
         let oldInt = signal(SIGINT, recordSignal)
         let oldTerm = signal(SIGTERM, recordSignal)
+        var set = sigset_t(), oldMask = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &set, &oldMask)
         return {
+            var mask = oldMask
+            pthread_sigmask(SIG_SETMASK, &mask, nil)
             signal(SIGINT, oldInt)
             signal(SIGTERM, oldTerm)
         }
