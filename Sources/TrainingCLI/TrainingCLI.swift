@@ -58,6 +58,25 @@ public enum TrainingCLI {
         }
     }
 
+    /// The entry point of a tool (call it from the root command's `static func main()`):
+    /// parses the arguments and runs the command. Help and `--generate-completion-script` work
+    /// as argument-parser makes them; a parse error is one line `<tool>: <what is wrong>` on
+    /// stderr and exit status 1, like every other error.
+    public static func main<Command: ParsableCommand>(_ command: Command.Type, tool: String) -> Never {
+        do {
+            var parsed = try Command.parseAsRoot()
+            try parsed.run()
+            Command.exit()
+        } catch {
+            if Command.exitCode(for: error) == .validationFailure {
+                let message = Command.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
+                printError("\(tool): \(message)")
+                Foundation.exit(1)
+            }
+            Command.exit(withError: error)
+        }
+    }
+
     /// Writes `line` and a newline to standard error.
     public static func printError(_ line: String) {
         FileHandle.standardError.write(Data((line + "\n").utf8))

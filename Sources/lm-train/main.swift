@@ -12,6 +12,8 @@ struct LMTrain: ParsableCommand {
         discussion: "With no subcommand, runs the demo: about a minute of training on a built-in corpus.",
         subcommands: [Demo.self, Train.self, Sample.self, Predict.self, Score.self],
         defaultSubcommand: Demo.self)
+
+    static func main() { TrainingCLI.main(Self.self, tool: "lm-train") }
 }
 
 /// lm-train's defaults for the shared training options.
