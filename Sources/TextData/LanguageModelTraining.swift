@@ -10,25 +10,34 @@ import RecurrentCore
 public struct LanguageModelTrainingOptions: Sendable, Encodable {
     /// Text file or folder of `.txt` files; nil = the built-in default corpus.
     public var dataPath: String?
+    /// Character or word tokens.
     public var level: TokenLevel = .character
+    /// Word level: rarer words become `<unk>`.
     public var minCount = 1
+    /// Recurrent cell, layers and hidden size H of the stack.
     public var cell: CellKind = .lstm
     public var layers = 2
     public var hidden = 256
     /// 0 = one-hot input.
     public var embedding = 64
+    /// Dropout between recurrent layers and before the decoder.
     public var dropout: Float = 0
+    /// Decoder weight tied to the embedding (needs `embedding == hidden`).
     public var tieWeights = false
+    /// Streams (truncated BPTT, state carried) or windows (each from a zero state).
     public var batching: BatchingMode = .streams
     /// 0 with window batching = all windows in one batch.
     public var batch = 32
+    /// Time steps per batch row, S: batches are `[batch, seqLen]` token ids.
     public var seqLen = 64
     /// Tail fraction of the text held out for validation; 0 = no validation.
     public var valFraction = 0.1
     /// Print a sample every this many seconds while training (nil = never).
     public var sampleEvery: Double?
+    /// Tokens per sample.
     public var sampleLength = 200
 
+    /// The defaults above.
     public init() {}
 
     enum CodingKeys: String, CodingKey {
