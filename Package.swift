@@ -53,8 +53,11 @@ let package = Package(
         .target(name: "AudioFeatures", dependencies: ["RecurrentCore", "Plotting", "CSndFile", "CKissFFT", "CSampleRate"], swiftSettings: fastMath),
         .target(name: "ImageFrames", dependencies: ["RecurrentCore", "Plotting", "PNGCodec", "CZlib"], swiftSettings: fastMath),
 
+        // The command-line vocabulary shared by the training tools: option groups, error printing, loss plot.
+        .target(name: "TrainingCLI", dependencies: ["RecurrentCore", "Plotting", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+
         // Executables: argument parsing, wiring, printing.
-        .executableTarget(name: "lm-train", dependencies: ["TextData", "RecurrentCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "lm-train", dependencies: ["TextData", "RecurrentCore", "TrainingCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "translate-toy", dependencies: ["Seq2Seq", "RecurrentCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "speech-classify", dependencies: ["AudioFeatures", "RecurrentCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "frame-classify", dependencies: ["ImageFrames", "RecurrentCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -65,8 +68,9 @@ let package = Package(
         // Helpers shared by the test targets (running the built executables).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "RecurrentCoreTests", dependencies: ["RecurrentCore", "RNNKernels", "TestSupport"]),
+        .testTarget(name: "TrainingCLITests", dependencies: ["TrainingCLI", "RecurrentCore"]),
         .testTarget(name: "PlottingTests", dependencies: ["Plotting", "PNGCodec"]),
-        .testTarget(name: "TextDataTests", dependencies: ["TextData", "RecurrentCore"]),
+        .testTarget(name: "TextDataTests", dependencies: ["TextData", "RecurrentCore", "TrainingCLI", "TestSupport"]),
         .testTarget(name: "Seq2SeqTests", dependencies: ["Seq2Seq", "RecurrentCore"]),
         .testTarget(name: "AudioFeaturesTests", dependencies: ["AudioFeatures", "RecurrentCore"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ImageFramesTests", dependencies: ["ImageFrames", "PNGCodec", "RecurrentCore"]),

@@ -209,10 +209,20 @@ public func clipGradientNorm(_ parameters: [Parameter], maxNorm: Float) -> Float
     return norm
 }
 
-/// A learning rate as a function of the (0-based) step.
+/// A learning rate as a function of the (0-based) step and, for runs limited by time, of the
+/// fraction of the time budget used.
 public protocol LearningRateSchedule: Sendable {
     /// Learning rate for the given step.
     func rate(at step: Int) -> Float
+    /// Learning rate for the given step when the run's length is a time budget: `timeFraction`
+    /// is the share of the budget used so far, in [0, 1] (nil: measure progress in steps).
+    /// Schedules that do not depend on the run's length ignore it (the default).
+    func rate(at step: Int, timeFraction: Double?) -> Float
+}
+
+extension LearningRateSchedule {
+    /// The step-based rate; progress in time does not matter.
+    public func rate(at step: Int, timeFraction: Double?) -> Float { rate(at: step) }
 }
 
 /// A constant learning rate.
@@ -222,20 +232,39 @@ public struct ConstantRate: LearningRateSchedule {
     public func rate(at step: Int) -> Float { value }
 }
 
-/// Step decay: `base * gamma^(step / every)`.
+/// Step decay: `base * gamma^(step / every)`; for a run limited by time,
+/// `base * gamma^floor(timeFraction / everyFraction)` when `everyFraction` is set.
 public struct StepDecay: LearningRateSchedule {
     public let base: Float, every: Int, gamma: Float
-    public init(base: Float, every: Int, gamma: Float) { self.base = base; self.every = max(every, 1); self.gamma = gamma }
+    /// The share of a time budget after which the rate is multiplied by `gamma` again (nil: by steps).
+    public let everyFraction: Double?
+    public init(base: Float, every: Int, gamma: Float, everyFraction: Double? = nil) {
+        self.base = base; self.every = max(every, 1); self.gamma = gamma
+        self.everyFraction = everyFraction.flatMap { $0 > 0 ? $0 : nil }
+    }
     public func rate(at step: Int) -> Float { base * Float(pow(Double(gamma), Double(step / every))) }
+    public func rate(at step: Int, timeFraction: Double?) -> Float {
+        guard let f = timeFraction, let e = everyFraction else { return rate(at: step) }
+        return base * Float(pow(Double(gamma), (min(max(f, 0), 1) / e).rounded(.down)))
+    }
 }
 
-/// Cosine annealing from `base` to `minimum` over `totalSteps`, then `minimum`.
+/// Cosine annealing from `base` to `minimum` over `totalSteps`, then `minimum`; for a run
+/// limited by time, over the time budget (`timeFraction` 0 to 1).
 public struct CosineDecay: LearningRateSchedule {
     public let base: Float, minimum: Float, totalSteps: Int
     public init(base: Float, totalSteps: Int, minimum: Float = 0) { self.base = base; self.totalSteps = max(totalSteps, 1); self.minimum = minimum }
     public func rate(at step: Int) -> Float {
-        let s = min(step, totalSteps)
-        return minimum + (base - minimum) * Float(0.5 * (1 + cos(Double.pi * Double(s) / Double(totalSteps))))
+        let s = min(max(step, 0), totalSteps)
+        return rate(progress: Double(s) / Double(totalSteps))
+    }
+    public func rate(at step: Int, timeFraction: Double?) -> Float {
+        guard let f = timeFraction else { return rate(at: step) }
+        return rate(progress: min(max(f, 0), 1))
+    }
+    /// The rate after the share `progress` (0 to 1) of the decay.
+    func rate(progress p: Double) -> Float {
+        minimum + (base - minimum) * Float(0.5 * (1 + cos(Double.pi * p)))
     }
 }
 
@@ -244,8 +273,9 @@ public struct CosineDecay: LearningRateSchedule {
 public struct LinearWarmup<Inner: LearningRateSchedule>: LearningRateSchedule {
     public let warmupSteps: Int, inner: Inner
     public init(warmupSteps: Int, then inner: Inner) { self.warmupSteps = warmupSteps; self.inner = inner }
-    public func rate(at step: Int) -> Float {
-        if step < warmupSteps { return inner.rate(at: 0) * Float(step + 1) / Float(warmupSteps) }
-        return inner.rate(at: step - warmupSteps)
+    public func rate(at step: Int) -> Float { rate(at: step, timeFraction: nil) }
+    public func rate(at step: Int, timeFraction: Double?) -> Float {
+        if step < warmupSteps { return inner.rate(at: 0, timeFraction: timeFraction.map { _ in 0 }) * Float(step + 1) / Float(warmupSteps) }
+        return inner.rate(at: step - warmupSteps, timeFraction: timeFraction)
     }
 }

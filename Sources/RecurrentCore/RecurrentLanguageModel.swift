@@ -377,9 +377,12 @@ public enum ModelLoadError: Error, CustomStringConvertible {
     case missingTensor(String, String)
     case shapeMismatch(String, String, expected: [Int], got: [Int])
     case badMetadata(String, String)
+    /// A tensor the model does not have (file, tensor name).
+    case unexpectedTensor(String, String)
 
     public var description: String {
         switch self {
+        case .unexpectedTensor(let f, let n): return "\(f): unexpected tensor '\(n)' for this configuration"
         case .missingTensor(let f, let n): return "\(f): tensor '\(n)' is missing"
         case .shapeMismatch(let f, let n, let e, let g): return "\(f): tensor '\(n)' has shape \(g), expected \(e)"
         case .badMetadata(let f, let m): return "\(f): \(m)"

@@ -1,3 +1,5 @@
+import RecurrentCore
+
 /// How training text is cut into batches.
 public enum BatchingMode: String, Codable, Sendable, CaseIterable {
     /// `StreamBatcher`: B parallel streams, truncated backpropagation through time, hidden state
@@ -7,27 +9,9 @@ public enum BatchingMode: String, Codable, Sendable, CaseIterable {
     case windows
 }
 
-/// Where a batcher stands: the epoch and the index of the next batch within it. Saved in a
-/// checkpoint so training resumes with the batch that would have come next.
-public struct BatchPosition: Codable, Sendable, Equatable, Hashable, CustomStringConvertible {
-    /// Zero-based epoch.
-    public var epoch: Int
-    /// Zero-based batch index within the epoch.
-    public var batch: Int
-
-    /// A position; the default is the very start.
-    public init(epoch: Int = 0, batch: Int = 0) {
-        self.epoch = epoch
-        self.batch = batch
-    }
-
-    /// `"epoch 2, batch 17"`.
-    public var description: String { "epoch \(epoch), batch \(batch)" }
-}
-
 /// One batch of token ids: inputs and next-token targets, both `[batchSize, seqLen]`
 /// row-major (row `b` is sequence `b`; `targets[b, t]` is the token after `inputs[b, t]`).
-public struct TokenBatch: Sendable, Equatable {
+public struct TokenBatch: Sendable, Equatable, TrainingBatch {
     /// Input ids, flat `[batchSize, seqLen]`.
     public let inputs: [Int32]
     /// Target ids, flat `[batchSize, seqLen]`.
@@ -42,14 +26,18 @@ public struct TokenBatch: Sendable, Equatable {
     /// batches; for stream batches at the first batch of each epoch.
     public let resetsState: Bool
 
+    /// Tokens in the batch, `batchSize * seqLen` (the throughput unit).
+    public var itemCount: Int { inputs.count }
+
     /// Input id at row `b`, step `t`.
     public func input(_ b: Int, _ t: Int) -> Int32 { inputs[b * seqLen + t] }
     /// Target id at row `b`, step `t`.
     public func target(_ b: Int, _ t: Int) -> Int32 { targets[b * seqLen + t] }
 }
 
-/// Common interface of `StreamBatcher` and `WindowBatcher`, so training code can hold either.
-public protocol TokenBatcher: Sendable {
+/// Common interface of `StreamBatcher` and `WindowBatcher`, so training code can hold either;
+/// both are `BatchSource`s of the training engine (`BatchPosition` is the engine's).
+public protocol TokenBatcher: BatchSource, Sendable where Batch == TokenBatch {
     /// Rows per full batch.
     var batchSize: Int { get }
     /// Time steps per row.

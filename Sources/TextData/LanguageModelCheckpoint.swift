@@ -10,8 +10,39 @@ import RecurrentCore
 /// `vocab_size`, `level`, `dropout`, `tie_weights`), `vocab` = JSON array of the tokens in id
 /// order. Any program that writes this layout (e.g. PyTorch + safetensors) can be loaded.
 public enum LanguageModelCheckpoint {
+    /// The format: `rnn-suite/lm/1`.
+    public static let checkpointFormat = CheckpointFormat(name: "rnn-suite/lm", version: 1)
     /// The `format` metadata value.
-    public static let format = "rnn-suite/lm/1"
+    public static let format = checkpointFormat.tag
+
+    /// The `config` object: the model's configuration plus the token level, flat
+    /// (`cell`, `layers`, `hidden`, `embedding`, `vocab_size`, `level`, `dropout`, `tie_weights`).
+    public struct Configuration: Codable, Sendable, Equatable {
+        /// The model.
+        public var model: LanguageModelConfig
+        /// The tokenizer's level (absent in a file = character).
+        public var level: TokenLevel
+
+        /// A configuration.
+        public init(model: LanguageModelConfig, level: TokenLevel) {
+            self.model = model
+            self.level = level
+        }
+
+        enum CodingKeys: String, CodingKey { case level }
+
+        public init(from decoder: Decoder) throws {
+            model = try LanguageModelConfig(from: decoder)
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            level = try c.decodeIfPresent(TokenLevel.self, forKey: .level) ?? .character
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            try model.encode(to: encoder)
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(level, forKey: .level)
+        }
+    }
 
     /// A loaded checkpoint.
     public struct Loaded {
@@ -22,73 +53,39 @@ public enum LanguageModelCheckpoint {
 
     /// The `config` JSON of a model and level.
     public static func configJSON(_ config: LanguageModelConfig, level: TokenLevel) -> String {
-        let obj: [String: Any] = [
-            "cell": config.cell.rawValue, "layers": config.layers, "hidden": config.hidden,
-            "embedding": config.embedding, "vocab_size": config.vocabSize, "level": level.rawValue,
-            "dropout": Double(config.dropout), "tie_weights": config.tieWeights,
-        ]
-        let data = (try? JSONSerialization.data(withJSONObject: obj, options: [.sortedKeys])) ?? Data()
-        return String(decoding: data, as: UTF8.self)
+        (try? ModelCheckpoint.configurationJSON(Configuration(model: config, level: level))) ?? "{}"
     }
 
     /// Writes the model atomically to `path` with the standard metadata plus `extra`.
     public static func save(model: RecurrentLanguageModel, vocabulary: Vocabulary, to path: String,
                             extra: [String: String] = [:]) throws {
         var meta = extra
-        meta["format"] = format
-        meta["config"] = configJSON(model.config, level: vocabulary.level)
         meta["vocab"] = vocabulary.tokensJSON()
-        try SafeTensors.write(model.stateDict, metadata: meta, to: path)
+        try ModelCheckpoint(format: checkpointFormat, configuration: Configuration(model: model.config, level: vocabulary.level),
+                            tensors: model.stateDict, metadata: meta).write(to: path)
     }
 
     /// Reads and validates a checkpoint; builds the model with `threads` batch shards.
     public static func load(path: String, threads: Int = 1) throws -> Loaded {
-        let archive = try SafeTensors.read(path: path)
-        let meta = archive.metadata
-        guard let fmt = meta["format"] else {
-            throw ModelLoadError.badMetadata(path, "not a language-model checkpoint (no 'format' in the metadata)")
+        let checkpoint = try ModelCheckpoint<Configuration>.read(path: path, format: checkpointFormat)
+        let c = checkpoint.configuration.model
+        guard c.layers >= 1, c.hidden >= 1, c.vocabSize >= 1, c.embedding >= 0, c.layers <= 64, c.hidden <= 1 << 16,
+              c.embedding <= 1 << 16, c.vocabSize <= 1 << 24 else {
+            throw ModelLoadError.badMetadata(path, "config sizes out of range (layers \(c.layers), hidden \(c.hidden), "
+                                             + "embedding \(c.embedding), vocab_size \(c.vocabSize))")
         }
-        guard fmt == format else {
-            throw ModelLoadError.badMetadata(path, "checkpoint format is '\(fmt)', lm-train reads '\(format)'")
+        guard let vocabText = checkpoint.metadata["vocab"] else { throw ModelLoadError.badMetadata(path, "metadata 'vocab' is missing") }
+        let vocab = try Vocabulary(tokensJSON: vocabText, level: checkpoint.configuration.level, source: path)
+        guard vocab.count == c.vocabSize else {
+            throw ModelLoadError.badMetadata(path, "vocab has \(vocab.count) tokens but config vocab_size is \(c.vocabSize)")
         }
-        guard let configText = meta["config"], let obj = (try? JSONSerialization.jsonObject(with: Data(configText.utf8))) as? [String: Any] else {
-            throw ModelLoadError.badMetadata(path, "metadata 'config' is missing or not a JSON object")
-        }
-        func int(_ key: String) throws -> Int {
-            guard let n = obj[key] as? NSNumber, let v = Int(exactly: n.doubleValue), v >= 0 else {
-                throw ModelLoadError.badMetadata(path, "config '\(key)' is missing or not a non-negative integer")
-            }
-            return v
-        }
-        guard let cellName = obj["cell"] as? String, let cell = CellKind(argument: cellName) else {
-            throw ModelLoadError.badMetadata(path, "config 'cell' is missing or unknown (lstm, gru, rnn_tanh, rnn_relu)")
-        }
-        let levelName = (obj["level"] as? String) ?? "char"
-        guard let level = TokenLevel(rawValue: levelName) else {
-            throw ModelLoadError.badMetadata(path, "config 'level' must be 'char' or 'word', got '\(levelName)'")
-        }
-        let layers = try int("layers"), hidden = try int("hidden"), vocabSize = try int("vocab_size")
-        let embedding = obj["embedding"] == nil ? 0 : try int("embedding")
-        guard layers >= 1, hidden >= 1, vocabSize >= 1, layers <= 64, hidden <= 1 << 16, vocabSize <= 1 << 24 else {
-            throw ModelLoadError.badMetadata(path, "config sizes out of range (layers \(layers), hidden \(hidden), vocab_size \(vocabSize))")
-        }
-        let dropout = Float((obj["dropout"] as? NSNumber)?.doubleValue ?? 0)
-        let tie = (obj["tie_weights"] as? Bool) ?? false
-        guard let vocabText = meta["vocab"] else { throw ModelLoadError.badMetadata(path, "metadata 'vocab' is missing") }
-        let vocab = try Vocabulary(tokensJSON: vocabText, level: level, source: path)
-        guard vocab.count == vocabSize else {
-            throw ModelLoadError.badMetadata(path, "vocab has \(vocab.count) tokens but config vocab_size is \(vocabSize)")
-        }
-        let config = LanguageModelConfig(cell: cell, layers: layers, hidden: hidden, embedding: embedding, vocabSize: vocabSize,
-                                         dropout: dropout, tieWeights: tie && embedding == hidden)
+        var config = c
+        config.tieWeights = c.tieWeights && c.embedding == c.hidden
         let model = RecurrentLanguageModel(config: config, seed: 0, threads: threads)
-        var byName: [String: NamedTensor] = [:]
-        for t in archive.tensors { byName[t.name] = t }
+        let byName = try checkpoint.tensors(matching: model.stateDict.map { ($0.name, $0.shape) }, source: path)
         try model.load(byName, source: path)
-        let expected = Set(model.stateDict.map(\.name))
-        if let extra = byName.keys.sorted().first(where: { !expected.contains($0) }) {
-            throw ModelLoadError.badMetadata(path, "unexpected tensor '\(extra)' for this configuration")
-        }
+        var meta = checkpoint.metadata
+        meta["format"] = format
         return Loaded(model: model, vocabulary: vocab, metadata: meta)
     }
 }

@@ -1,3 +1,5 @@
+import RecurrentCore
+
 /// Batches for truncated backpropagation through time over B parallel streams (the char-rnn /
 /// PTB language-model scheme).
 ///

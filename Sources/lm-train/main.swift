@@ -2,14 +2,7 @@ import ArgumentParser
 import Foundation
 import RecurrentCore
 import TextData
-
-/// Prints one clear line for any error and exits non-zero.
-func failing<T>(_ body: () throws -> T) throws -> T {
-    do { return try body() } catch let e as ExitCode { throw e } catch {
-        FileHandle.standardError.write(Data("lm-train: \(error)\n".utf8))
-        throw ExitCode(1)
-    }
-}
+import TrainingCLI
 
 @main
 struct LMTrain: ParsableCommand {
@@ -19,116 +12,91 @@ struct LMTrain: ParsableCommand {
         discussion: "With no subcommand, runs the demo: about a minute of training on a built-in corpus.",
         subcommands: [Demo.self, Train.self, Sample.self, Predict.self, Score.self],
         defaultSubcommand: Demo.self)
+
+    static func main() { TrainingCLI.main(Self.self, tool: "lm-train") }
+}
+
+/// lm-train's defaults for the shared training options.
+let lmDefaults: TrainingDefaults = {
+    var d = TrainingDefaults(out: "runs/lm")
+    d.layers = 2; d.hidden = 256; d.batch = 32; d.clip = 5; d.lrFloor = 0.1; d.evalEvery = 250
+    return d
+}()
+
+/// Runs the engine with lm-train's progress label, plot and signal handling; prints the summary.
+func train(_ options: LanguageModelTrainingOptions, _ training: TrainingConfiguration) throws -> TrainingRunSummary {
+    let engine = try LanguageModelTraining.engine(options: options, training: training)
+    engine.plotter = TrainingCLI.writeLossPlot
+    engine.handlesSignals = true
+    return try engine.run()
 }
 
 struct Train: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Train a language model on UTF-8 text.")
-    @Option(help: "Text file or folder of .txt files.") var data: String
-    @Option(help: "Token level: char or word.") var level: String = "char"
+    static let configuration = CommandConfiguration(
+        abstract: "Train a language model on UTF-8 text.",
+        discussion: "Defaults: --cell lstm --layers 2 --hidden 256 --dropout 0 --optimizer adam --lr 2e-3 (sgd 1.0) "
+            + "--lr-schedule constant --lr-floor 0.1 --clip 5 --batch 32 --epochs 1 --eval-every 250 --val-fraction 0.1 "
+            + "--seed 0 --out runs/lm.")
+    @OptionGroup var runOptions: RunOptions
+    @OptionGroup var model: ModelOptions
+    @OptionGroup var optimization: OptimizationOptions
+    @OptionGroup var budget: BudgetOptions
+    @Option(help: "Token level.") var level: TokenLevel = .character
     @Option(name: .customLong("min-count"), help: "Word level: words rarer than this become <unk>.") var minCount: Int = 1
-    @Option(help: "Cell: lstm, gru, rnn (tanh), rnn_relu.") var cell: String = "lstm"
-    @Option(help: "Recurrent layers.") var layers: Int = 2
-    @Option(help: "Hidden size.") var hidden: Int = 256
     @Option(help: "Embedding size; 0 = one-hot input.") var embedding: Int = 64
-    @Option(help: "Dropout between layers and before the decoder.") var dropout: Float = 0
     @Flag(name: .customLong("tie-weights"), help: "Tie decoder and embedding weights (needs --embedding = --hidden).") var tieWeights = false
-    @Option(help: "Batching: streams (truncated BPTT, state carried) or windows (every window, zero state).") var batching: String = "streams"
-    @Option(help: "Batch size (windows: 0 = all windows in one batch).") var batch: Int = 32
+    @Option(help: "Batching: streams (truncated BPTT, state carried) or windows (every window, zero state; --batch 0 = all in one batch).")
+    var batching: BatchingMode = .streams
     @Option(name: .customLong("seq-len"), help: "Sequence length.") var seqLen: Int = 64
-    @Option(help: "Optimizer: adam, sgd, rmsprop.") var optimizer: String = "adam"
-    @Option(help: "Learning rate (default 2e-3; sgd 1.0).") var lr: Float?
-    @Option(name: .customLong("lr-schedule"), help: "constant, or cosine (decays to 10 % over --steps/--epochs or the time budget).") var lrSchedule: String = "constant"
-    @Option(help: "Linear learning-rate warm-up steps.") var warmup: Int = 0
-    @Option(help: "Gradient clipping by global norm; 0 = off.") var clip: Float = 5
-    @Option(help: "Training steps.") var steps: Int?
-    @Option(help: "Training epochs.") var epochs: Int?
-    @Option(name: .customLong("time-budget"), help: "Seconds of training.") var timeBudget: Double?
-    @Option(name: .customLong("eval-every"), help: "Validate and checkpoint every N steps (and at the end).") var evalEvery: Int = 250
-    @Option(name: .customLong("val-fraction"), help: "Tail fraction of the text held out for validation.") var valFraction: Double = 0.1
-    @Option(help: "Random seed.") var seed: UInt64 = 0
-    @Option(help: "Output folder.") var out: String = "runs/lm"
-    @Flag(help: "Continue from OUT/last.safetensors with optimizer state and data position.") var resume = false
-    @Option(help: "Threads (batch shards); default all cores.") var threads: Int?
     @Option(name: .customLong("sample-every"), help: "Print a sample every N seconds.") var sampleEvery: Double?
 
-    func validate() throws {
-        if [steps != nil, epochs != nil, timeBudget != nil].filter({ $0 }).count > 1 {
-            throw ValidationError("give only one of --steps, --epochs, --time-budget")
-        }
-    }
-
     func run() throws {
-        try failing {
+        try TrainingCLI.failing("lm-train") {
+            guard let data = runOptions.data else { throw ValidationError("--data: give a text file or folder of .txt files") }
+            TrainingCLI.printSystemInfo(tool: "lm-train", verbose: runOptions.verbose)
+            let training = try TrainingCLI.configuration(run: runOptions, optimization: optimization, budget: budget, defaults: lmDefaults)
             var o = LanguageModelTrainingOptions()
             o.dataPath = data
-            guard let lv = TokenLevel(rawValue: level) else { throw ValidationError("--level must be char or word") }
-            o.level = lv
-            o.minCount = minCount
-            guard let c = CellKind(argument: cell) else { throw ValidationError("--cell must be lstm, gru, rnn or rnn_relu") }
-            o.cell = c
-            o.layers = layers; o.hidden = hidden; o.embedding = embedding; o.dropout = dropout; o.tieWeights = tieWeights
-            guard let bm = BatchingMode(rawValue: batching) else { throw ValidationError("--batching must be streams or windows") }
-            o.batching = bm
-            o.batch = batch; o.seqLen = seqLen; o.optimizer = optimizer; o.learningRate = lr; o.clip = clip
-            o.lrSchedule = lrSchedule; o.warmup = max(0, warmup)
-            o.steps = steps; o.epochs = epochs; o.timeBudget = timeBudget
-            if steps == nil && epochs == nil && timeBudget == nil { o.epochs = 1 }
-            o.evalEvery = evalEvery; o.valFraction = valFraction; o.seed = seed; o.outDir = out; o.resume = resume
-            o.threads = threads ?? Threading.defaultThreads
+            o.level = level; o.minCount = minCount
+            o.cell = model.cell ?? lmDefaults.cell
+            o.layers = model.layers ?? lmDefaults.layers
+            o.hidden = model.hidden ?? lmDefaults.hidden
+            o.dropout = model.dropout ?? lmDefaults.dropout
+            o.embedding = embedding; o.tieWeights = tieWeights
+            o.batching = batching; o.batch = budget.batch ?? lmDefaults.batch; o.seqLen = seqLen
+            o.valFraction = runOptions.valFraction ?? lmDefaults.valFraction
             o.sampleEvery = sampleEvery
-            let summary = try LanguageModelTrainer(options: o).run()
-            print(summary.json)
+            print(try train(o, training).json)
         }
     }
 }
 
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Train for about a minute on the built-in corpus, printing samples.")
-    @Option(name: .customLong("time-budget"), help: "Seconds of training.") var timeBudget: Double = 60
-    @Option(help: "Output folder.") var out: String = "runs/lm-demo"
+    @Option(name: .customLong("time-budget"), help: "Seconds of training (evaluation not counted).") var timeBudget: Double = 60
+    @Option(help: "Output folder for checkpoints, log.csv and loss.png.") var out: String = "runs/lm-demo"
 
     func run() throws {
-        try failing {
+        try TrainingCLI.failing("lm-train") {
             var o = LanguageModelTrainingOptions()
             o.dataPath = nil
             o.layers = 2; o.hidden = 256; o.embedding = 64; o.batch = 32; o.seqLen = 64
-            o.timeBudget = timeBudget
-            o.evalEvery = 200
             o.sampleEvery = max(10, timeBudget / 4)
-            o.outDir = out
+            var training = TrainingConfiguration()
+            training.timeBudget = timeBudget
+            training.evalEvery = 200
+            training.outDirectory = out
             let corpus = DefaultCorpus.load()
-            FileHandle.standardError.write(Data("lm-train demo: 2x256 LSTM on \(corpus.description) for \(Int(timeBudget)) s\n".utf8))
-            let summary = try LanguageModelTrainer(options: o).run()
+            TrainingCLI.printError("lm-train demo: 2x256 LSTM on \(corpus.description) for \(Int(timeBudget)) s")
+            let summary = try train(o, training)
             let loaded = try LanguageModelCheckpoint.load(path: summary.checkpoint)
             print("--- final sample (temperature 0.8) ---")
-            print(try generate(loaded: loaded, prime: "The ", length: 400, temperature: 0.8, topK: nil, seed: 1))
+            print(try LanguageModelGeneration.generate(loaded: loaded, prime: "The ", length: 400, temperature: 0.8, topK: nil, seed: 1))
             print("---")
             print("checkpoint: \(summary.checkpoint)  (try: lm-train sample --checkpoint \(summary.checkpoint))")
             print(summary.json)
         }
     }
-}
-
-/// Generates text after `prime` (streams it to stdout when `stream`), returns it.
-func generate(loaded: LanguageModelCheckpoint.Loaded, prime: String, length: Int, temperature: Float, topK: Int?, seed: UInt64,
-              stream: Bool = false) throws -> String {
-    let vocab = loaded.vocabulary
-    var primeIds = try vocab.encode(prime, source: "--prime")
-    if primeIds.isEmpty { primeIds = [vocab.endOfLineID ?? 0] }
-    let sampler = TokenSampler(model: loaded.model, temperature: temperature, topK: topK, seed: seed)
-    var logits = sampler.feed(primeIds)
-    var decoder = TokenDecoder(vocabulary: vocab)
-    var text = prime
-    if stream { FileHandle.standardOutput.write(Data(prime.utf8)) }
-    for _ in 0..<length {
-        let token = sampler.draw(logits)
-        let piece = try decoder.append(token)
-        text += piece
-        if stream { FileHandle.standardOutput.write(Data(piece.utf8)) }
-        logits = loaded.model.nextLogits([token])
-    }
-    if stream { FileHandle.standardOutput.write(Data("\n".utf8)) }
-    return text
 }
 
 struct Sample: ParsableCommand {
@@ -141,11 +109,13 @@ struct Sample: ParsableCommand {
     @Option(help: "Random seed.") var seed: UInt64 = 0
 
     func run() throws {
-        try failing {
-            guard length >= 0 else { throw ValidationError("--length must be at least 0") }
+        try TrainingCLI.failing("lm-train") {
+            guard length >= 0 else { throw ValidationError("--length: must be at least 0") }
             Threading.useSingleThreadedBLAS()
             let loaded = try LanguageModelCheckpoint.load(path: checkpoint)
-            _ = try generate(loaded: loaded, prime: prime, length: length, temperature: temperature, topK: topK, seed: seed, stream: true)
+            _ = try LanguageModelGeneration.generate(loaded: loaded, prime: prime, length: length, temperature: temperature,
+                                                     topK: topK, seed: seed) { FileHandle.standardOutput.write(Data($0.utf8)) }
+            FileHandle.standardOutput.write(Data("\n".utf8))
         }
     }
 }
@@ -156,7 +126,7 @@ struct Predict: ParsableCommand {
     @Option(help: "Input text.") var text: String
 
     func run() throws {
-        try failing {
+        try TrainingCLI.failing("lm-train") {
             Threading.useSingleThreadedBLAS()
             let loaded = try LanguageModelCheckpoint.load(path: checkpoint)
             let ids = try loaded.vocabulary.encode(text, source: "--text")
@@ -173,7 +143,7 @@ struct Score: ParsableCommand {
     @Option(help: "Text file to score.") var data: String
 
     func run() throws {
-        try failing {
+        try TrainingCLI.failing("lm-train") {
             Threading.useSingleThreadedBLAS()
             let loaded = try LanguageModelCheckpoint.load(path: checkpoint)
             let text = try TextCorpus.load(path: data)
@@ -184,3 +154,6 @@ struct Score: ParsableCommand {
         }
     }
 }
+
+extension TokenLevel: ExpressibleByArgument {}
+extension BatchingMode: ExpressibleByArgument {}

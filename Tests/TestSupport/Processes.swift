@@ -57,3 +57,29 @@ private final class LockedData: @unchecked Sendable {
     var isSet: Bool { lock.lock(); defer { lock.unlock() }; return data != nil }
     var value: Data { lock.lock(); defer { lock.unlock() }; return data ?? Data() }
 }
+
+/// Starts `executable` with `arguments`, waits until its standard error contains `marker` (a
+/// training progress line by default), sends `signal` `count` times back to back, and returns
+/// the result once the process has ended.
+public func runInterrupted(_ executable: String, _ arguments: [String], signal: Int32, count: Int = 1,
+                           after marker: String = " step ") throws -> ProcessResult {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: executable)
+    p.arguments = arguments
+    let out = Pipe(), err = Pipe()
+    p.standardOutput = out
+    p.standardError = err
+    try p.run()
+    var errData = Data()
+    while !String(decoding: errData, as: UTF8.self).contains(marker) {
+        let chunk = err.fileHandleForReading.availableData
+        if chunk.isEmpty { break }
+        errData += chunk
+    }
+    for _ in 0..<count { kill(p.processIdentifier, signal) }
+    let o = out.fileHandleForReading.readDataToEndOfFile()
+    errData += err.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return ProcessResult(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
+                         stderr: String(decoding: errData, as: UTF8.self))
+}

@@ -1,7 +1,9 @@
+import TestSupport
 import Foundation
 import RecurrentCore
 import Testing
 @testable import TextData
+import TrainingCLI
 
 // MARK: - Scoring against an independent reference
 
@@ -167,7 +169,7 @@ import Testing
         #expect(median <= 12, "median \(median)")
     }
 
-    /// The same run through `LanguageModelTrainer` (file, options, checkpoint), then prediction
+    /// The same run through the training engine (file, options, checkpoint), then prediction
     /// from the written checkpoint.
     @Test func trainerOnHiHelloFilePredictsIHello() throws {
         let folder = try TemporaryFolder()
@@ -175,11 +177,10 @@ import Testing
         let data = try folder.write("hihello.txt", text: "hihello")
         var o = LanguageModelTrainingOptions()
         o.dataPath = data; o.cell = .lstm; o.layers = 1; o.hidden = 5; o.embedding = 0
-        o.batch = 1; o.seqLen = 6; o.learningRate = 0.1; o.valFraction = 0; o.steps = 20; o.evalEvery = 0
-        o.seed = 0; o.threads = 1; o.outDir = folder.path + "/run"
-        let trainer = LanguageModelTrainer(options: o)
-        trainer.progressOutput = { _ in }
-        let summary = try trainer.run()
+        o.batch = 1; o.seqLen = 6; o.valFraction = 0
+        var t = TrainingConfiguration()
+        t.learningRate = 0.1; t.steps = 20; t.evalEvery = 0; t.seed = 0; t.threads = 1; t.outDirectory = folder.path + "/run"
+        let (summary, trainer) = try trainLanguageModel(o, t)
         #expect(summary.steps == 20)
         let loaded = try LanguageModelCheckpoint.load(path: trainer.lastPath)
         #expect(loaded.model.config.embedding == 0)
@@ -209,52 +210,95 @@ func grammarCorpus(sentences: Int, seed: UInt64) -> String {
     return s
 }
 
-@Suite struct LanguageModelResumeTests {
-    func options(data: String, out: String, steps: Int) -> LanguageModelTrainingOptions {
+/// Runs the training engine on a language-model task quietly (plain progress to nowhere, loss.png
+/// drawn); returns the summary and the engine (for its paths).
+func trainLanguageModel(_ o: LanguageModelTrainingOptions, _ t: TrainingConfiguration) throws
+    -> (TrainingRunSummary, TrainingEngine<LanguageModelLearner>) {
+    let engine = try LanguageModelTraining.engine(options: o, training: t)
+    engine.progressOutput = { _ in }
+    engine.plotter = TrainingCLI.writeLossPlot
+    return (try engine.run(), engine)
+}
+
+@Suite(.serialized) struct LanguageModelResumeTests {
+    func options(data: String) -> LanguageModelTrainingOptions {
         var o = LanguageModelTrainingOptions()
         o.dataPath = data; o.cell = .lstm; o.layers = 2; o.hidden = 12; o.embedding = 6; o.dropout = 0.25
-        o.batching = .streams; o.batch = 4; o.seqLen = 8; o.learningRate = 0.01; o.steps = steps
-        o.evalEvery = 5; o.valFraction = 0.1; o.seed = 3; o.threads = 2; o.outDir = out
+        o.batching = .streams; o.batch = 4; o.seqLen = 8; o.valFraction = 0.1
         return o
+    }
+
+    func training(out: String, steps: Int, resume: Bool = false) -> TrainingConfiguration {
+        var t = TrainingConfiguration()
+        t.learningRate = 0.01; t.steps = steps; t.evalEvery = 5; t.seed = 3; t.threads = 2; t.outDirectory = out
+        t.resume = resume
+        return t
+    }
+
+    func expectSameTensors(_ a: String, _ b: String) throws {
+        let x = try SafeTensors.read(path: a), y = try SafeTensors.read(path: b)
+        #expect(x.tensors.map(\.name) == y.tensors.map(\.name))
+        for (p, q) in zip(x.tensors, y.tensors) { #expect(p.values == q.values, "\(p.name) differs after resume") }
+    }
+
+    /// 400 characters: 360 for training, 4 streams of 89, 11 batches per epoch; 16 steps cross
+    /// an epoch boundary, and the resume point (8) is mid-epoch with carried state.
+    func corpus(_ folder: TemporaryFolder) throws -> String {
+        try folder.write("corpus.txt", text: String(grammarCorpus(sentences: 40, seed: 9).prefix(400)))
     }
 
     @Test func resumeEqualsUninterruptedRun() throws {
         let folder = try TemporaryFolder()
         defer { folder.cleanUp() }
-        // 400 characters: 360 for training, 4 streams of 89, 11 batches per epoch; 16 steps
-        // cross an epoch boundary, and the resume point (8) is mid-epoch with carried state.
-        let text = String(grammarCorpus(sentences: 40, seed: 9).prefix(400))
-        let data = try folder.write("corpus.txt", text: text)
-
-        let full = LanguageModelTrainer(options: options(data: data, out: folder.path + "/full", steps: 16))
-        full.progressOutput = { _ in }
-        let a = try full.run()
+        let data = try corpus(folder)
+        let (a, full) = try trainLanguageModel(options(data: data), training(out: folder.path + "/full", steps: 16))
         #expect(a.stepLosses.count == 16)
 
-        let first = LanguageModelTrainer(options: options(data: data, out: folder.path + "/split", steps: 8))
-        first.progressOutput = { _ in }
-        let b1 = try first.run()
+        let (b1, _) = try trainLanguageModel(options(data: data), training(out: folder.path + "/split", steps: 8))
         #expect(b1.stepLosses == Array(a.stepLosses.prefix(8)))
-        var resumeOptions = options(data: data, out: folder.path + "/split", steps: 16)
-        resumeOptions.resume = true
-        let second = LanguageModelTrainer(options: resumeOptions)
-        second.progressOutput = { _ in }
-        let b2 = try second.run()
+        let (b2, second) = try trainLanguageModel(options(data: data), training(out: folder.path + "/split", steps: 16, resume: true))
         #expect(b2.steps == 16)
-        #expect(b2.stepLosses.count == 8)
         #expect(b2.stepLosses == Array(a.stepLosses.suffix(8)), "resumed \(b2.stepLosses) vs uninterrupted \(Array(a.stepLosses.suffix(8)))")
+        try expectSameTensors(full.lastPath, second.lastPath)
+        try expectSameTensors(full.bestPath, second.bestPath)
 
-        let x = try SafeTensors.read(path: full.lastPath), y = try SafeTensors.read(path: second.lastPath)
-        #expect(x.tensors.map(\.name) == y.tensors.map(\.name))
-        for (p, q) in zip(x.tensors, y.tensors) {
-            #expect(p.values == q.values, "\(p.name) differs after resume")
-        }
         // Different dropout masks (another seed) would change the losses: the check above can fail.
-        var other = options(data: data, out: folder.path + "/other", steps: 16)
+        var other = training(out: folder.path + "/other", steps: 16)
         other.seed = 4
-        let c = LanguageModelTrainer(options: other)
-        c.progressOutput = { _ in }
-        #expect(try c.run().stepLosses != a.stepLosses)
+        #expect(try trainLanguageModel(options(data: data), other).0.stepLosses != a.stepLosses)
+    }
+
+    /// A cosine schedule with warm-up over 16 steps, interrupted by SIGINT after step 7 or so (not
+    /// an evaluation point) and resumed: the schedule, optimizer moments, data position and
+    /// carried state continue as if nothing happened.
+    @Test func interruptedScheduledRunResumesBitIdentically() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let data = try corpus(folder)
+        var t = training(out: folder.path + "/full", steps: 16)
+        t.lrSchedule = .cosine; t.warmup = 3; t.lrFloor = 0.05; t.optimizer = .adamw
+        let (a, full) = try trainLanguageModel(options(data: data), t)
+
+        t.outDirectory = folder.path + "/split"
+        var task = try LanguageModelTraining.task(options: options(data: data), training: t)
+        task.afterStep = { step in
+            // Process-directed, as from a terminal; give it time to arrive on some thread.
+            if step == 7 { kill(getpid(), SIGINT); usleep(100_000) }
+            return nil
+        }
+        let engine = TrainingEngine(configuration: t, task: task)
+        engine.progressOutput = { _ in }
+        engine.handlesSignals = true
+        var interrupted: TrainingInterrupted?
+        do { _ = try engine.run() } catch let e as TrainingInterrupted { interrupted = e }
+        let stoppedAt = try #require(interrupted?.step)
+        #expect(stoppedAt >= 7 && stoppedAt < 16 && interrupted?.exitStatus == 130)
+        #expect(interrupted?.description.contains("--resume") == true)
+
+        t.resume = true
+        let (b, second) = try trainLanguageModel(options(data: data), t)
+        #expect(b.stepLosses == Array(a.stepLosses.suffix(16 - stoppedAt)))
+        try expectSameTensors(full.lastPath, second.lastPath)
     }
 
     @Test func endToEndOnGrammarCorpusLearns() throws {
@@ -264,18 +308,18 @@ func grammarCorpus(sentences: Int, seed: UInt64) -> String {
         let data = try folder.write("grammar.txt", text: text)
         var o = LanguageModelTrainingOptions()
         o.dataPath = data; o.cell = .lstm; o.layers = 1; o.hidden = 24; o.embedding = 8
-        o.batch = 8; o.seqLen = 16; o.learningRate = 0.03; o.steps = 120; o.evalEvery = 40
-        o.valFraction = 0.1; o.seed = 0; o.threads = 2; o.outDir = folder.path + "/run"
-        let trainer = LanguageModelTrainer(options: o)
-        trainer.progressOutput = { _ in }
+        o.batch = 8; o.seqLen = 16; o.valFraction = 0.1
+        var t = TrainingConfiguration()
+        t.learningRate = 0.03; t.steps = 120; t.evalEvery = 40; t.seed = 0; t.threads = 2; t.outDirectory = folder.path + "/run"
         let start = Date()
-        let s = try trainer.run()
+        let (s, trainer) = try trainLanguageModel(o, t)
         let seconds = Date().timeIntervalSince(start)
         // Per sentence the grammar draws one of 4 × 3 × 2 choices: about ln 24 / 25 ≈ 0.13 nats per
         // character at best; uniform over the 25 characters would be ln 25 ≈ 3.2.
-        print("grammar corpus: validation loss \(s.validationLoss) after \(s.steps) steps in \(String(format: "%.1f", seconds)) s")
-        #expect(s.validationLoss < 0.6)
-        #expect(s.bestValidationLoss <= s.validationLoss)
+        print("grammar corpus: validation loss \(s.validation) after \(s.steps) steps in \(String(format: "%.1f", seconds)) s")
+        #expect(s.validationMetric == "val_loss")
+        #expect(s.validation < 0.6)
+        #expect(s.bestValidation <= s.validation)
 
         // Files written and readable.
         let log = try String(contentsOfFile: trainer.logPath, encoding: .utf8).split(separator: "\n")
@@ -290,11 +334,16 @@ func grammarCorpus(sentences: Int, seed: UInt64) -> String {
         let ids = try best.vocabulary.encode(text)
         let tail = Array(ids[DataSplit.trainCount(total: ids.count, validationFraction: 0.1)...])
         let val = LanguageModelScoring.chunkedLoss(model: best.model, ids: tail, seqLen: 16)
-        #expect(abs(val - s.bestValidationLoss) < 1e-4)
+        #expect(abs(val - s.bestValidation) < 1e-4)
+        // best.safetensors holds the model of the best logged validation loss.
+        let logged = log.dropFirst().map { Double($0.split(separator: ",")[2])! }
+        #expect(abs(logged.min()! - s.bestValidation) < 1e-5)
         // The JSON summary is one line of valid JSON with the promised keys.
         let json = try JSONSerialization.jsonObject(with: Data(s.json.utf8)) as? [String: Any]
         #expect(json?["steps"] as? Int == 120)
-        #expect(json?["val_loss"] != nil && json?["tokens_per_s"] != nil && json?["seconds"] != nil)
+        #expect(json?["val_metric"] as? String == "val_loss" && json?["items"] as? String == "tokens")
+        #expect(json?["val"] != nil && json?["items_per_s"] != nil && json?["seconds"] != nil)
+        #expect((json?["metrics"] as? [String: Any])?["val_loss"] != nil)
         #expect(!s.json.contains("\n"))
     }
 }
@@ -302,14 +351,15 @@ func grammarCorpus(sentences: Int, seed: UInt64) -> String {
 // MARK: - Bad input
 
 @Suite struct LanguageModelBadInputTests {
-    func train(_ data: String?, out: String, configure: (inout LanguageModelTrainingOptions) -> Void = { _ in }) throws -> LanguageModelTrainingSummary {
+    func train(_ data: String?, out: String, configure: (inout LanguageModelTrainingOptions) -> Void = { _ in },
+               training: (inout TrainingConfiguration) -> Void = { _ in }) throws -> TrainingRunSummary {
         var o = LanguageModelTrainingOptions()
-        o.dataPath = data; o.layers = 1; o.hidden = 4; o.embedding = 3; o.batch = 2; o.seqLen = 4; o.steps = 3
-        o.evalEvery = 0; o.threads = 1; o.outDir = out
+        o.dataPath = data; o.layers = 1; o.hidden = 4; o.embedding = 3; o.batch = 2; o.seqLen = 4
+        var t = TrainingConfiguration()
+        t.steps = 3; t.evalEvery = 0; t.threads = 1; t.outDirectory = out
         configure(&o)
-        let t = LanguageModelTrainer(options: o)
-        t.progressOutput = { _ in }
-        return try t.run()
+        training(&t)
+        return try trainLanguageModel(o, t).0
     }
 
     func message(_ body: () throws -> Void) -> String? {
@@ -394,17 +444,21 @@ func grammarCorpus(sentences: Int, seed: UInt64) -> String {
         _ = try train(data, out: out)
         let files = ["last.safetensors", "best.safetensors", "last.train.safetensors", "log.csv", "loss.png"]
         let before = try files.map { try Data(contentsOf: URL(fileURLWithPath: out + "/" + $0)) }
-        let m = message { _ = try train(data, out: out) { $0.resume = true; $0.hidden = 5; $0.steps = 6 } }
-        #expect(m?.contains("--hidden") == true && m?.contains("was 4") == true && m?.contains("now 5") == true, "\(m ?? "no error")")
-        #expect(m?.hasPrefix(out) == true)
-        let other = message { _ = try train(data, out: out) { $0.resume = true; $0.batch = 3; $0.steps = 6 } }
-        #expect(other?.contains("--batch") == true, "\(other ?? "no error")")
+        let resume6: (inout TrainingConfiguration) -> Void = { $0.resume = true; $0.steps = 6 }
+        // The fingerprint names configuration fields, not flags.
+        let m = message { _ = try train(data, out: out, configure: { $0.hidden = 5 }, training: resume6) }
+        #expect(m == "\(out)/last.train.safetensors: cannot --resume: setting 'hidden' was 4 in the saved run, now 5; "
+                + "use the same settings or another --out", "\(m ?? "no error")")
+        let other = message { _ = try train(data, out: out, configure: { $0.batch = 3 }, training: resume6) }
+        #expect(other?.contains("setting 'batch' was 2") == true, "\(other ?? "no error")")
+        let lr = message { _ = try train(data, out: out, training: { resume6(&$0); $0.learningRate = 0.5 }) }
+        #expect(lr?.contains("setting 'learning_rate' was 0.002") == true, "\(lr ?? "no error")")
         // Bad data into an existing run folder: no checkpoint overwritten either.
         _ = message { _ = try train(folder.path + "/missing.txt", out: out) }
         let after = try files.map { try Data(contentsOf: URL(fileURLWithPath: out + "/" + $0)) }
         #expect(before == after)
         // Resuming with the same settings works.
-        let s = try train(data, out: out) { $0.resume = true; $0.steps = 6 }
+        let s = try train(data, out: out, training: resume6)
         #expect(s.steps == 6 && s.stepLosses.count == 3)
     }
 }
@@ -440,6 +494,81 @@ struct LanguageModelCommandLineTests {
         let s3 = try runProcess(lmTrain, ["sample", "--checkpoint", ckpt, "--prime", "ab", "--length", "40", "--seed", "6"])
         #expect(s1.status == 0 && s1.stdout == s2.stdout && s1.stdout != s3.stdout)
         #expect(s1.stdout.hasPrefix("ab") && s1.stdout.unicodeScalars.count == 43)
+    }
+
+    /// Runs `lm-train` and sends `signal` (`count` times) after its first progress line.
+    func interrupt(_ arguments: [String], signal: Int32, count: Int = 1) throws -> ProcessResult {
+        try runInterrupted(lmTrain, arguments, signal: signal, count: count)
+    }
+
+    func trainArguments(_ data: String, out: String, steps: Int = 300) -> [String] {
+        ["train", "--data", data, "--out", out, "--layers", "1", "--hidden", "8", "--embedding", "4", "--batch", "4",
+         "--seq-len", "8", "--steps", "\(steps)", "--eval-every", "50", "--threads", "2", "--dropout", "0.1",
+         "--lr-schedule", "cosine", "--warmup", "5", "--seed", "2"]
+    }
+
+    /// SIGINT and SIGTERM finish the step, save, print one line with the way to go on and exit
+    /// 130 / 143; resuming then ends with the weights of an uninterrupted run, bit for bit.
+    @Test(arguments: [SIGINT, SIGTERM])
+    func signalSavesAndResumeMatchesUninterruptedRun(signal: Int32) throws {
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let data = try folder.write("c.txt", text: grammarCorpus(sentences: 200, seed: 4))
+        let full = try runProcess(lmTrain, trainArguments(data, out: folder.path + "/full"))
+        #expect(full.status == 0, "\(full.stderr)")
+
+        let out = folder.path + "/split"
+        let r = try interrupt(trainArguments(data, out: out), signal: signal)
+        #expect(r.status == 128 + signal, "\(r.stderr)")
+        #expect(r.stdout.isEmpty)
+        let last = r.stderr.split(separator: "\n").last.map(String.init) ?? ""
+        let name = signal == SIGINT ? "SIGINT" : "SIGTERM"
+        #expect(last.hasPrefix("lm-train: \(out): stopped by \(name) after step ") && last.hasSuffix("with --resume to continue"), "\(last)")
+        let stateStep = try SafeTensors.read(path: out + "/last.train.safetensors").metadata["step"]
+        #expect(try LanguageModelCheckpoint.load(path: out + "/last.safetensors").metadata["step"] == stateStep)
+        #expect(Int(stateStep ?? "") ?? 300 < 300)
+
+        let resumed = try runProcess(lmTrain, trainArguments(data, out: out) + ["--resume"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        let x = try SafeTensors.read(path: folder.path + "/full/last.safetensors")
+        let y = try SafeTensors.read(path: out + "/last.safetensors")
+        #expect(x.tensors == y.tensors)
+        #expect(x.metadata["step"] == "300" && y.metadata["step"] == "300")
+    }
+
+    /// A second SIGINT ends the process at once; whatever it leaves under the final names is complete.
+    @Test func secondSigintExitsAtOnceWithoutTornFiles() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let data = try folder.write("c.txt", text: grammarCorpus(sentences: 200, seed: 4))
+        let out = folder.path + "/run"
+        let r = try interrupt(trainArguments(data, out: out, steps: 5000), signal: SIGINT, count: 2)
+        #expect(r.status == 130, "\(r.stderr)")
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: out)) ?? [] where !name.hasPrefix(".") {
+            if name.hasSuffix(".safetensors") { _ = try SafeTensors.read(path: out + "/" + name) }
+        }
+    }
+
+    /// Weight decay that multiplies the weights by -9999 a step overflows them within a few
+    /// steps: the run stops with one line, exit 1, and the last checkpoint is the last good one.
+    @Test func divergingRunStopsAndKeepsTheLastGoodCheckpoint() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let data = try folder.write("c.txt", text: grammarCorpus(sentences: 100, seed: 4))
+        let out = folder.path + "/run"
+        let r = try runProcess(lmTrain, ["train", "--data", data, "--out", out, "--layers", "1", "--hidden", "8", "--embedding", "4",
+                                         "--batch", "4", "--seq-len", "8", "--steps", "60", "--eval-every", "2", "--threads", "1",
+                                         "--optimizer", "sgd", "--lr", "10", "--weight-decay", "1000"])
+        #expect(r.status == 1)
+        #expect(r.stdout.isEmpty)
+        let errorLines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("lm-train: ") }
+        #expect(errorLines.count == 1 && errorLines[0].hasPrefix("lm-train: training diverged: "), "\(r.stderr)")
+        let diverged = Int(errorLines.first?.split(separator: " ").last(where: { Int($0.dropLast()) != nil })?.dropLast() ?? "") ?? 0
+        #expect(diverged > 0)
+        let last = try LanguageModelCheckpoint.load(path: out + "/last.safetensors")
+        let saved = Int(last.metadata["step"] ?? "") ?? -1
+        #expect(saved >= 2 && saved < diverged && saved % 2 == 0, "saved \(saved), diverged \(diverged)")
+        #expect(last.model.stateDict.allSatisfy { $0.values.allSatisfy(\.isFinite) })
     }
 
     @Test func badInputGivesOneLineAndNonZeroExit() throws {

@@ -8,12 +8,17 @@ import Darwin
 public enum TrainingError: Error, CustomStringConvertible, Sendable {
     /// The loss of `step` was NaN or infinite: the model has diverged.
     case nonFiniteLoss(step: Int, value: Double)
+    /// After `step` some parameter is NaN or infinite although the loss was still finite.
+    case nonFiniteParameters(step: Int)
 
     /// One line explaining what happened and what to try.
     public var description: String {
         switch self {
         case let .nonFiniteLoss(step, value):
             return "training diverged: loss is \(value) at step \(step); "
+                + "try a lower learning rate or gradient clipping (the last good checkpoint is kept)"
+        case let .nonFiniteParameters(step):
+            return "training diverged: the weights are not finite after step \(step); "
                 + "try a lower learning rate or gradient clipping (the last good checkpoint is kept)"
         }
     }

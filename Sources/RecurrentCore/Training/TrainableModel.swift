@@ -1,0 +1,51 @@
+/// A batch the training engine counts for its throughput figure.
+public protocol TrainingBatch {
+    /// Items in the batch (tokens, frames or examples), for `items/s`.
+    var itemCount: Int { get }
+}
+
+/// A model the training engine can train: the application's side of one optimizer step, its
+/// checkpoints, and any state carried from batch to batch.
+///
+/// The engine calls `trainStep`, then clips the gradients of `parameters`, sets the learning
+/// rate and steps the optimizer. Data parallelism (batch shards on threads, gradients summed
+/// into `parameters`) is the model's own business.
+public protocol TrainableModel: AnyObject {
+    /// What one step trains on.
+    associatedtype Batch: TrainingBatch
+
+    /// The parameters the optimizer updates, in a fixed order (the order keys the optimizer
+    /// state saved for resuming).
+    var parameters: [Parameter] { get }
+
+    /// One forward and backward pass over `batch`. Afterwards every parameter's `grad` holds
+    /// d(mean loss)/d(parameter) of this batch alone.
+    /// - Parameters:
+    ///   - batch: the batch, in the application's shapes (e.g. `[batch, time]` token ids).
+    ///   - seed: seeds this step's randomness (dropout masks, sampling); the engine derives it
+    ///     from the run's seed and the step number, so a resumed run draws the same values.
+    /// - Returns: the batch's mean loss (NaN or infinite stops the run).
+    func trainStep(on batch: Batch, seed: UInt64) -> Double
+
+    /// Writes the model's checkpoint (its format tag, configuration, tensors and metadata, plus
+    /// `extra` metadata such as the step) atomically to `path`; see `ModelCheckpoint`.
+    func writeCheckpoint(to path: String, extra: [String: String]) throws
+
+    /// Loads the weights of a checkpoint written by `writeCheckpoint` for the same
+    /// configuration; a different configuration or tensor set is an error naming the file.
+    func loadCheckpoint(from path: String) throws
+
+    /// State carried from one batch to the next (the hidden state of truncated backpropagation
+    /// through time), as named tensors for the resume file; empty when there is none.
+    var carriedState: [NamedTensor] { get }
+
+    /// Restores `carriedState` from the resume file (an empty dictionary: none was saved).
+    func restoreCarriedState(_ tensors: [String: NamedTensor]) throws
+}
+
+extension TrainableModel {
+    /// No carried state.
+    public var carriedState: [NamedTensor] { [] }
+    /// Nothing to restore.
+    public func restoreCarriedState(_ tensors: [String: NamedTensor]) throws {}
+}

@@ -1,0 +1,161 @@
+import Foundation
+
+/// The optimizers every tool offers.
+public enum OptimizerKind: String, Codable, Sendable, CaseIterable {
+    /// Stochastic gradient descent, with optional momentum and Nesterov momentum.
+    case sgd
+    /// Adam with L2 weight decay.
+    case adam
+    /// Adam with decoupled weight decay.
+    case adamw
+    /// RMSProp.
+    case rmsprop
+
+    /// The learning rate a tool uses when none is given: 1.0 for SGD, 2e-3 otherwise.
+    public var defaultLearningRate: Float { self == .sgd ? 1.0 : 2e-3 }
+}
+
+/// The learning-rate schedules every tool offers (after the linear warm-up).
+public enum LearningRateScheduleKind: String, Codable, Sendable, CaseIterable {
+    /// The base rate throughout.
+    case constant
+    /// Cosine from the base rate down to `lrFloor` times it over the run (steps, or the time budget).
+    case cosine
+    /// The rate multiplied by `lrDecayFactor` every `lrDecayEvery` steps (default: every third of the run).
+    case step
+}
+
+/// How a training run is driven: budget, optimizer, schedule, clipping, evaluation and output.
+/// The same settings for every application; its own settings (model size, data) live with it.
+///
+/// The fields marked "fingerprinted" must match when a run is resumed (see `fingerprint`); the
+/// budget, evaluation interval and output settings may change.
+public struct TrainingConfiguration: Codable, Sendable, Equatable {
+    /// Optimizer (fingerprinted).
+    public var optimizer: OptimizerKind = .adam
+    /// Base learning rate (fingerprinted).
+    public var learningRate: Float = 2e-3
+    /// SGD and RMSProp momentum (fingerprinted).
+    public var momentum: Float = 0
+    /// Nesterov momentum for SGD (fingerprinted).
+    public var nesterov = false
+    /// Weight decay; nil = 0, or 0.01 for AdamW (fingerprinted).
+    public var weightDecay: Float?
+    /// Schedule after warm-up (fingerprinted).
+    public var lrSchedule: LearningRateScheduleKind = .constant
+    /// Cosine: the final rate as a fraction of the base rate (fingerprinted).
+    public var lrFloor: Double = 0.1
+    /// Step schedule: steps between decays; nil = a third of the run (fingerprinted).
+    public var lrDecayEvery: Int?
+    /// Step schedule: factor applied at each decay (fingerprinted).
+    public var lrDecayFactor: Float = 0.1
+    /// Linear warm-up steps (fingerprinted).
+    public var warmup = 0
+    /// Gradient clipping by global norm; 0 = off (fingerprinted).
+    public var clip: Float = 5
+    /// Stop after this many optimizer steps in all (a resumed run counts the earlier ones).
+    public var steps: Int?
+    /// Stop after this many passes over the training batches.
+    public var epochs: Int?
+    /// Stop after this many seconds of training; evaluation and checkpoint writing do not count.
+    public var timeBudget: Double?
+    /// Evaluate and write checkpoints every this many steps (and at the end); 0 = only at the end.
+    public var evalEvery = 250
+    /// Seeds the per-step randomness (fingerprinted).
+    public var seed: UInt64 = 0
+    /// Data-parallel threads (fingerprinted: dropout masks are drawn per batch shard).
+    public var threads: Int = Threading.defaultThreads
+    /// Folder for `last.safetensors`, `best.safetensors`, `last.train.safetensors`, `log.csv`, `loss.png`.
+    public var outDirectory = "runs/train"
+    /// Continue the run saved in `outDirectory`.
+    public var resume = false
+
+    /// The defaults above.
+    public init() {}
+
+    /// Fields that may differ between a run and its resumption.
+    static let unfingerprinted: Set<String> = ["steps", "epochs", "time_budget", "eval_every", "out_directory", "resume"]
+
+    /// The settings that must not change across `--resume`, by configuration field name
+    /// (`learning_rate`, `lr_schedule`, …), with their values as text.
+    public var fingerprint: [String: String] {
+        TrainingFingerprint.fields(of: self).filter { !Self.unfingerprinted.contains($0.key) }
+    }
+
+    /// Checks the settings; the message names the field's option.
+    /// - Throws: `TrainingSetupError.invalid` for an out-of-range value or no budget.
+    public func validate() throws {
+        func fail(_ option: String, _ what: String) -> TrainingSetupError { .invalid(option: option, reason: what) }
+        if steps == nil && epochs == nil && timeBudget == nil { throw fail("--steps", "give one of --steps, --epochs or --time-budget") }
+        if let s = steps, s < 0 { throw fail("--steps", "must be at least 0 (got \(s))") }
+        if let e = epochs, e < 1 { throw fail("--epochs", "must be at least 1 (got \(e))") }
+        if let t = timeBudget, !(t > 0 && t.isFinite) { throw fail("--time-budget", "must be a positive number of seconds (got \(t))") }
+        if !(learningRate > 0 && learningRate.isFinite) { throw fail("--lr", "must be positive (got \(learningRate))") }
+        if !(lrFloor >= 0 && lrFloor <= 1) { throw fail("--lr-floor", "must be in [0, 1] (got \(lrFloor))") }
+        if let e = lrDecayEvery, e < 1 { throw fail("--lr-decay-every", "must be at least 1 (got \(e))") }
+        if !(lrDecayFactor > 0 && lrDecayFactor <= 1) { throw fail("--lr-decay-factor", "must be in (0, 1] (got \(lrDecayFactor))") }
+        if !(momentum >= 0 && momentum < 1) { throw fail("--momentum", "must be in [0, 1) (got \(momentum))") }
+        if nesterov && (optimizer != .sgd || momentum == 0) { throw fail("--nesterov", "needs --optimizer sgd and a --momentum above 0") }
+        if let w = weightDecay, !(w >= 0 && w.isFinite) { throw fail("--weight-decay", "must be at least 0 (got \(w))") }
+        if warmup < 0 { throw fail("--warmup", "must be at least 0 (got \(warmup))") }
+        if !(clip >= 0 && clip.isFinite) { throw fail("--clip", "must be at least 0 (got \(clip))") }
+        if evalEvery < 0 { throw fail("--eval-every", "must be at least 0 (got \(evalEvery))") }
+        if threads < 1 { throw fail("--threads", "must be at least 1 (got \(threads))") }
+    }
+
+    /// Builds the optimizer over `parameters` (their order keys its saved state).
+    public func makeOptimizer(parameters: [Parameter]) -> any Optimizer {
+        let optimizer: any Optimizer
+        switch self.optimizer {
+        case .sgd:
+            optimizer = SGD(parameters: parameters, learningRate: learningRate, momentum: momentum, nesterov: nesterov,
+                            weightDecay: weightDecay ?? 0)
+        case .adam:
+            optimizer = Adam(parameters: parameters, learningRate: learningRate, weightDecay: weightDecay ?? 0)
+        case .adamw:
+            optimizer = AdamW(parameters: parameters, learningRate: learningRate, weightDecay: weightDecay ?? 0.01)
+        case .rmsprop:
+            optimizer = RMSProp(parameters: parameters, learningRate: learningRate, momentum: momentum, weightDecay: weightDecay ?? 0)
+        }
+        (optimizer as? SlotOptimizer)?.threads = threads
+        return optimizer
+    }
+
+    /// The learning-rate schedule: linear warm-up over `warmup` steps, then `lrSchedule`.
+    /// - Parameter totalSteps: the run's length in steps when known (steps or epochs); nil for a
+    ///   run limited only by time, whose schedule is then driven by the share of the budget used.
+    public func makeSchedule(totalSteps: Int?) -> any LearningRateSchedule {
+        let decaySteps = max(1, (totalSteps ?? 0) - warmup)
+        switch lrSchedule {
+        case .constant:
+            return LinearWarmup(warmupSteps: warmup, then: ConstantRate(learningRate))
+        case .cosine:
+            return LinearWarmup(warmupSteps: warmup, then: CosineDecay(base: learningRate, totalSteps: decaySteps,
+                                                                      minimum: learningRate * Float(lrFloor)))
+        case .step:
+            let every = lrDecayEvery ?? max(1, decaySteps / 3)
+            return LinearWarmup(warmupSteps: warmup, then: StepDecay(base: learningRate, every: every, gamma: lrDecayFactor,
+                                                                    everyFraction: lrDecayEvery == nil ? 1.0 / 3 : nil))
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case optimizer, learningRate = "learning_rate", momentum, nesterov, weightDecay = "weight_decay"
+        case lrSchedule = "lr_schedule", lrFloor = "lr_floor", lrDecayEvery = "lr_decay_every", lrDecayFactor = "lr_decay_factor"
+        case warmup, clip, steps, epochs, timeBudget = "time_budget", evalEvery = "eval_every", seed, threads
+        case outDirectory = "out_directory", resume
+    }
+}
+
+/// A setting that cannot start a run.
+public enum TrainingSetupError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// `option` (e.g. `--lr`) has a value that cannot work.
+    case invalid(option: String, reason: String)
+
+    /// `<option>: <what is wrong>`.
+    public var description: String {
+        switch self {
+        case let .invalid(option, reason): return "\(option): \(reason)"
+        }
+    }
+}

@@ -1,0 +1,228 @@
+import Foundation
+
+/// The one training loop of the suite. An application supplies a `TrainingTask` (model,
+/// batches, evaluation); the engine owns the rest:
+///
+/// - budget: `steps`, `epochs` or `timeBudget` (training time only, evaluation excluded);
+/// - optimizer, learning-rate schedule with warm-up, gradient clipping by global norm;
+/// - evaluation every `evalEvery` steps and at the end; `best.safetensors` by the task's
+///   validation metric, `last.safetensors`, the resume file `last.train.safetensors`, `log.csv`,
+///   `loss.png` (through `plotter`), the progress line and the summary;
+/// - resume: optimizer moments, schedule position, per-step seeds, data position and carried
+///   state continue bit-identically; a run whose fingerprinted settings differ is refused;
+/// - signals (when `handlesSignals`): SIGINT/SIGTERM finish the current step, save, and throw
+///   `TrainingInterrupted`; a second signal exits at once;
+/// - a NaN or infinite loss (or weights found non-finite at an evaluation point) throws
+///   `TrainingError` and keeps the last checkpoint.
+///
+/// Files are written atomically (`AtomicFile`); nothing is written before the first step
+/// unless resuming.
+public final class TrainingEngine<Model: TrainableModel> {
+    /// The run's settings.
+    public let configuration: TrainingConfiguration
+    /// The application's side.
+    public private(set) var task: TrainingTask<Model>
+    /// Where progress and messages go; nil = standard error (a live line on a terminal).
+    public var progressOutput: ((String) -> Void)?
+    /// Draws `loss.png`; nil = no plot.
+    public var plotter: LossPlotter?
+    /// Whether `run` catches SIGINT and SIGTERM (command-line tools); off for library use.
+    public var handlesSignals = false
+
+    /// An engine for `task`; `configuration` is validated by `run`.
+    public init(configuration: TrainingConfiguration, task: TrainingTask<Model>) {
+        self.configuration = configuration
+        self.task = task
+    }
+
+    /// `OUT/last.safetensors`: the model at the latest evaluation (or interruption).
+    public var lastPath: String { configuration.outDirectory + "/last.safetensors" }
+    /// `OUT/best.safetensors`: the model with the best validation metric.
+    public var bestPath: String { configuration.outDirectory + "/best.safetensors" }
+    /// `OUT/last.train.safetensors`: what resuming needs besides the weights.
+    public var statePath: String { configuration.outDirectory + "/last.train.safetensors" }
+    /// `OUT/log.csv`.
+    public var logPath: String { configuration.outDirectory + "/log.csv" }
+    /// `OUT/loss.png`.
+    public var plotPath: String { configuration.outDirectory + "/loss.png" }
+
+    /// The fingerprint saved with the run: the engine's settings and the task's, by field name.
+    public var fingerprint: [String: String] {
+        configuration.fingerprint.merging(task.fingerprint) { engine, _ in engine }
+    }
+
+    /// The run's length in steps, when steps or epochs bound it (the smaller of the two).
+    public var totalSteps: Int? {
+        let byEpochs = configuration.epochs.map { $0 * max(1, task.data.batchesPerEpoch) }
+        switch (configuration.steps, byEpochs) {
+        case let (s?, e?): return min(s, e)
+        case let (s?, nil): return s
+        case let (nil, e?): return e
+        default: return nil
+        }
+    }
+
+    /// The seed of step `step` (0-based): a fixed function of the run's seed, so a resumed run
+    /// draws the same dropout masks as an uninterrupted one.
+    public static func stepSeed(runSeed: UInt64, step: Int) -> UInt64 { runSeed &* 7_919 &+ UInt64(step) }
+
+    /// Trains to the end of the budget and returns the summary.
+    /// - Throws: `TrainingSetupError` for bad settings (before writing anything),
+    ///   `TrainingResumeError` when resuming is impossible, `TrainingError.nonFiniteLoss` on
+    ///   divergence (the last checkpoint stays), `TrainingInterrupted` after a signal, file errors.
+    public func run() throws -> TrainingRunSummary {
+        let c = configuration
+        try c.validate()
+        let model = task.model
+        let params = model.parameters
+        let optimizer = c.makeOptimizer(parameters: params)
+        let total = totalSteps
+        let schedule = c.makeSchedule(totalSteps: total)
+        let evaluation = task.evaluation
+        let metricNames = evaluation?.metricNames ?? []
+        let direction = evaluation?.direction ?? .lowerIsBetter
+        let print = progressOutput ?? { FileHandle.standardError.write(Data($0.utf8)) }
+        let fp = fingerprint
+
+        var step = 0, bestStep = 0
+        var trainBefore = 0.0, wallBefore = 0.0
+        var best = direction.worst
+        var log = TrainingLog(metricNames: metricNames, itemName: task.itemName)
+        if c.resume {
+            let fm = FileManager.default
+            guard fm.fileExists(atPath: lastPath), fm.fileExists(atPath: statePath) else {
+                throw TrainingResumeError.nothingToResume(path: c.outDirectory)
+            }
+            let state = try TrainingState.read(path: statePath)
+            if let d = TrainingFingerprint.firstDifference(saved: state.fingerprint, now: fp) {
+                throw TrainingResumeError.configurationDiffers(path: statePath, field: d.field, saved: d.saved, now: d.now)
+            }
+            let checkpointStep = try SafeTensors.read(path: lastPath).metadata["step"] ?? "(none)"
+            guard checkpointStep == "\(state.step)" else {
+                throw TrainingResumeError.stepMismatch(path: lastPath, checkpointStep: checkpointStep, stateStep: state.step)
+            }
+            try model.loadCheckpoint(from: lastPath)
+            try optimizer.load(state: state.optimizer, stepCount: state.optimizerSteps)
+            try task.data.seek(to: state.position)
+            var carried: [String: NamedTensor] = [:]
+            for t in state.carried { carried[t.name] = t }
+            try model.restoreCarriedState(carried)
+            step = state.step
+            trainBefore = state.trainSeconds
+            wallBefore = state.wallSeconds
+            best = state.best
+            bestStep = state.bestStep
+            log = TrainingLog.read(path: logPath, metricNames: metricNames, itemName: task.itemName)
+            log.rows = log.rows.filter { $0.step <= step }
+            print("\(task.label): resuming from \(lastPath) at step \(step) (\(state.position))\n")
+        }
+
+        let reporter = progressOutput != nil
+            ? ProgressReporter(totalSteps: total, timeBudget: c.timeBudget, label: task.label, isTTY: false, interval: .seconds(10), output: print)
+            : ProgressReporter(totalSteps: total, timeBudget: c.timeBudget, label: task.label)
+        let clock = ProgressReporter.monotonicSeconds
+        let start = clock()
+        var trainSeconds = 0.0, trainItems = 0
+        var windowLoss = 0.0, windowSteps = 0, windowItems = 0, windowSeconds = 0.0
+        var lastLoss = Double.nan, lastMetrics: [String: Double] = [:]
+        var stepLosses: [Double] = []
+        var wroteAnything = c.resume
+
+        func prepareOutput() throws {
+            if !wroteAnything {
+                try FileManager.default.createDirectory(atPath: c.outDirectory, withIntermediateDirectories: true)
+                wroteAnything = true
+            }
+        }
+
+        func saveLastAndState(extra: [String: String]) throws {
+            try prepareOutput()
+            try model.writeCheckpoint(to: lastPath, extra: extra)
+            try TrainingState(step: step, optimizerSteps: optimizer.stepCount, position: task.data.position,
+                              trainSeconds: trainBefore + trainSeconds, wallSeconds: wallBefore + clock() - start,
+                              best: best, bestStep: bestStep, fingerprint: fp,
+                              optimizer: Dictionary(optimizer.state.map { ($0.name, $0.values) }, uniquingKeysWith: { a, _ in a }),
+                              carried: model.carriedState).write(to: statePath)
+        }
+
+        func evaluateAndSave(final: Bool) throws {
+            // Never save diverged weights over a good checkpoint.
+            for p in params where !(0..<p.count).allSatisfy({ p.value[$0].isFinite }) {
+                throw TrainingError.nonFiniteParameters(step: step)
+            }
+            let metrics = try evaluation?.evaluate() ?? [:]
+            lastMetrics = metrics
+            let value = evaluation.map { metrics[$0.validationMetric] ?? .nan } ?? .nan
+            if windowSteps > 0 || final {
+                log.rows.append(TrainingLogRow(
+                    step: step, trainLoss: windowSteps > 0 ? windowLoss / Double(windowSteps) : lastLoss,
+                    metrics: metricNames.map { metrics[$0] ?? .nan },
+                    itemsPerSecond: windowSeconds > 0 ? Double(windowItems) / windowSeconds : 0,
+                    seconds: wallBefore + clock() - start))
+            }
+            windowLoss = 0; windowSteps = 0; windowItems = 0; windowSeconds = 0
+            var extra = ["step": "\(step)"]
+            if let e = evaluation { extra[e.validationMetric] = String(format: "%.6f", value) }
+            let improved = evaluation == nil || direction.isBetter(value, than: best)
+            if improved { best = value; bestStep = step }
+            try saveLastAndState(extra: extra)
+            if improved { try model.writeCheckpoint(to: bestPath, extra: extra) }
+            try log.write(to: logPath)
+            if let e = evaluation {
+                reporter.message("step \(step): \(e.validationMetric) " + String(format: "%.4f (best %.4f at step %d)", value, best, bestStep))
+            }
+        }
+
+        let restoreSignals = handlesSignals ? SignalTrap.arm() : nil
+        defer { restoreSignals?() }
+        var stop: Error?
+        while true {
+            if let s = total, step >= s { break }
+            if let b = c.timeBudget, trainBefore + trainSeconds >= b { break }
+            if handlesSignals, let sig = SignalTrap.caught {
+                stop = TrainingInterrupted(signal: sig, step: step, outDirectory: c.outDirectory)
+                break
+            }
+            // Training time counts everything a step costs (loading the batch, the step, the
+            // optimizer, progress output), not evaluation or checkpoints.
+            let t0 = clock()
+            let batch = task.data.next()
+            let loss = model.trainStep(on: batch, seed: Self.stepSeed(runSeed: c.seed, step: step))
+            if !loss.isFinite {
+                stop = TrainingError.nonFiniteLoss(step: step + 1, value: loss)
+                break
+            }
+            if c.clip > 0 { clipGradientNorm(params, maxNorm: c.clip) }
+            let fraction = total == nil ? c.timeBudget.map { (trainBefore + trainSeconds + clock() - t0) / $0 } : nil
+            optimizer.learningRate = schedule.rate(at: step, timeFraction: fraction)
+            optimizer.step()
+            step += 1
+            lastLoss = loss
+            stepLosses.append(loss)
+            let items = batch.itemCount
+            try reporter.update(step: step, loss: loss, tokens: items)
+            let dt = clock() - t0
+            trainSeconds += dt; trainItems += items
+            windowLoss += loss; windowSteps += 1; windowItems += items; windowSeconds += dt
+            if c.evalEvery > 0 && step % c.evalEvery == 0 { try evaluateAndSave(final: false) }
+            if let hook = task.afterStep, let text = hook(step) { reporter.message(text) }
+        }
+        reporter.finish()
+        if let interrupted = stop as? TrainingInterrupted {
+            try saveLastAndState(extra: ["step": "\(step)"])
+            try log.write(to: logPath)
+            throw interrupted
+        }
+        if let stop { throw stop }
+        if log.rows.last?.step != step || step == 0 { try evaluateAndSave(final: true) }
+        if let plotter, !log.rows.isEmpty { try plotter("\(task.label) loss", log, plotPath) }
+        let bpe = max(1, task.data.batchesPerEpoch)
+        return TrainingRunSummary(
+            steps: step, epochs: Double(step) / Double(bpe), seconds: wallBefore + clock() - start,
+            trainSeconds: trainBefore + trainSeconds, trainLoss: lastLoss,
+            itemsPerSecond: trainSeconds > 0 ? Double(trainItems) / trainSeconds : 0, itemName: task.itemName,
+            validationMetric: evaluation?.validationMetric ?? "", validation: evaluation.map { lastMetrics[$0.validationMetric] ?? .nan } ?? .nan,
+            bestValidation: evaluation == nil ? .nan : best, bestStep: bestStep, metrics: lastMetrics,
+            checkpoint: bestPath, stepLosses: stepLosses)
+    }
+}

@@ -1,0 +1,9 @@
+import ArgumentParser
+import RecurrentCore
+
+/// `--cell lstm|gru|rnn_tanh|rnn_relu` (also `rnn`, `tanh`, `relu`).
+extension CellKind: ExpressibleByArgument {}
+/// `--optimizer sgd|adam|adamw|rmsprop`.
+extension OptimizerKind: ExpressibleByArgument {}
+/// `--lr-schedule constant|cosine|step`.
+extension LearningRateScheduleKind: ExpressibleByArgument {}

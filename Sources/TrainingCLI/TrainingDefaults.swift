@@ -1,0 +1,27 @@
+import RecurrentCore
+
+/// A tool's defaults for the shared options it was not given.
+public struct TrainingDefaults: Sendable {
+    public var out: String
+    public var valFraction: Double = 0.1
+    public var seed: UInt64 = 0
+    public var cell: CellKind = .lstm
+    public var layers = 2
+    public var hidden = 256
+    public var dropout: Float = 0
+    public var optimizer: OptimizerKind = .adam
+    /// nil = `OptimizerKind.defaultLearningRate`.
+    public var learningRate: Float?
+    public var lrSchedule: LearningRateScheduleKind = .constant
+    public var lrFloor = 0.1
+    public var lrDecayFactor: Float = 0.1
+    public var warmup = 0
+    public var clip: Float = 5
+    public var batch = 32
+    /// Used when none of `--steps`, `--epochs`, `--time-budget` is given.
+    public var epochs: Int? = 1
+    public var evalEvery = 250
+
+    /// Defaults writing into `out`.
+    public init(out: String) { self.out = out }
+}
