@@ -24,22 +24,15 @@ public enum WindowFunction: String, Codable, Sendable, CaseIterable {
     }
 }
 
-/// Errors in a feature configuration or in feature statistics.
+/// Errors in a feature configuration (statistics errors are `FeatureNormalizerError`).
 public enum FeatureError: Error, CustomStringConvertible, Equatable, Sendable {
     /// A configuration value is out of range; `source` names where it came from.
     case invalidConfig(source: String, reason: String)
-    /// A normalisation-statistics file (or data) is malformed.
-    case invalidStatistics(path: String, reason: String)
-    /// A feature matrix does not have the width the operation expects.
-    case dimensionMismatch(source: String, expected: Int, got: Int)
 
     /// One line naming the source and what is wrong.
     public var description: String {
         switch self {
         case let .invalidConfig(source, reason): return "\(source): invalid feature configuration: \(reason)"
-        case let .invalidStatistics(path, reason): return "\(path): invalid feature statistics: \(reason)"
-        case let .dimensionMismatch(source, expected, got):
-            return "\(source): feature width \(got), expected \(expected)"
         }
     }
 }

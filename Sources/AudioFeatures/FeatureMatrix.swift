@@ -1,3 +1,4 @@
+import RecurrentCore
 /// A feature sequence `[frames, features]`, row-major `Float`.
 public struct FeatureMatrix: Sendable, Equatable {
     /// Number of rows (time steps).
@@ -62,5 +63,26 @@ public enum Deltas {
             }
         }
         return FeatureMatrix(frames: m.frames, features: m.features, values: out)
+    }
+}
+
+extension FeatureNormalizer {
+    /// Statistics over every frame of `matrices` (each `[frames, featureCount]`), e.g. the
+    /// training set's features.
+    public static func fitted(to matrices: [FeatureMatrix], featureCount: Int) throws -> FeatureNormalizer {
+        var n = FeatureNormalizer(featureCount: featureCount)
+        for (i, m) in matrices.enumerated() { try n.accumulate(m, source: "features #\(i)") }
+        return n
+    }
+
+    /// Adds every frame of `m` `[frames, featureCount]`.
+    /// - Throws: `FeatureNormalizerError.widthMismatch` when the width differs.
+    public mutating func accumulate(_ m: FeatureMatrix, source: String = "features") throws {
+        try accumulate(m.values, width: m.features, source: source)
+    }
+
+    /// Normalises `m` `[frames, featureCount]` in place.
+    public func apply(to m: inout FeatureMatrix, source: String = "features") throws {
+        try apply(to: &m.values, width: m.features, source: source)
     }
 }

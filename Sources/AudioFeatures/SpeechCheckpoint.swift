@@ -48,19 +48,21 @@ public struct SpeechCheckpoint {
         self.labels = labels; self.training = training
     }
 
-    /// Writes the checkpoint atomically to `path`.
-    public func write(to path: String) throws {
+    /// Writes the checkpoint atomically to `path`, with `extra` metadata entries (e.g. the
+    /// training step) besides the standard ones.
+    public func write(to path: String, extra: [String: String] = [:]) throws {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         func json<T: Encodable>(_ v: T) throws -> String { String(decoding: try enc.encode(v), as: UTF8.self) }
-        let meta: [String: String] = [
+        var meta = extra
+        for (key, value) in [
             "format": Self.format,
             "features": String(decoding: try features.jsonData(), as: UTF8.self),
             "normalizer": String(decoding: try normalizer.jsonData(), as: UTF8.self),
             "labels": try json(labels),
             "model": model.config.jsonString(),
             "training": training,
-        ]
+        ] { meta[key] = value }
         try SafeTensors.write(model.network.stateDict, metadata: meta, to: path)
     }
 

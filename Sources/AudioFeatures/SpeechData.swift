@@ -152,38 +152,25 @@ public enum SpeechCorpus {
         try config.validate()
         let n = files.count
         if n == 0 { return ([], []) }
-        let slots = WorkSlots<LoadedUtterance>(count: n)
-        DispatchQueue.concurrentPerform(iterations: max(1, min(threads, n))) { _ in
-            let extractor: MFCCExtractor
-            do { extractor = try MFCCExtractor(config: config) } catch { return }
-            while let i = slots.claim() {
-                let u = files[i]
-                do {
-                    let item: LoadedUtterance
-                    switch task {
-                    case .utterance:
-                        let f = try extractor.features(ofFile: u.url)
-                        item = LoadedUtterance(url: u.url, features: f, label: u.label, frameLabels: [])
-                    case .frame:
-                        let (f, labels) = try LabelTrack.labelledFeatures(audio: u.url, extractor: extractor)
-                        item = LoadedUtterance(url: u.url, features: f, label: u.label, frameLabels: labels)
-                    }
-                    if item.features.frames == 0 {
-                        slots.store(i, .failure(AudioError.empty(path: u.url.path)))
-                    } else {
-                        slots.store(i, .success(item))
-                    }
-                } catch {
-                    slots.store(i, .failure(error))
-                }
+        let results = Threading.parallelMap(count: n, threads: threads, makeWorker: { try MFCCExtractor(config: config) }) {
+            extractor, i -> LoadedUtterance in
+            let u = files[i]
+            let item: LoadedUtterance
+            switch task {
+            case .utterance:
+                item = LoadedUtterance(url: u.url, features: try extractor.features(ofFile: u.url), label: u.label, frameLabels: [])
+            case .frame:
+                let (f, labels) = try LabelTrack.labelledFeatures(audio: u.url, extractor: extractor)
+                item = LoadedUtterance(url: u.url, features: f, label: u.label, frameLabels: labels)
             }
+            if item.features.frames == 0 { throw AudioError.empty(path: u.url.path) }
+            return item
         }
         var loaded: [LoadedUtterance] = [], skipped: [SkippedFile] = []
-        for i in 0..<n {
-            switch slots.result(i) {
-            case let .success(item)?: loaded.append(item)
-            case let .failure(e)?: skipped.append(SkippedFile(path: files[i].url.path, reason: "\(e)"))
-            case nil: skipped.append(SkippedFile(path: files[i].url.path, reason: "\(files[i].url.path): not processed"))
+        for (i, r) in results.enumerated() {
+            switch r {
+            case let .success(item): loaded.append(item)
+            case let .failure(e): skipped.append(SkippedFile(path: files[i].url.path, reason: "\(e)"))
             }
         }
         return (loaded, skipped)

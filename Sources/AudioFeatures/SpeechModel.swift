@@ -40,28 +40,13 @@ public final class SpeechClassifier {
     /// The padded batch `[batch, time, features]` of `examples` (at least one frame each),
     /// with labels when `labelled`.
     func batch(_ examples: [SpeechExample], labelled: Bool) -> SequenceBatch {
-        let F = config.inputSize, B = examples.count
-        let lengths = examples.map { max(1, $0.features.frames) }
-        let T = lengths.max() ?? 1
-        var x = [Float](repeating: 0, count: B * T * F)
-        var labels: [Int32] = []
-        if labelled { labels = [Int32](repeating: 0, count: task == .utterance ? B : B * T) }
-        x.withUnsafeMutableBufferPointer { xb in
-            guard let xp = xb.baseAddress else { return }
-            for (b, e) in examples.enumerated() {
-                e.features.values.withUnsafeBufferPointer { src in
-                    if let s = src.baseAddress { (xp + b * T * F).update(from: s, count: min(src.count, T * F)) }
-                }
-            }
+        let labels: SequenceLabels
+        if !labelled { labels = .none } else if task == .utterance {
+            labels = .perSequence(examples.map { Int32(max(0, $0.label)) })
+        } else {
+            labels = .perStep(examples.map(\.frameLabels))
         }
-        if labelled {
-            for (b, e) in examples.enumerated() {
-                if task == .utterance { labels[b] = Int32(max(0, e.label)) } else {
-                    for t in 0..<min(e.frameLabels.count, T) { labels[b * T + t] = e.frameLabels[t] }
-                }
-            }
-        }
-        return SequenceBatch(inputs: x, batch: B, time: T, features: F, lengths: lengths, labels: labels)
+        return SequenceBatch(padding: examples.map(\.features.values), features: config.inputSize, labels: labels)
     }
 
     /// One training forward and backward pass: afterwards the parameters' gradients hold the

@@ -240,26 +240,9 @@ public enum UtteranceDataset {
         try config.validate()
         let n = urls.count
         if n == 0 { return [] }
-        let workers = max(1, min(threads, n))
-        let box = WorkSlots<FeatureMatrix>(count: n)
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            guard let extractor = try? MFCCExtractor(config: config) else { return }
-            while let i = box.claim() {
-                do { box.store(i, .success(try extractor.features(ofFile: urls[i]))) } catch {
-                    box.store(i, .failure(error))
-                }
-            }
-        }
-        var out: [FeatureMatrix] = []
-        out.reserveCapacity(n)
-        for i in 0..<n {
-            switch box.result(i) {
-            case let .success(m)?: out.append(m)
-            case let .failure(e)?: throw e
-            case nil: throw AudioError.readFailed(path: urls[i].path, reason: "not processed")
-            }
-        }
-        return out
+        return try Threading.parallelMap(count: n, threads: threads, makeWorker: { try MFCCExtractor(config: config) }) {
+            extractor, i in try extractor.features(ofFile: urls[i])
+        }.map { try $0.get() }
     }
 }
 

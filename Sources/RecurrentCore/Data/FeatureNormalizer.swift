@@ -1,14 +1,32 @@
 import Foundation
 
-/// Per-feature mean/variance normalisation with statistics accumulated over a training set.
+/// Errors of `FeatureNormalizer`; one line naming the source and what is wrong.
+public enum FeatureNormalizerError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// Rows of `got` features given to a normaliser for `expected`.
+    case widthMismatch(source: String, expected: Int, got: Int)
+    /// Stored statistics that cannot be used.
+    case invalidStatistics(path: String, reason: String)
+
+    /// One line naming the source.
+    public var description: String {
+        switch self {
+        case let .widthMismatch(source, expected, got): return "\(source): \(got) features per row, expected \(expected)"
+        case let .invalidStatistics(path, reason): return "\(path): invalid normalisation statistics: \(reason)"
+        }
+    }
+}
+
+/// Per-feature mean/variance normalisation with statistics accumulated over a training set of
+/// dense sequences (audio frames, image rows, any `[rows, featureCount]` row-major data).
 ///
 /// Accumulates count, Σx and Σx² per feature in `Double`; `apply` maps each column to
-/// `(x - mean) / max(std, minimumStd)`. Codable, so the statistics can be stored as JSON beside a
-/// model (or in checkpoint metadata) and restored for inference.
+/// `(x - mean) / max(std, minimumStd)`. Codable (keys `featureCount`, `count`, `sum`,
+/// `sumSquares`, `minimumStd`), so the statistics can be stored as JSON beside a model or in
+/// checkpoint metadata and restored for inference.
 public struct FeatureNormalizer: Codable, Sendable, Equatable {
     /// Feature width this normaliser expects.
     public private(set) var featureCount: Int
-    /// Number of frames accumulated.
+    /// Number of rows accumulated.
     public private(set) var count: Int
     /// Σx per feature `[featureCount]`.
     public private(set) var sum: [Double]
@@ -25,38 +43,31 @@ public struct FeatureNormalizer: Codable, Sendable, Equatable {
         sumSquares = [Double](repeating: 0, count: featureCount)
     }
 
-    /// Statistics over every frame of `matrices` (each `[frames, featureCount]`), e.g. the
-    /// training set's features.
-    public static func fitted(to matrices: [FeatureMatrix], featureCount: Int) throws -> FeatureNormalizer {
-        var n = FeatureNormalizer(featureCount: featureCount)
-        for (i, m) in matrices.enumerated() { try n.accumulate(m, source: "features #\(i)") }
-        return n
-    }
-
-    /// Adds every frame of `m` `[frames, featureCount]`.
-    /// - Throws: `FeatureError.dimensionMismatch` when the width differs.
-    public mutating func accumulate(_ m: FeatureMatrix, source: String = "features") throws {
-        guard m.features == featureCount else {
-            throw FeatureError.dimensionMismatch(source: source, expected: featureCount, got: m.features)
+    /// Adds every row of `values`, row-major `[rows, width]`.
+    /// - Throws: `FeatureNormalizerError.widthMismatch` naming `source` when `width` is not
+    ///   `featureCount` or `values.count` is not a multiple of it.
+    public mutating func accumulate(_ values: [Float], width: Int, source: String = "features") throws {
+        guard width == featureCount, width > 0, values.count % width == 0 else {
+            throw FeatureNormalizerError.widthMismatch(source: source, expected: featureCount, got: width)
         }
-        let f = featureCount
+        let f = featureCount, rows = values.count / width
         sum.withUnsafeMutableBufferPointer { s in
             sumSquares.withUnsafeMutableBufferPointer { q in
-                m.values.withUnsafeBufferPointer { v in
-                    for t in 0..<m.frames {
+                values.withUnsafeBufferPointer { v in
+                    for t in 0..<rows {
                         let row = v.baseAddress! + t * f
                         for k in 0..<f { let x = Double(row[k]); s[k] += x; q[k] += x * x }
                     }
                 }
             }
         }
-        count += m.frames
+        count += rows
     }
 
     /// Combines the statistics of two accumulators of the same width.
     public mutating func merge(_ other: FeatureNormalizer) throws {
         guard other.featureCount == featureCount else {
-            throw FeatureError.dimensionMismatch(source: "normaliser merge", expected: featureCount, got: other.featureCount)
+            throw FeatureNormalizerError.widthMismatch(source: "normaliser merge", expected: featureCount, got: other.featureCount)
         }
         for k in 0..<featureCount { sum[k] += other.sum[k]; sumSquares[k] += other.sumSquares[k] }
         count += other.count
@@ -75,23 +86,24 @@ public struct FeatureNormalizer: Codable, Sendable, Equatable {
         }
     }
 
-    /// Normalises `m` `[frames, featureCount]` in place.
-    public func apply(to m: inout FeatureMatrix, source: String = "features") throws {
-        guard m.features == featureCount else {
-            throw FeatureError.dimensionMismatch(source: source, expected: featureCount, got: m.features)
+    /// Normalises `values`, row-major `[rows, width]`, in place.
+    /// - Throws: `FeatureNormalizerError.widthMismatch` as `accumulate`.
+    public func apply(to values: inout [Float], width: Int, source: String = "features") throws {
+        guard width == featureCount, width > 0, values.count % width == 0 else {
+            throw FeatureNormalizerError.widthMismatch(source: source, expected: featureCount, got: width)
         }
         let mu = mean.map { Float($0) }
         let inv = standardDeviation.map { Float(1 / max($0, minimumStd)) }
-        let f = featureCount, frames = m.frames
-        m.values.withUnsafeMutableBufferPointer { v in
-            for t in 0..<frames {
+        let f = featureCount, rows = values.count / width
+        values.withUnsafeMutableBufferPointer { v in
+            for t in 0..<rows {
                 let row = v.baseAddress! + t * f
                 for k in 0..<f { row[k] = (row[k] - mu[k]) * inv[k] }
             }
         }
     }
 
-    /// JSON encoding of the statistics.
+    /// JSON encoding of the statistics (sorted keys).
     public func jsonData() throws -> Data {
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
@@ -99,20 +111,21 @@ public struct FeatureNormalizer: Codable, Sendable, Equatable {
     }
 
     /// Decodes and validates statistics from JSON; `path` names the source in errors.
+    /// - Throws: `FeatureNormalizerError.invalidStatistics`.
     public static func decode(jsonData: Data, path: String) throws -> FeatureNormalizer {
         let n: FeatureNormalizer
         do { n = try JSONDecoder().decode(FeatureNormalizer.self, from: jsonData) } catch {
-            throw FeatureError.invalidStatistics(path: path, reason: "not valid JSON statistics")
+            throw FeatureNormalizerError.invalidStatistics(path: path, reason: "not valid JSON statistics")
         }
         guard n.featureCount >= 1, n.featureCount <= 100_000 else {
-            throw FeatureError.invalidStatistics(path: path, reason: "featureCount \(n.featureCount)")
+            throw FeatureNormalizerError.invalidStatistics(path: path, reason: "featureCount \(n.featureCount)")
         }
         guard n.sum.count == n.featureCount, n.sumSquares.count == n.featureCount else {
-            throw FeatureError.invalidStatistics(path: path, reason: "sum arrays do not have featureCount \(n.featureCount) entries")
+            throw FeatureNormalizerError.invalidStatistics(path: path, reason: "sum arrays do not have featureCount \(n.featureCount) entries")
         }
         guard n.count >= 0, n.sum.allSatisfy(\.isFinite), n.sumSquares.allSatisfy({ $0.isFinite && $0 >= 0 }),
               n.minimumStd.isFinite, n.minimumStd > 0 else {
-            throw FeatureError.invalidStatistics(path: path, reason: "negative count or non-finite sums")
+            throw FeatureNormalizerError.invalidStatistics(path: path, reason: "negative count or non-finite sums")
         }
         return n
     }
@@ -121,13 +134,13 @@ public struct FeatureNormalizer: Codable, Sendable, Equatable {
     public static func load(_ url: URL) throws -> FeatureNormalizer {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
-            throw FeatureError.invalidStatistics(path: url.path, reason: "cannot read file")
+            throw FeatureNormalizerError.invalidStatistics(path: url.path, reason: "cannot read file")
         }
         return try decode(jsonData: data, path: url.path)
     }
 
     /// Writes the statistics as JSON (atomically).
     public func write(to url: URL) throws {
-        try jsonData().write(to: url, options: .atomic)
+        try AtomicFile.write(try jsonData(), to: url.path)
     }
 }

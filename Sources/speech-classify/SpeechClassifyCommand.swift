@@ -1,0 +1,280 @@
+import ArgumentParser
+import AudioFeatures
+import Foundation
+import RecurrentCore
+import TrainingCLI
+
+@main
+struct SpeechClassify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "speech-classify",
+        abstract: "Speech utterance and frame classification with recurrent networks on MFCC features.",
+        discussion: """
+        Bad input files (not audio, truncated, lying headers, empty, NaN/Inf samples, more than two \
+        channels, broken label tracks) are reported as one line each ("skipped: ...") and left out \
+        of training and evaluation; a run stops with an error only when no usable training or test \
+        file remains. `features` and `predict` stop at the first bad file.
+        """,
+        subcommands: [Demo.self, Features.self, Train.self, Predict.self, Eval.self, BenchFeatures.self],
+        defaultSubcommand: Demo.self)
+
+    static func main() { TrainingCLI.main(Self.self, tool: "speech-classify") }
+}
+
+/// Writes one line to standard error.
+func note(_ s: String) { TrainingCLI.printError(s) }
+
+/// Prints skipped files: every reason up to `limit`, then a count.
+func reportSkipped(_ skipped: [SkippedFile], limit: Int = 20) {
+    for s in skipped.prefix(limit) { note("skipped: \(s.reason)") }
+    if skipped.count > limit { note("skipped: \(skipped.count - limit) more files") }
+}
+
+/// A JSON object as one line with sorted keys.
+func jsonLine(_ object: [String: Any]) -> String {
+    guard let d = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return "{}" }
+    return String(decoding: d, as: UTF8.self)
+}
+
+/// Rounds to 6 decimals for JSON output.
+func r6(_ x: Double) -> Double { (x * 1e6).rounded() / 1e6 }
+
+/// speech-classify's defaults for the shared training options.
+let speechDefaults: TrainingDefaults = {
+    var d = TrainingDefaults(out: "speech-run")
+    d.seed = 1; d.layers = 1; d.hidden = 128; d.learningRate = 3e-3; d.lrSchedule = .cosine; d.lrFloor = 0.05
+    d.clip = 5; d.batch = 32; d.epochs = 20; d.evalEvery = 0
+    return d
+}()
+
+/// Prepares the data, trains (evaluating on validation once per epoch unless `--eval-every`
+/// says otherwise), evaluates `best.safetensors` on the test split, prints the report and
+/// writes `confusion.png`; returns the summary line.
+func trainAndReport(_ o: SpeechTrainingOptions, _ training: TrainingConfiguration, evalEveryGiven: Bool, label: String) throws -> String {
+    note("\(label): extracting features of \(o.dataPath) ...")
+    let data = try SpeechTraining.prepare(options: o, seed: training.seed, threads: training.threads)
+    reportSkipped(data.skipped)
+    note("\(label): " + SpeechTraining.describe(data))
+    var t = training
+    if !evalEveryGiven { t.evalEvery = SpeechBatchSource.batchesPerEpoch(count: data.train.count, batchSize: o.batch) }
+    let engine = TrainingEngine(configuration: t, task: try SpeechTraining.task(options: o, data: data, training: t))
+    engine.plotter = TrainingCLI.writeLossPlot
+    engine.handlesSignals = true
+    let report = try SpeechTraining.run(engine, data: data)
+    for line in report.lines { print(line) }
+    try TrainingCLI.writeConfusionPlot(report.test.confusion, labels: data.labels.names,
+                                       title: "\(label): \(o.task.rawValue) confusion (test)", path: t.outDirectory + "/confusion.png")
+    return report.summary.json
+}
+
+struct Features: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the feature matrix [frames, 39] (13 MFCC with log energy as c0, Δ, ΔΔ) of an audio file.")
+    @Argument(help: "Audio file (anything libsndfile reads).")
+    var file: String
+    @Option(help: "csv (text, one frame per line) or npy (NumPy binary).")
+    var format: String = "csv"
+    @Option(name: .shortAndLong, help: "Write to this file instead of standard output.")
+    var output: String?
+
+    func validate() throws {
+        guard format == "csv" || format == "npy" else { throw ValidationError("--format: '\(format)' is not csv or npy") }
+    }
+
+    func run() throws {
+        try TrainingCLI.failing("speech-classify") {
+            let extractor = try MFCCExtractor(config: FeatureConfig())
+            let m = try extractor.features(ofFile: URL(fileURLWithPath: file))
+            let data = format == "csv" ? Data(m.csvText().utf8) : m.npyData()
+            if let output { try AtomicFile.write(data, to: output) } else { FileHandle.standardOutput.write(data) }
+            note("\(file): \(m.frames) frames x \(m.features) features")
+        }
+    }
+}
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a classifier; prints progress on standard error and a JSON summary as the last line.",
+        discussion: "Defaults: --cell lstm --layers 1 --hidden 128 --dropout 0 --optimizer adam --lr 3e-3 --lr-schedule cosine "
+            + "--lr-floor 0.05 --clip 5 --batch 32 --epochs 20 --val-fraction 0.1 --seed 1 --out speech-run; "
+            + "validation once per epoch unless --eval-every is given.")
+    @OptionGroup var runOptions: RunOptions
+    @OptionGroup var model: ModelOptions
+    @OptionGroup var direction: BidirectionalOption
+    @OptionGroup var optimization: OptimizationOptions
+    @OptionGroup var budget: BudgetOptions
+    @Option(help: "utterance or frame.") var task: SpeechTask = .utterance
+    @Option(help: "Test split: official (take 0-4 test), speaker:NAME, random[:SEED[:FRACTION]]; a folder with train/ and test/ uses them.")
+    var split: String = "official"
+    @Option(name: .customLong("label-pattern"), help: "Utterance labels: field:N[:SEP], regex:PATTERN, folder, manifest:PATH.")
+    var labelPattern: String = "field:0:_"
+    @Option(help: "Utterance pooling.") var pooling: SequenceClassifierConfig.Pooling = .mean
+    @Option(help: "Width of a learned tanh input projection (0 = none).") var projection: Int = 0
+    @Flag(name: .customLong("utterance-cmn"), help: "Subtract each utterance's mean from its static features (cepstral mean normalisation).")
+    var utteranceCMN = false
+
+    func run() throws {
+        try TrainingCLI.failing("speech-classify") {
+            guard let data = runOptions.data else { throw ValidationError("--data: give a folder of audio files") }
+            TrainingCLI.printSystemInfo(tool: "speech-classify", verbose: runOptions.verbose)
+            let training = try TrainingCLI.configuration(run: runOptions, optimization: optimization, budget: budget, defaults: speechDefaults)
+            var o = SpeechTrainingOptions()
+            o.dataPath = data; o.task = task; o.split = split; o.labelPattern = labelPattern; o.utteranceCMN = utteranceCMN
+            o.cell = model.cell ?? speechDefaults.cell
+            o.layers = model.layers ?? speechDefaults.layers
+            o.hidden = model.hidden ?? speechDefaults.hidden
+            o.dropout = model.dropout ?? speechDefaults.dropout
+            o.bidirectional = direction.bidirectional
+            o.pooling = pooling; o.projection = projection
+            o.batch = budget.batch ?? speechDefaults.batch
+            o.valFraction = runOptions.valFraction ?? speechDefaults.valFraction
+            print(try trainAndReport(o, training, evalEveryGiven: budget.evalEvery != nil, label: "train"))
+        }
+    }
+}
+
+struct Predict: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Label audio files: label and probability per file, or a label track per file (frame task).")
+    @Option(help: "Checkpoint written by train.")
+    var checkpoint: String
+    @Argument(help: "Audio files.")
+    var files: [String]
+
+    func run() throws {
+        try TrainingCLI.failing("speech-classify") {
+            let ck = try SpeechCheckpoint.read(path: checkpoint)
+            let extractor = try MFCCExtractor(config: ck.features)
+            for file in files {
+                var f = try extractor.features(ofFile: URL(fileURLWithPath: file))
+                guard f.frames > 0 else { throw AudioError.empty(path: file) }
+                try ck.normalizer.apply(to: &f, source: file)
+                let p = SpeechInference.predict(ck.model, examples: [SpeechExample(path: file, features: f)], labels: ck.labels, features: ck.features)[0]
+                if ck.model.task == .utterance {
+                    print("\(file)\t\(p.label)\t\(String(format: "%.4f", p.probability))")
+                } else {
+                    print("# \(file): \(p.label.isEmpty ? "(nothing)" : p.label)  (mean frame probability \(String(format: "%.4f", p.probability)))")
+                    for s in p.segments { print(String(format: "%.3f\t%.3f\t%@", s.start, s.end, s.label)) }
+                }
+            }
+        }
+    }
+}
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Evaluate a checkpoint on a folder: accuracy and confusion matrix (printed and drawn).")
+    @Option(help: "Checkpoint written by train.")
+    var checkpoint: String
+    @Option(help: "Data folder (all its files are evaluated unless --split is given).")
+    var data: String
+    @Option(help: "Evaluate only the test part of this split (official, speaker:NAME, random...).")
+    var split: String?
+    @Option(name: .customLong("label-pattern"), help: "Utterance labels: field:N[:SEP], regex:PATTERN, folder, manifest:PATH.")
+    var labelPattern: String = "field:0:_"
+    @Option(help: "Write the confusion matrix as a PNG here.")
+    var confusion: String?
+    @Option(help: "Threads.")
+    var threads: Int?
+
+    func run() throws {
+        try TrainingCLI.failing("speech-classify") {
+            let threads = max(1, threads ?? Threading.defaultThreads)
+            let ck = try SpeechCheckpoint.read(path: checkpoint, threads: threads)
+            let task = ck.model.task
+            let folder = URL(fileURLWithPath: data)
+            let rule = try LabelRule(parsing: labelPattern)
+            let files = try split.map { try SpeechCorpus.trainTest(folder: folder, task: task, split: try DatasetSplit(parsing: $0), rule: rule).test }
+                ?? SpeechCorpus.list(folder: folder, task: task, rule: rule)
+            let loaded = try SpeechCorpus.load(files, task: task, config: ck.features, threads: threads)
+            let enc = try SpeechCorpus.encode(loaded.loaded, task: task, labels: ck.labels, normalizer: ck.normalizer)
+            reportSkipped(loaded.skipped + enc.skipped)
+            guard !enc.examples.isEmpty else {
+                throw SpeechDataError.noUsableFiles(path: folder.path, part: "evaluation", skipped: loaded.skipped.count + enc.skipped.count)
+            }
+            let ev = SpeechInference.evaluate(ck.model, examples: enc.examples, silence: ck.labels.index(of: LabelTrack.silence))
+            print(String(format: "%@ accuracy: %.2f %% (%d of %d) on %d files, loss %.4f", task == .utterance ? "utterance" : "frame",
+                         100 * ev.accuracy, ev.confusion.correct, ev.confusion.total, enc.examples.count, ev.loss))
+            if let s = ev.segments {
+                print(String(format: "segment accuracy: %.2f %% (N=%d, S=%d, D=%d, I=%d), exact utterances %d of %d",
+                             100 * s.accuracy, s.reference, s.substitutions, s.deletions, s.insertions, ev.exactUtterances, ev.utterances))
+            }
+            print("confusion matrix:")
+            print(ev.confusion.text(labels: ck.labels.names))
+            if let confusion {
+                try TrainingCLI.writeConfusionPlot(ev.confusion, labels: ck.labels.names, title: "\(task.rawValue) confusion", path: confusion)
+                note("wrote \(confusion)")
+            }
+        }
+    }
+}
+
+struct Demo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Short training run: FSDD from $RNN_DATA_DIR/fsdd/recordings when present, else a small espeak-ng digit set.")
+    @Option(help: "Output folder.")
+    var out: String = "speech-demo"
+    @Option(name: .customLong("time-budget"), help: "Training seconds.")
+    var timeBudget: Double = 60
+
+    func run() throws {
+        try TrainingCLI.failing("speech-classify") {
+            var o = SpeechTrainingOptions()
+            o.hidden = 64; o.bidirectional = true
+            if let dir = ProcessInfo.processInfo.environment["RNN_DATA_DIR"],
+               FileManager.default.fileExists(atPath: dir + "/fsdd/recordings") {
+                o.dataPath = dir + "/fsdd/recordings"
+                o.split = "official"
+                note("demo: Free Spoken Digit Dataset at \(o.dataPath), official split, \(Int(timeBudget)) s of training")
+            } else {
+                let folder = URL(fileURLWithPath: out).appendingPathComponent("espeak-digits")
+                note("demo: RNN_DATA_DIR/fsdd not found; synthesising spoken digits with espeak-ng into \(folder.path)")
+                let voices = ["en-us", "en-gb", "en-us+f3", "en-gb+m3", "en-029+f4", "en-gb-scotland+m1"]
+                let files = try SpokenDigitSynthesizer.generate(into: folder, voices: voices, speeds: [130, 170, 210], pitches: [30, 50, 70])
+                note("demo: wrote \(files.count) files; held-out voice: en-029+f4")
+                o.dataPath = folder.path
+                o.split = "speaker:en-029+f4"
+                o.hidden = 48
+            }
+            var t = TrainingConfiguration()
+            t.seed = 1; t.learningRate = 3e-3; t.lrSchedule = .cosine; t.lrFloor = 0.05; t.clip = 5
+            t.timeBudget = timeBudget; t.epochs = nil
+            t.outDirectory = out
+            print(try trainAndReport(o, t, evalEveryGiven: false, label: "demo"))
+        }
+    }
+}
+
+struct BenchFeatures: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-features",
+        abstract: "Feature extraction speed: decode + MFCC + deltas of every audio file in a folder, as a multiple of real time.")
+    @Option(help: "Folder of audio files.")
+    var data: String
+    @Option(help: "Threads (1 = the single-core figure).")
+    var threads: Int = 1
+    @Option(help: "Repetitions (the fastest is reported).")
+    var repeats: Int = 3
+
+    func run() throws {
+        try TrainingCLI.failing("speech-classify") {
+            let files = try UtteranceDataset.list(folder: URL(fileURLWithPath: data), rule: .filenamePattern("^(.*)$")).map(\.url)
+            var audioSeconds = 0.0
+            for f in files { audioSeconds += (try? AudioLoader.info(f).duration) ?? 0 }
+            var best = Double.infinity, frames = 0
+            for _ in 0..<max(1, repeats) {
+                let t0 = ProgressReporter.monotonicSeconds()
+                let m = try UtteranceDataset.extractFeatures(files, config: FeatureConfig(), threads: max(1, threads))
+                best = min(best, ProgressReporter.monotonicSeconds() - t0)
+                frames = m.reduce(0) { $0 + $1.frames }
+            }
+            print(String(format: "%d files, %.1f s of audio, %d frames: %.3f s on %d thread(s) = %.0fx real time",
+                         files.count, audioSeconds, frames, best, threads, audioSeconds / best))
+            print(jsonLine(["files": files.count, "audio_seconds": r6(audioSeconds), "seconds": r6(best), "threads": threads,
+                            "times_real_time": r6(audioSeconds / best)]))
+        }
+    }
+}
+
+extension SpeechTask: ExpressibleByArgument {}
+extension SequenceClassifierConfig.Pooling: ExpressibleByArgument {}
