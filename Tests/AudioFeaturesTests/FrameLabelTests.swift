@@ -1,3 +1,4 @@
+import RecurrentCore
 import Foundation
 import Testing
 @testable import AudioFeatures

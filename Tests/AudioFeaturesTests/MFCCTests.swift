@@ -1,3 +1,4 @@
+import RecurrentCore
 import Foundation
 import Testing
 @testable import AudioFeatures
@@ -179,11 +180,11 @@ import Testing
         let url = dir.appendingPathComponent("stats.json")
         try norm.write(to: url)
         #expect(try FeatureNormalizer.load(url) == norm)
-        #expect(throws: FeatureError.dimensionMismatch(source: "features", expected: 2, got: 3)) {
+        #expect(throws: FeatureNormalizerError.widthMismatch(source: "features", expected: 2, got: 3)) {
             try norm.accumulate(FeatureMatrix(frames: 1, features: 3, values: [1, 2, 3]))
         }
         try Data(#"{"featureCount":2,"count":4,"sum":[1],"sumSquares":[1,2],"minimumStd":1e-5}"#.utf8).write(to: url)
         let e = caught { _ = try FeatureNormalizer.load(url) }
-        #expect(e is FeatureError && "\(e!)".contains(url.path))
+        #expect(e is FeatureNormalizerError && "\(e!)".contains(url.path))
     }
 }

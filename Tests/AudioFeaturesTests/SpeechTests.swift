@@ -1,12 +1,13 @@
 import Foundation
 import RecurrentCore
 import Testing
+import TrainingCLI
 @testable import AudioFeatures
 
 /// Writes a synthetic utterance set: three classes of 0.2–0.35 s signals at 8 kHz with random
 /// amplitude and background noise — "low" (a 300–500 Hz tone), "high" (a 1800–2400 Hz tone)
 /// and "sweep" (a chirp rising from 300 to 2500 Hz) — named `{class}_{speaker}_{index}.wav`.
-private func writeToneSet(into dir: URL, perClass: Int, seed: UInt64) throws {
+func writeToneSet(into dir: URL, perClass: Int, seed: UInt64) throws {
     var rng = SeededRandom(seed: seed)
     let rate = 8000
     for (c, name) in ["low", "high", "sweep"].enumerated() {
@@ -32,6 +33,18 @@ private func tinyConfig(classes: Int, mode: SequenceClassifierConfig.Mode = .man
                              classes: classes, mode: mode, pooling: .mean)
 }
 
+/// Trains with the engine (Adam 1e-2, cosine to 5 %, clip 5, validation every epoch) and
+/// evaluates `best.safetensors` on the test examples.
+func trainSpeech(_ o: SpeechTrainingOptions, data: SpeechTrainingData, epochs: Int, out: String, seed: UInt64 = 1) throws -> SpeechRunReport {
+    var t = TrainingConfiguration()
+    t.learningRate = 1e-2; t.lrSchedule = .cosine; t.lrFloor = 0.05; t.clip = 5; t.epochs = epochs; t.seed = seed; t.threads = 2
+    t.outDirectory = out
+    t.evalEvery = SpeechBatchSource.batchesPerEpoch(count: data.train.count, batchSize: o.batch)
+    let engine = TrainingEngine(configuration: t, task: try SpeechTraining.task(options: o, data: data, training: t))
+    engine.progressOutput = { _ in }
+    return try SpeechTraining.run(engine, data: data)
+}
+
 @Suite struct SpeechTrainingTests {
     /// 3 classes (chance 33 %): after a few seconds of training in debug the held-out accuracy
     /// must reach 90 %, a margin of more than 55 points over chance.
@@ -39,24 +52,27 @@ private func tinyConfig(classes: Int, mode: SequenceClassifierConfig.Mode = .man
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
         try writeToneSet(into: dir, perClass: 16, seed: 7)
-        let data = try SpeechCorpus.prepare(folder: dir, task: .utterance, split: .random(seed: 3, testFraction: 0.25),
-                                            config: FeatureConfig(), threads: 2)
+        var o = SpeechTrainingOptions()
+        o.dataPath = dir.path; o.split = "random:3:0.25"; o.cell = .gru; o.hidden = 12; o.bidirectional = true
+        o.batch = 8; o.valFraction = 0.2
+        let data = try SpeechTraining.prepare(options: o, seed: 1, threads: 2)
         #expect(data.labels.names == ["high", "low", "sweep"])
-        #expect(data.train.count + data.test.count == 48)
+        #expect(data.train.count + data.validation.count + data.test.count == 48)
+        #expect(data.test.count == 12)
+        // Stratified: each class gives round(0.2 × its training files) to validation.
+        var perClass: [Int: Int] = [:]
+        for e in data.train + data.validation { perClass[e.label, default: 0] += 1 }
+        #expect(data.validation.count == perClass.values.map { Int((0.2 * Double($0)).rounded()) }.reduce(0, +))
+        #expect(Set(data.validation.map(\.label)) == [0, 1, 2])
         #expect(data.skipped.isEmpty)
-        let model = try SpeechClassifier(config: tinyConfig(classes: 3), seed: 1, threads: 2)
-        let ck = SpeechCheckpoint(model: model, features: FeatureConfig(), normalizer: data.normalizer, labels: data.labels)
-        var options = SpeechTrainingOptions()
-        options.epochs = 12
-        options.batchSize = 8
-        options.learningRate = 1e-2
-        var lines: [String] = []
-        let reporter = ProgressReporter(totalSteps: nil, timeBudget: nil, label: "test", isTTY: false, output: { _ in })
-        let result = try SpeechTrainer.train(ck, train: data.train, test: data.test, options: options, progress: reporter) { lines.append($0) }
-        #expect(result.history.count == 12)
-        #expect(lines.count == 12)
-        #expect(result.history.last!.trainLoss < result.history.first!.trainLoss)
-        #expect(result.final.accuracy >= 0.9, "held-out accuracy \(result.final.accuracy)")
+        // Validation comes out of the training files only, never out of the test split.
+        let testPaths = Set(data.test.map(\.path))
+        #expect(data.validation.allSatisfy { !testPaths.contains($0.path) })
+        let report = try trainSpeech(o, data: data, epochs: 12, out: dir.appendingPathComponent("run").path)
+        #expect(report.summary.steps == 12 * SpeechBatchSource.batchesPerEpoch(count: data.train.count, batchSize: 8))
+        #expect(report.summary.stepLosses.suffix(5).reduce(0, +) < report.summary.stepLosses.prefix(5).reduce(0, +))
+        #expect(report.test.accuracy >= 0.9, "held-out accuracy \(report.test.accuracy)")
+        #expect(report.summary.metrics["test_accuracy"] == report.test.accuracy)
     }
 
     @Test func frameTaskLearnsToneSegmentsAndScoresSegments() throws {
@@ -79,21 +95,18 @@ private func tinyConfig(classes: Int, mode: SequenceClassifierConfig.Mode = .man
             try AudioWriter.write(url, interleaved: x, channels: 1, sampleRate: rate)
             try track.write(to: LabelTrack.labelFileURL(forAudio: url), atomically: true, encoding: .utf8)
         }
-        let data = try SpeechCorpus.prepare(folder: dir, task: .frame, split: .speaker("v3"), config: FeatureConfig(), threads: 2)
+        var o = SpeechTrainingOptions()
+        o.dataPath = dir.path; o.task = .frame; o.split = "speaker:v3"; o.cell = .gru; o.hidden = 12; o.bidirectional = true
+        o.batch = 4; o.valFraction = 0.25
+        let data = try SpeechTraining.prepare(options: o, seed: 2, threads: 2)
         #expect(data.labels.names == ["silence", "a", "b"])
-        #expect(data.test.count == 4)
-        let model = try SpeechClassifier(config: tinyConfig(classes: 3, mode: .manyToMany), seed: 2, threads: 2)
-        let ck = SpeechCheckpoint(model: model, features: FeatureConfig(), normalizer: data.normalizer, labels: data.labels)
-        var options = SpeechTrainingOptions()
-        options.epochs = 15
-        options.batchSize = 4
-        options.learningRate = 1e-2
-        let reporter = ProgressReporter(totalSteps: nil, timeBudget: nil, label: "test", isTTY: false, output: { _ in })
-        let result = try SpeechTrainer.train(ck, train: data.train, test: data.test, options: options, progress: reporter) { _ in }
+        #expect(data.test.count == 4 && data.validation.count == 3 && data.train.count == 9)
+        let report = try trainSpeech(o, data: data, epochs: 15, out: dir.appendingPathComponent("run").path)
         // Frame chance is about 52 % (silence share); a trained model must do far better.
-        #expect(result.final.accuracy >= 0.85, "frame accuracy \(result.final.accuracy)")
-        let seg = try #require(result.final.segments)
+        #expect(report.test.accuracy >= 0.85, "frame accuracy \(report.test.accuracy)")
+        let seg = try #require(report.test.segments)
         #expect(seg.reference == 8)
+        #expect(report.summary.metrics["val_segment_accuracy"] != nil)
     }
 
     @Test func batchedProbabilitiesEqualOneAtATime() throws {
@@ -319,7 +332,7 @@ private func tinyConfig(classes: Int, mode: SequenceClassifierConfig.Mode = .man
         var m = ConfusionMatrix(classes: 2)
         m.add(truth: 0, predicted: 0); m.add(truth: 1, predicted: 0)
         let p = dir.appendingPathComponent("cm.png")
-        try m.writePNG(labels: ["x", "y"], title: "cm", to: p.path)
+        try TrainingCLI.writeConfusionPlot(m, labels: ["x", "y"], title: "cm", path: p.path)
         let bytes = [UInt8](try Data(contentsOf: p))
         #expect(Array(bytes.prefix(8)) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
     }

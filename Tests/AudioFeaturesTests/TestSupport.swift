@@ -1,3 +1,4 @@
+import RecurrentCore
 import Foundation
 @testable import AudioFeatures
 
