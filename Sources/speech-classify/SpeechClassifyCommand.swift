@@ -73,19 +73,15 @@ struct Features: ParsableCommand {
     @Argument(help: "Audio file (anything libsndfile reads).")
     var file: String
     @Option(help: "csv (text, one frame per line) or npy (NumPy binary).")
-    var format: String = "csv"
+    var format: FeatureFileFormat = .csv
     @Option(name: .shortAndLong, help: "Write to this file instead of standard output.")
     var output: String?
-
-    func validate() throws {
-        guard format == "csv" || format == "npy" else { throw ValidationError("--format: '\(format)' is not csv or npy") }
-    }
 
     func run() throws {
         try TrainingCLI.failing("speech-classify") {
             let extractor = try MFCCExtractor(config: FeatureConfig())
             let m = try extractor.features(ofFile: URL(fileURLWithPath: file))
-            let data = format == "csv" ? Data(m.csvText().utf8) : m.npyData()
+            let data = format == .csv ? Data(m.csvText().utf8) : m.npyData()
             if let output { try AtomicFile.write(data, to: output) } else { FileHandle.standardOutput.write(data) }
             note("\(file): \(m.frames) frames x \(m.features) features")
         }
@@ -278,3 +274,6 @@ struct BenchFeatures: ParsableCommand {
 
 extension SpeechTask: ExpressibleByArgument {}
 extension SequenceClassifierConfig.Pooling: ExpressibleByArgument {}
+
+/// `features --format`.
+enum FeatureFileFormat: String, ExpressibleByArgument, CaseIterable { case csv, npy }
