@@ -65,9 +65,7 @@ public struct SpeechBatch: TrainingBatch {
 }
 
 /// The training examples as seekable, length-grouped mini-batches (`SpeechCorpus.batches`),
-/// shuffled anew every epoch by one generator seeded from the run's seed and carried from
-/// epoch to epoch; seeking replays the earlier epochs' shuffles, so a position always gives
-/// the same batch.
+/// shuffled anew every epoch with a seed derived from the run's seed and the epoch.
 public struct SpeechBatchSource: BatchSource {
     /// The training examples.
     public let examples: [SpeechExample]
@@ -78,8 +76,6 @@ public struct SpeechBatchSource: BatchSource {
     private let lengths: [Int]
     private var order: [[Int]] = []
     private var orderEpoch = -1
-    /// The generator after shuffling epoch `orderEpoch`.
-    private var rng: SeededRandom
     public private(set) var position = BatchPosition()
     public let batchesPerEpoch: Int
 
@@ -90,7 +86,6 @@ public struct SpeechBatchSource: BatchSource {
         self.batchSize = batchSize
         self.seed = seed
         lengths = examples.map(\.features.frames)
-        rng = SeededRandom(seed: seed &+ 0x5eed)
         batchesPerEpoch = Self.batchesPerEpoch(count: examples.count, batchSize: batchSize)
     }
 
@@ -101,21 +96,15 @@ public struct SpeechBatchSource: BatchSource {
         return n / pool * 20 + (n % pool + batchSize - 1) / batchSize
     }
 
-    /// The batches (example indices) of `epoch`: from the current epoch on, the generator goes
-    /// on; for an earlier one, the shuffles from epoch 0 are replayed.
-    public mutating func batches(epoch: Int) -> [[Int]] {
-        if epoch != orderEpoch {
-            if epoch != orderEpoch + 1 { rng = SeededRandom(seed: seed &+ 0x5eed); orderEpoch = -1 }
-            while orderEpoch < epoch {
-                order = SpeechCorpus.batches(lengths: lengths, batchSize: batchSize, rng: &rng)
-                orderEpoch += 1
-            }
-        }
-        return order
+    /// The batches (example indices) of `epoch`.
+    public func batches(epoch: Int) -> [[Int]] {
+        var rng = SeededRandom(seed: seed &+ 0x5eed &+ UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15)
+        return SpeechCorpus.batches(lengths: lengths, batchSize: batchSize, rng: &rng)
     }
 
     public mutating func next() -> SpeechBatch {
-        let batch = SpeechBatch(examples: batches(epoch: position.epoch)[position.batch].map { examples[$0] })
+        if orderEpoch != position.epoch { order = batches(epoch: position.epoch); orderEpoch = position.epoch }
+        let batch = SpeechBatch(examples: order[position.batch].map { examples[$0] })
         position.batch += 1
         if position.batch >= batchesPerEpoch { position = BatchPosition(epoch: position.epoch + 1, batch: 0) }
         return batch
