@@ -14,13 +14,20 @@ public struct FrameTrainingOptions: Sendable, Encodable {
     /// Read each image as a sequence of rows (sequential MNIST).
     public var rows = false
     /// Feature size; nil = from the first frame (see `FrameClassification.featureConfig`).
-    public var size: (width: Int, height: Int)?
+    public var width: Int?, height: Int?
     /// RGB features (default grey).
     public var rgb = false
     /// Append frame differences to every step (frames only).
     public var deltas = false
-    /// The network.
-    public var network = FrameNetworkOptions()
+    /// The network (see `FrameNetworkOptions`).
+    public var cell: CellKind = .lstm
+    public var layers = 1
+    public var hidden = 128
+    public var bidirectional = false
+    public var projection: Int?
+    public var pooling: SequenceClassifierConfig.Pooling = .last
+    public var dropout: Float = 0
+    public var perFrame = false
     /// Examples per step.
     public var batch = 64
     /// Random translation of every training example by up to this many pixels per axis (the
@@ -35,48 +42,31 @@ public struct FrameTrainingOptions: Sendable, Encodable {
     /// The defaults above.
     public init() {}
 
+    /// The network settings.
+    public var network: FrameNetworkOptions {
+        FrameNetworkOptions(cell: cell, layers: layers, hidden: hidden, bidirectional: bidirectional, projection: projection,
+                            pooling: pooling, dropout: dropout, perFrame: perFrame)
+    }
+
     enum CodingKeys: String, CodingKey {
         case dataPath = "data", rows, width, height, rgb, deltas, cell, layers, hidden, bidirectional, projection, pooling
         case dropout, perFrame = "per_frame", batch, shift, testFraction = "test_fraction", valFraction = "val_fraction"
     }
 
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(dataPath, forKey: .dataPath)
-        try c.encode(rows, forKey: .rows)
-        try c.encodeIfPresent(size?.width, forKey: .width)
-        try c.encodeIfPresent(size?.height, forKey: .height)
-        try c.encode(rgb, forKey: .rgb)
-        try c.encode(deltas, forKey: .deltas)
-        try c.encode(network.cell, forKey: .cell)
-        try c.encode(network.layers, forKey: .layers)
-        try c.encode(network.hidden, forKey: .hidden)
-        try c.encode(network.bidirectional, forKey: .bidirectional)
-        try c.encodeIfPresent(network.projection, forKey: .projection)
-        try c.encode(network.pooling, forKey: .pooling)
-        try c.encode(network.dropout, forKey: .dropout)
-        try c.encode(network.perFrame, forKey: .perFrame)
-        try c.encode(batch, forKey: .batch)
-        try c.encode(shift, forKey: .shift)
-        try c.encode(testFraction, forKey: .testFraction)
-        try c.encode(valFraction, forKey: .valFraction)
-    }
-
     /// Checks the settings; the message names the option.
     func validate() throws {
         func fail(_ option: String, _ reason: String) -> TrainingSetupError { .invalid(option: option, reason: reason) }
-        let n = network
-        if n.layers < 1 { throw fail("--layers", "must be at least 1 (got \(n.layers))") }
-        if n.hidden < 1 { throw fail("--hidden", "must be at least 1 (got \(n.hidden))") }
-        if let p = n.projection, p < 0 { throw fail("--projection", "must be at least 0 (got \(p))") }
-        if !(n.dropout >= 0 && n.dropout < 1) { throw fail("--dropout", "must be in [0, 1) (got \(n.dropout))") }
+        if layers < 1 { throw fail("--layers", "must be at least 1 (got \(layers))") }
+        if hidden < 1 { throw fail("--hidden", "must be at least 1 (got \(hidden))") }
+        if let p = projection, p < 0 { throw fail("--projection", "must be at least 0 (got \(p))") }
+        if !(dropout >= 0 && dropout < 1) { throw fail("--dropout", "must be in [0, 1) (got \(dropout))") }
         if batch < 1 { throw fail("--batch", "must be at least 1 (got \(batch))") }
         if !(0...16).contains(shift) { throw fail("--shift", "must be in 0...16 (got \(shift))") }
         if !(testFraction >= 0 && testFraction < 1) { throw fail("--test-fraction", "must be at least 0 and below 1 (got \(testFraction))") }
         if !(valFraction >= 0 && valFraction < 1) { throw fail("--val-fraction", "must be at least 0 and below 1 (got \(valFraction))") }
         if deltas && rows { throw fail("--deltas", "needs frame steps; it cannot be combined with --rows") }
-        if let s = size, !(1...4096).contains(s.width) || !(1...4096).contains(s.height) {
-            throw fail("--size", "sides must be in 1...4096 (got \(s.width)x\(s.height))")
+        if (width == nil) != (height == nil) || !(1...4096).contains(width ?? 1) || !(1...4096).contains(height ?? 1) {
+            throw fail("--size", "needs a width and a height in 1...4096 (got \(width ?? 0)x\(height ?? 0))")
         }
     }
 }
@@ -220,7 +210,7 @@ public final class FrameTrainingRun {
                 label: String = "frame-classify", message: (String) -> Void = { _ in }) throws {
         try o.validate()
         try training.validate()
-        let features = try FrameClassification.featureConfig(root: o.dataPath, rows: o.rows, size: o.size, rgb: o.rgb,
+        let features = try FrameClassification.featureConfig(root: o.dataPath, rows: o.rows, size: o.width.flatMap { w in o.height.map { (w, $0) } }, rgb: o.rgb,
                                                              deltas: o.deltas, testFraction: o.testFraction, seed: training.seed)
         let (split, load) = try FrameClassification.loadSplit(root: o.dataPath, rows: o.rows, features: features,
                                                               testFraction: o.testFraction, seed: training.seed,

@@ -127,11 +127,11 @@ struct Train: ParsableCommand {
                                                          defaults: frameDefaults)
             var o = FrameTrainingOptions()
             o.dataPath = data
-            o.rows = rows; o.size = try size.map(parseSize); o.rgb = rgb; o.deltas = deltas
-            o.network = FrameNetworkOptions(cell: model.cell ?? frameDefaults.cell, layers: model.layers ?? frameDefaults.layers,
-                                            hidden: model.hidden ?? frameDefaults.hidden, bidirectional: direction.bidirectional,
-                                            projection: projection, pooling: pooling,
-                                            dropout: model.dropout ?? frameDefaults.dropout, perFrame: perFrame)
+            o.rows = rows; o.rgb = rgb; o.deltas = deltas
+            if let size { (o.width, o.height) = try parseSize(size) }
+            o.cell = model.cell ?? frameDefaults.cell; o.layers = model.layers ?? frameDefaults.layers
+            o.hidden = model.hidden ?? frameDefaults.hidden; o.dropout = model.dropout ?? frameDefaults.dropout
+            o.bidirectional = direction.bidirectional; o.projection = projection; o.pooling = pooling; o.perFrame = perFrame
             o.batch = budget.batch ?? frameDefaults.batch
             o.shift = shift; o.testFraction = testFraction
             o.valFraction = runOptions.valFraction ?? frameDefaults.valFraction
@@ -238,7 +238,7 @@ struct Demo: ParsableCommand {
             // Frame differences make the rotation direction of the squares learnable (without
             // them the two square classes stay at chance); 16x16 features keep epochs short.
             var o = FrameTrainingOptions()
-            o.dataPath = root + "/data"; o.size = (16, 16); o.shift = 1; o.deltas = true
+            o.dataPath = root + "/data"; o.width = 16; o.height = 16; o.shift = 1; o.deltas = true
             var training = TrainingConfiguration()
             training.timeBudget = seconds; training.seed = 1; training.lrSchedule = .cosine; training.lrFloor = 0.02
             training.outDirectory = root + "/run"

@@ -36,7 +36,7 @@ private func writeSmallShapes(_ root: String, perClass: Int = 6, frames: Int = 4
         defer { tmp.cleanup() }
         try writeSmallShapes(tmp.sub("d"))
         var o = FrameTrainingOptions()
-        o.dataPath = tmp.sub("d"); o.size = (4, 4); o.valFraction = 0.25
+        o.dataPath = tmp.sub("d"); o.width = 4; o.height = 4; o.valFraction = 0.25
         var t = TrainingConfiguration()
         t.steps = 1; t.threads = 1; t.outDirectory = tmp.sub("run")
         let run = try FrameTrainingRun(options: o, training: t)
@@ -51,8 +51,8 @@ private func writeSmallShapes(_ root: String, perClass: Int = 6, frames: Int = 4
 @Suite(.serialized) struct FrameResumeTests {
     func options(_ data: String) -> FrameTrainingOptions {
         var o = FrameTrainingOptions()
-        o.dataPath = data; o.size = (4, 4); o.batch = 5; o.shift = 1; o.valFraction = 0.1
-        o.network = FrameNetworkOptions(cell: .gru, layers: 2, hidden: 6, projection: 0, dropout: 0.25)
+        o.dataPath = data; o.width = 4; o.height = 4; o.batch = 5; o.shift = 1; o.valFraction = 0.1
+        o.cell = .gru; o.layers = 2; o.hidden = 6; o.projection = 0; o.dropout = 0.25
         return o
     }
 

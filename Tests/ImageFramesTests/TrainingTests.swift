@@ -18,8 +18,8 @@ private func loadShapes(_ root: String) throws -> FrameSplit {
         let options = ShapesOptions(width: 16, height: 16, frames: 8, antiAlias: .off)
         try FrameGenerator.writeShapes(root: tmp.sub("shapes"), trainPerClass: 24, testPerClass: 8, seed: 3, options: options)
         var o = FrameTrainingOptions()
-        o.dataPath = tmp.sub("shapes"); o.size = (8, 8); o.batch = 16; o.valFraction = 0.1
-        o.network = FrameNetworkOptions(hidden: 24, projection: 16)
+        o.dataPath = tmp.sub("shapes"); o.width = 8; o.height = 8; o.batch = 16; o.valFraction = 0.1
+        o.hidden = 24; o.projection = 16
         var t = TrainingConfiguration()
         t.epochs = 12; t.learningRate = 1e-2; t.lrSchedule = .cosine; t.lrFloor = 0.02; t.seed = 1; t.threads = 2
         t.outDirectory = tmp.sub("run")
@@ -105,8 +105,8 @@ private func loadShapes(_ root: String) throws -> FrameSplit {
         let split = try FrameClassification.loadSplit(root: tmp.sub("d"), rows: false, features: FeatureConfig(width: 3, height: 3)).split
         #expect(split.train.frameClassNames == ["off", "on"])
         var o = FrameTrainingOptions()
-        o.dataPath = tmp.sub("d"); o.size = (3, 3); o.batch = 8; o.valFraction = 0
-        o.network = FrameNetworkOptions(hidden: 8, projection: 0, perFrame: true)
+        o.dataPath = tmp.sub("d"); o.width = 3; o.height = 3; o.batch = 8; o.valFraction = 0
+        o.hidden = 8; o.projection = 0; o.perFrame = true
         var t = TrainingConfiguration()
         t.epochs = 15; t.learningRate = 2e-2; t.lrSchedule = .cosine; t.lrFloor = 0.02; t.seed = 2; t.threads = 2
         t.outDirectory = tmp.sub("run")
