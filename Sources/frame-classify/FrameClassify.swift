@@ -95,7 +95,9 @@ let frameDefaults: TrainingDefaults = {
 }()
 
 /// `--pooling last|mean`.
-extension SequenceClassifierConfig.Pooling: ExpressibleByArgument {}
+extension SequenceClassifierConfig.Pooling: ExpressibleByArgument, CaseIterable {
+    public static var allCases: [Self] { [.last, .mean] }
+}
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
