@@ -19,14 +19,19 @@ public struct FrameTrainingOptions: Sendable, Encodable {
     public var rgb = false
     /// Append frame differences to every step (frames only).
     public var deltas = false
-    /// The network (see `FrameNetworkOptions`).
+    /// Recurrent cell, layers and hidden units per direction.
     public var cell: CellKind = .lstm
     public var layers = 1
     public var hidden = 128
+    /// Two directions per layer.
     public var bidirectional = false
+    /// Learned projection width (0: none; nil: 128 for whole-frame steps wider than 128).
     public var projection: Int?
+    /// Pooling of many-to-one models.
     public var pooling: SequenceClassifierConfig.Pooling = .last
+    /// Dropout between layers and before the classifier.
     public var dropout: Float = 0
+    /// Label every frame from the clips' `labels.txt` (many-to-many) instead of whole clips.
     public var perFrame = false
     /// Examples per step.
     public var batch = 64
