@@ -60,7 +60,7 @@ let package = Package(
         .executableTarget(name: "lm-train", dependencies: ["TextData", "RecurrentCore", "TrainingCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "translate-toy", dependencies: ["Seq2Seq", "RecurrentCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "speech-classify", dependencies: ["AudioFeatures", "RecurrentCore", "TrainingCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "frame-classify", dependencies: ["ImageFrames", "RecurrentCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "frame-classify", dependencies: ["ImageFrames", "RecurrentCore", "TrainingCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "rnn-bench", dependencies: ["RecurrentCore", "Plotting", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: fastMath),
         // The README's "use RecurrentCore from your package" example, kept compiling.
         .executableTarget(name: "core-example", dependencies: ["RecurrentCore"]),
@@ -73,6 +73,6 @@ let package = Package(
         .testTarget(name: "TextDataTests", dependencies: ["TextData", "RecurrentCore", "TrainingCLI", "TestSupport"]),
         .testTarget(name: "Seq2SeqTests", dependencies: ["Seq2Seq", "RecurrentCore"]),
         .testTarget(name: "AudioFeaturesTests", dependencies: ["AudioFeatures", "RecurrentCore", "TrainingCLI", "TestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "ImageFramesTests", dependencies: ["ImageFrames", "PNGCodec", "RecurrentCore"]),
+        .testTarget(name: "ImageFramesTests", dependencies: ["ImageFrames", "PNGCodec", "RecurrentCore", "TrainingCLI", "TestSupport"]),
     ]
 )

@@ -133,6 +133,10 @@ public final class FrameModel {
             let text = error.description
             throw FrameError.invalidCheckpoint(path: path, reason: text.hasPrefix(path + ": ") ? String(text.dropFirst(path.count + 2)) : text)
         }
+        let expected = Set(network.namedParameters.map(\.name))
+        if let extra = archive.tensors.first(where: { !expected.contains($0.name) }) {
+            throw FrameError.invalidCheckpoint(path: path, reason: "unexpected tensor '\(extra.name)'")
+        }
         return FrameModel(info: info, network: network)
     }
 

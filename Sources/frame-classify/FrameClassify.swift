@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import ImageFrames
 import RecurrentCore
+import TrainingCLI
 
 /// Image- and video-frame sequence classification from PNG frames.
 @main
@@ -12,20 +13,13 @@ struct FrameClassify: ParsableCommand {
         discussion: "Without arguments: a demo that generates the 'shapes' clips, trains about a minute and prints the accuracy.",
         subcommands: [Demo.self, Generate.self, Train.self, Predict.self, Eval.self, BenchLoad.self],
         defaultSubcommand: Demo.self)
+
+    static func main() { TrainingCLI.main(Self.self, tool: "frame-classify") }
 }
 
-/// Prints `error` as one line on standard error and returns the failure exit code.
-func fail(_ error: Error) -> ExitCode {
-    let text = String(describing: error)
-    FileHandle.standardError.write(Data(("frame-classify: " + text + "\n").utf8))
-    return ExitCode.failure
-}
-
-/// Runs `body`, turning project errors into one line on stderr and a non-zero exit.
+/// Runs `body` on the one error path: `frame-classify: <file or option>: <what is wrong>`, exit 1.
 func guarded(_ body: () throws -> Void) throws {
-    do { try body() } catch let error as ExitCode { throw error } catch let error as ValidationError { throw error } catch {
-        throw fail(error)
-    }
+    try TrainingCLI.failing("frame-classify", body)
 }
 
 /// Prints `value` as one line of JSON with sorted keys.
@@ -36,46 +30,48 @@ func printJSON<T: Encodable>(_ value: T) {
 }
 
 /// Writes a line to standard error.
-func stderrLine(_ text: String) { FileHandle.standardError.write(Data((text + "\n").utf8)) }
+func stderrLine(_ text: String) { TrainingCLI.printError(text) }
 
 /// Parses `WxH`.
 func parseSize(_ text: String) throws -> (width: Int, height: Int) {
     let parts = text.lowercased().split(separator: "x")
     guard parts.count == 2, let w = Int(parts[0]), let h = Int(parts[1]), (1...4096).contains(w), (1...4096).contains(h) else {
-        throw ValidationError("--size must be WxH with sides in 1...4096, e.g. 28x28 (got '\(text)')")
+        throw ValidationError("--size: must be WxH with sides in 1...4096, e.g. 28x28 (got '\(text)')")
     }
     return (w, h)
 }
 
 // MARK: - generate
 
+/// `--kind shapes|mnist-rows|moving-digits`.
+enum GeneratedKind: String, ExpressibleByArgument, CaseIterable {
+    case shapes, mnistRows = "mnist-rows", movingDigits = "moving-digits"
+}
+
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Write a PNG data set: shapes, mnist-rows or moving-digits.")
-    @Option(help: "shapes | mnist-rows | moving-digits") var kind: String
+    @Option(help: "Data set to write.") var kind: GeneratedKind
     @Option(help: "Output folder (train/ and test/ are created in it).") var out: String
     @Option(help: "Training clips per class (shapes: 100, moving-digits: 500); test gets a quarter. Ignored by mnist-rows.") var count: Int?
     @Option(help: "Seed.") var seed: UInt64 = 1
     @Option(help: "Folder with mnist/t10k-*-ubyte.gz (default: $RNN_DATA_DIR).") var dataDir: String?
 
     func validate() throws {
-        guard ["shapes", "mnist-rows", "moving-digits"].contains(kind) else {
-            throw ValidationError("--kind must be shapes, mnist-rows or moving-digits (got '\(kind)')")
-        }
-        if let count, count < 1 || count > 100_000 { throw ValidationError("--count must be in 1...100000") }
+        if let count, count < 1 || count > 100_000 { throw ValidationError("--count: must be in 1...100000 (got \(count))") }
     }
 
     func run() throws {
         try guarded {
             let start = ProgressReporter.monotonicSeconds()
             switch kind {
-            case "shapes":
+            case .shapes:
                 let n = count ?? 100
                 try FrameGenerator.writeShapes(root: out, trainPerClass: n, testPerClass: max(1, n / 4), seed: seed)
             default:
                 guard let data = dataDir ?? ProcessInfo.processInfo.environment["RNN_DATA_DIR"] else {
-                    throw ValidationError("\(kind) needs the MNIST files: pass --data-dir or set RNN_DATA_DIR")
+                    throw ValidationError("--data-dir: \(kind.rawValue) needs the MNIST files: pass --data-dir or set RNN_DATA_DIR")
                 }
-                if kind == "mnist-rows" {
+                if kind == .mnistRows {
                     try FrameGenerator.writeMNISTRows(dataDirectory: data, directory: out)
                 } else {
                     let n = count ?? 500
@@ -83,110 +79,80 @@ struct Generate: ParsableCommand {
                                                          testPerClass: max(1, n / 4), seed: seed)
                 }
             }
-            stderrLine("frame-classify: wrote \(kind) to \(out) in \(String(format: "%.1f", ProgressReporter.monotonicSeconds() - start)) s")
+            stderrLine("frame-classify: wrote \(kind.rawValue) to \(out) in \(String(format: "%.1f", ProgressReporter.monotonicSeconds() - start)) s")
         }
     }
 }
 
 // MARK: - train
 
-struct TrainOptions: ParsableArguments {
-    @Option(help: "Data folder: DIR/<class>/<clip>/<frame>.png, or DIR/<class>/<image>.png with --rows; train/ and test/ sub-folders or a seeded split.")
-    var data: String
+/// frame-classify's defaults for the shared training options.
+let frameDefaults: TrainingDefaults = {
+    var d = TrainingDefaults(out: "runs/frame-classify")
+    d.seed = 1; d.layers = 1; d.hidden = 128; d.batch = 64; d.clip = 5
+    d.lrSchedule = .cosine; d.lrFloor = 0.02; d.epochs = 10
+    return d
+}()
+
+/// `--pooling last|mean`.
+extension SequenceClassifierConfig.Pooling: ExpressibleByArgument, CaseIterable {
+    public static var allCases: [Self] { [.last, .mean] }
+}
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a classifier; prints a JSON summary as the last line.",
+        discussion: "Defaults: --cell lstm --layers 1 --hidden 128 --dropout 0 --optimizer adam --lr 2e-3 --lr-schedule cosine "
+            + "--lr-floor 0.02 --clip 5 --batch 64 --epochs 10 --eval-every (one epoch) --val-fraction 0.1 --test-fraction 0.2 "
+            + "--seed 1 --out runs/frame-classify. best.safetensors is chosen on the validation share of the training data; "
+            + "the test set is evaluated once, at the end.")
+    @OptionGroup var runOptions: RunOptions
+    @OptionGroup var model: ModelOptions
+    @OptionGroup var direction: BidirectionalOption
+    @OptionGroup var optimization: OptimizationOptions
+    @OptionGroup var budget: BudgetOptions
     @Flag(help: "Read each image as a sequence of rows (sequential MNIST).") var rows = false
     @Option(help: "Feature size WxH (default: rows: the image size; frames: reduced to at most 24 pixels a side).") var size: String?
     @Flag(help: "RGB features (default grey).") var rgb = false
     @Flag(help: "Append frame differences (frame t minus frame t-1) to every step's features; frames only, not --rows.") var deltas = false
-    @Option(help: "Cell: lstm, gru, rnn, rnn_relu.") var cell: String = "lstm"
-    @Option(help: "Recurrent layers.") var layers: Int = 1
-    @Option(help: "Hidden units per direction.") var hidden: Int = 128
-    @Flag(help: "Bidirectional layers.") var bidirectional = false
     @Option(help: "Learned projection width before the RNN (0: none; default: 128 for frame steps wider than 128).") var projection: Int?
-    @Option(help: "Pooling: last or mean.") var pooling: String = "last"
-    @Option(help: "Dropout between layers and before the classifier.") var dropout: Float = 0
+    @Option(help: "Pooling of many-to-one models.") var pooling: SequenceClassifierConfig.Pooling = .last
     @Flag(help: "Label every frame from the clips' labels.txt (many-to-many).") var perFrame = false
-    @Option(help: "Epochs (default 10 unless --time-budget is given).") var epochs: Int?
-    @Option(help: "Time budget in seconds.") var timeBudget: Double?
-    @Option(help: "Batch size.") var batchSize: Int = 64
-    @Option(help: "Peak learning rate (Adam, cosine decay).") var lr: Float = 2e-3
-    @Option(help: "Gradient-norm clip (0: none).") var clip: Float = 5
     @Option(help: "Random shift augmentation in pixels (0: none).") var shift: Int = 0
     @Option(help: "Test fraction when the data has no train/ and test/ folders.") var testFraction: Double = 0.2
-    @Option(help: "Output folder for checkpoints, log.csv and loss.png.") var out: String = "runs/frame-classify"
-    @Option(help: "Seed.") var seed: UInt64 = 1
-    @Option(help: "Threads (batch shards and loading); default: all cores.") var threads: Int?
-
-    func validate() throws {
-        guard CellKind(argument: cell) != nil else { throw ValidationError("unknown --cell '\(cell)' (lstm, gru, rnn, rnn_relu)") }
-        guard SequenceClassifierConfig.Pooling(rawValue: pooling) != nil else { throw ValidationError("--pooling must be last or mean") }
-        if let size { _ = try parseSize(size) }
-        guard layers >= 1, hidden >= 1, batchSize >= 1 else { throw ValidationError("--layers, --hidden and --batch-size must be positive") }
-        if let epochs, epochs < 1 { throw ValidationError("--epochs must be positive") }
-        if let timeBudget, !(timeBudget > 0) { throw ValidationError("--time-budget must be positive") }
-        guard dropout >= 0 && dropout < 1 else { throw ValidationError("--dropout must be in [0, 1)") }
-        guard shift >= 0 && shift <= 16 else { throw ValidationError("--shift must be in 0...16") }
-        guard testFraction >= 0 && testFraction < 1 else { throw ValidationError("--test-fraction must be in [0, 1)") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be positive") }
-        if deltas && rows { throw ValidationError("--deltas needs frame steps; it cannot be combined with --rows") }
-    }
-
-    var network: FrameNetworkOptions {
-        FrameNetworkOptions(cell: CellKind(argument: cell) ?? .lstm, layers: layers, hidden: hidden, bidirectional: bidirectional,
-                            projection: projection, pooling: SequenceClassifierConfig.Pooling(rawValue: pooling) ?? .last,
-                            dropout: dropout, perFrame: perFrame)
-    }
-
-    var training: FrameTrainingOptions {
-        FrameTrainingOptions(epochs: epochs ?? (timeBudget == nil ? 10 : nil), timeBudget: timeBudget, batchSize: batchSize,
-                             learningRate: lr, clipNorm: clip, seed: seed, shift: shift, outDirectory: out)
-    }
-}
-
-/// The JSON summary line of a training run.
-struct TrainReport: Encodable {
-    var data: String
-    var features: FeatureConfig
-    var model: SequenceClassifierConfig
-    var loadFrames: Int
-    var loadSeconds: Double
-    var loadFramesPerSecond: Double
-    var result: FrameTrainingSummary
-    var checkpoint: String
-
-    enum CodingKeys: String, CodingKey {
-        case data, features, model, result, checkpoint
-        case loadFrames = "load_frames", loadSeconds = "load_seconds", loadFramesPerSecond = "load_frames_per_second"
-    }
-}
-
-/// Loads the data, builds the model and trains it per `o`.
-func train(_ o: TrainOptions) throws -> TrainReport {
-    let threads = o.threads ?? Threading.defaultThreads
-    let size = try o.size.map(parseSize)
-    let features = try FrameClassification.featureConfig(root: o.data, rows: o.rows, size: size, rgb: o.rgb,
-                                                         deltas: o.deltas, testFraction: o.testFraction, seed: o.seed)
-    let (split, load) = try FrameClassification.loadSplit(root: o.data, rows: o.rows, features: features,
-                                                          testFraction: o.testFraction, seed: o.seed, threads: threads)
-    stderrLine("frame-classify: loaded \(split.train.examples.count) train / \(split.test.examples.count) test examples, \(load.frames) frames in \(String(format: "%.2f", load.seconds)) s (\(Int(load.framesPerSecond)) frames/s), features \(features.width)x\(features.height) \(features.colour.rawValue) \(features.mode.rawValue)\(features.deltas ? " + deltas" : ""), \(features.featuresPerStep) per step")
-    let model = try FrameClassification.makeModel(split: split, network: o.network, seed: o.seed, threads: threads)
-    stderrLine("frame-classify: model \(model.info.model.jsonString()), \(model.network.parameterCount) parameters, \(threads) threads")
-    let trainer = try FrameTrainer(model: model, train: split.train.examples, test: split.test.examples, options: o.training)
-    let stepsPerEpoch = (split.train.examples.count + o.batchSize - 1) / o.batchSize
-    let progress = ProgressReporter(totalSteps: o.training.epochs.map { $0 * stepsPerEpoch }, timeBudget: o.timeBudget,
-                                    label: "frame-classify")
-    let summary = try trainer.run(progress: progress, message: { progress.message($0) })
-    return TrainReport(data: o.data, features: features, model: model.info.model, loadFrames: load.frames,
-                       loadSeconds: (load.seconds * 1000).rounded() / 1000, loadFramesPerSecond: load.framesPerSecond.rounded(),
-                       result: summary, checkpoint: o.out + "/best.safetensors")
-}
-
-struct Train: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Train a classifier; prints a JSON summary as the last line.")
-    @OptionGroup var options: TrainOptions
 
     func run() throws {
-        try guarded { printJSON(try train(options)) }
+        try guarded {
+            guard let data = runOptions.data else { throw ValidationError("--data: give a data folder") }
+            TrainingCLI.printSystemInfo(tool: "frame-classify", verbose: runOptions.verbose)
+            let training = try TrainingCLI.configuration(run: runOptions, optimization: optimization, budget: budget,
+                                                         defaults: frameDefaults)
+            var o = FrameTrainingOptions()
+            o.dataPath = data
+            o.rows = rows; o.rgb = rgb; o.deltas = deltas
+            if let size { (o.width, o.height) = try parseSize(size) }
+            o.cell = model.cell ?? frameDefaults.cell; o.layers = model.layers ?? frameDefaults.layers
+            o.hidden = model.hidden ?? frameDefaults.hidden; o.dropout = model.dropout ?? frameDefaults.dropout
+            o.bidirectional = direction.bidirectional; o.projection = projection; o.pooling = pooling; o.perFrame = perFrame
+            o.batch = budget.batch ?? frameDefaults.batch
+            o.shift = shift; o.testFraction = testFraction
+            o.valFraction = runOptions.valFraction ?? frameDefaults.valFraction
+            print(try train(o, training, evalEveryEpoch: budget.evalEvery == nil).summary.json)
+        }
     }
+}
+
+/// Loads, trains with the engine (plot, signals, progress) and evaluates on the test set;
+/// prints the loading, model and test lines on stderr.
+func train(_ o: FrameTrainingOptions, _ training: TrainingConfiguration, evalEveryEpoch: Bool) throws -> FrameTrainingReport {
+    let run = try FrameTrainingRun(options: o, training: training, evalEveryEpoch: evalEveryEpoch) { stderrLine("frame-classify: " + $0) }
+    run.engine.plotter = TrainingCLI.writeLossPlot
+    run.engine.handlesSignals = true
+    let report = try run.run()
+    let t = report.test, l = report.lastTest
+    stderrLine("frame-classify: test (held out): best.safetensors \(t.correct)/\(t.count) = \(String(format: "%.2f", 100 * t.accuracy)) %, "
+               + "last.safetensors \(l.correct)/\(l.count) = \(String(format: "%.2f", 100 * l.accuracy)) %")
+    return report
 }
 
 // MARK: - predict / eval
@@ -196,7 +162,7 @@ struct Predict: ParsableCommand {
     @Option(help: "Checkpoint (best.safetensors or last.safetensors).") var checkpoint: String
     @Argument(help: "Clip folders or PNG images.") var paths: [String] = []
 
-    func validate() throws { guard !paths.isEmpty else { throw ValidationError("give at least one clip folder or image") } }
+    func validate() throws { guard !paths.isEmpty else { throw ValidationError("<paths>: give at least one clip folder or image") } }
 
     func run() throws {
         try guarded {
@@ -273,11 +239,16 @@ struct Demo: ParsableCommand {
             try FrameGenerator.writeShapes(root: root + "/data", trainPerClass: 500, testPerClass: 125, seed: 1)
             // Frame differences make the rotation direction of the squares learnable (without
             // them the two square classes stay at chance); 16x16 features keep epochs short.
-            let o = try TrainOptions.parse(["--data", root + "/data", "--out", root + "/run", "--size", "16x16", "--shift", "1",
-                                            "--deltas", "--time-budget", String(seconds), "--epochs", "1000"])
-            let report = try train(o)
-            print("demo: shapes test accuracy \(String(format: "%.2f", 100 * report.result.testAccuracy)) % (\(report.result.testCount) clips, 6 classes) after \(report.result.epochs) epochs in \(String(format: "%.1f", report.result.seconds)) s; checkpoint \(report.checkpoint)")
-            printJSON(report)
+            var o = FrameTrainingOptions()
+            o.dataPath = root + "/data"; o.width = 16; o.height = 16; o.shift = 1; o.deltas = true
+            var training = TrainingConfiguration()
+            training.timeBudget = seconds; training.seed = 1; training.lrSchedule = .cosine; training.lrFloor = 0.02
+            training.outDirectory = root + "/run"
+            let report = try train(o, training, evalEveryEpoch: true)
+            let s = report.summary
+            print("demo: shapes test accuracy \(String(format: "%.2f", 100 * report.test.accuracy)) % (\(report.test.count) clips, 6 classes) "
+                  + "after \(String(format: "%.1f", s.epochs)) epochs in \(String(format: "%.1f", s.seconds)) s; checkpoint \(s.checkpoint)")
+            print(s.json)
         }
     }
 }

@@ -1,5 +1,7 @@
 import Foundation
 @testable import ImageFrames
+import RecurrentCore
+import TrainingCLI
 
 /// A fresh temporary folder, removed by `cleanup()`.
 struct TempFolder {
@@ -38,4 +40,14 @@ func fileContents(under root: String) -> [String: Data] {
 func thrownFrameError(_ body: () throws -> Void) -> FrameError? {
     do { try body() } catch let error as FrameError { return error } catch { return nil }
     return nil
+}
+
+/// Runs a prepared frame-classify training quietly (no progress output, loss.png drawn);
+/// returns the report and the run (for its data and paths).
+func quietRun(_ o: FrameTrainingOptions, _ t: TrainingConfiguration, evalEveryEpoch: Bool = false) throws
+    -> (FrameTrainingReport, FrameTrainingRun) {
+    let run = try FrameTrainingRun(options: o, training: t, evalEveryEpoch: evalEveryEpoch)
+    run.engine.progressOutput = { _ in }
+    run.engine.plotter = TrainingCLI.writeLossPlot
+    return (try run.run(), run)
 }

@@ -11,37 +11,49 @@ private func loadShapes(_ root: String) throws -> FrameSplit {
 
 @Suite struct FrameTrainingTests {
     /// A short debug-build run on small `shapes` clips: bars and discs (4 of the 6 classes) are
-    /// easy, so the test accuracy must clear 60 % (chance: 16.7 %) within seconds.
+    /// easy, so the held-out test accuracy must clear 60 % (chance: 16.7 %) within seconds.
     @Test func shortShapesRunLearns() throws {
         let tmp = TempFolder()
         defer { tmp.cleanup() }
         let options = ShapesOptions(width: 16, height: 16, frames: 8, antiAlias: .off)
         try FrameGenerator.writeShapes(root: tmp.sub("shapes"), trainPerClass: 24, testPerClass: 8, seed: 3, options: options)
-        let split = try loadShapes(tmp.sub("shapes"))
-        let model = try FrameClassification.makeModel(split: split, network: FrameNetworkOptions(hidden: 24, projection: 16),
-                                                      seed: 1, threads: 2)
-        let trainer = try FrameTrainer(model: model, train: split.train.examples, test: split.test.examples,
-                                       options: FrameTrainingOptions(epochs: 12, batchSize: 16, learningRate: 1e-2,
-                                                                     outDirectory: tmp.sub("run")))
+        var o = FrameTrainingOptions()
+        o.dataPath = tmp.sub("shapes"); o.width = 8; o.height = 8; o.batch = 16; o.valFraction = 0.1
+        o.hidden = 24; o.projection = 16
+        var t = TrainingConfiguration()
+        t.epochs = 12; t.learningRate = 1e-2; t.lrSchedule = .cosine; t.lrFloor = 0.02; t.seed = 1; t.threads = 2
+        t.outDirectory = tmp.sub("run")
         let start = Date()
-        let summary = try trainer.run()
+        let (report, run) = try quietRun(o, t, evalEveryEpoch: true)
         #expect(Date().timeIntervalSince(start) < 30)
-        #expect(summary.testAccuracy >= 0.6, "test accuracy \(summary.testAccuracy)")
-        #expect(summary.steps == 12 * 9)
-        #expect(summary.testCount == 48)
+        // 144 training clips: 14 validate, 130 train in 9 batches of up to 16.
+        #expect(run.validation.count == 14 && run.train.count == 130)
+        #expect(report.test.accuracy >= 0.6, "test accuracy \(report.test.accuracy)")
+        #expect(report.summary.steps == 12 * 9)
+        #expect(report.test.count == 48)
         // Outputs exist and the log has a header plus one line per epoch.
-        let log = try String(contentsOfFile: tmp.sub("run/log.csv"), encoding: .utf8)
-        #expect(log.split(separator: "\n").count == 13)
-        #expect(log.hasPrefix("epoch,step,seconds,learning_rate,train_loss,train_accuracy,test_loss,test_accuracy"))
+        let log = try String(contentsOfFile: tmp.sub("run/log.csv"), encoding: .utf8).split(separator: "\n")
+        #expect(log.count == 13)
+        #expect(log.first == "step,train_loss,val_loss,val_accuracy,examples_per_s,seconds")
+        #expect(log.dropFirst().map { Int($0.split(separator: ",")[0]) } == (1...12).map { $0 * 9 })
         for file in ["best.safetensors", "last.safetensors", "loss.png"] {
             #expect(FileManager.default.fileExists(atPath: tmp.sub("run/" + file)), "\(file) missing")
         }
-        // The last checkpoint evaluates to the accuracy the run reported.
-        let reloaded = try FrameModel.load(path: tmp.sub("run/last.safetensors"))
-        let eval = try reloaded.evaluate(split.test)
-        #expect(abs(eval.accuracy - summary.testAccuracy) < 1e-9)
+        // The checkpoints evaluate to the test figures the run reported.
+        let last = try FrameModel.load(path: tmp.sub("run/last.safetensors"))
+        let eval = try last.evaluate(run.test)
+        #expect(abs(eval.accuracy - report.lastTest.accuracy) < 1e-9)
+        let best = try FrameModel.load(path: tmp.sub("run/best.safetensors"))
+        #expect(abs(try best.evaluate(run.test).accuracy - report.test.accuracy) < 1e-9)
+        #expect(report.summary.metrics["test_accuracy"] == report.test.accuracy)
         #expect(eval.confusion.flatMap { $0 }.reduce(0, +) == 48)
         #expect((0..<6).reduce(0) { $0 + eval.confusion[$1][$1] } == eval.correct)
+        // best.safetensors is the model of the best validation accuracy in the log (first of ties).
+        let accuracies = log.dropFirst().map { Double($0.split(separator: ",")[3])! }
+        let bestRow = accuracies.firstIndex(of: accuracies.max()!)!
+        #expect(report.summary.bestStep == (bestRow + 1) * 9)
+        let validation = try FrameEvaluation.compute(network: best.network, examples: run.validation, perFrame: false, classes: 6, batchSize: 7)
+        #expect(abs(validation.accuracy - accuracies.max()!) < 1e-5)
     }
 
     /// Predictions from a reloaded checkpoint equal those of the model that wrote it, and the
@@ -92,14 +104,17 @@ private func loadShapes(_ root: String) throws -> FrameSplit {
         }
         let split = try FrameClassification.loadSplit(root: tmp.sub("d"), rows: false, features: FeatureConfig(width: 3, height: 3)).split
         #expect(split.train.frameClassNames == ["off", "on"])
-        let model = try FrameClassification.makeModel(split: split, network: FrameNetworkOptions(hidden: 8, projection: 0, perFrame: true),
-                                                      seed: 2, threads: 2)
-        #expect(model.info.model.mode == .manyToMany)
-        let summary = try FrameTrainer(model: model, train: split.train.examples, test: split.test.examples,
-                                       options: FrameTrainingOptions(epochs: 15, batchSize: 8, learningRate: 2e-2)).run()
-        #expect(summary.testCount == 40)
-        #expect(summary.testAccuracy >= 0.95, "per-frame accuracy \(summary.testAccuracy)")
-        let p = try model.predict(paths: [split.test.examples[0].source])
+        var o = FrameTrainingOptions()
+        o.dataPath = tmp.sub("d"); o.width = 3; o.height = 3; o.batch = 8; o.valFraction = 0
+        o.hidden = 8; o.projection = 0; o.perFrame = true
+        var t = TrainingConfiguration()
+        t.epochs = 15; t.learningRate = 2e-2; t.lrSchedule = .cosine; t.lrFloor = 0.02; t.seed = 2; t.threads = 2
+        t.outDirectory = tmp.sub("run")
+        let (report, run) = try quietRun(o, t, evalEveryEpoch: true)
+        #expect(run.model.info.model.mode == .manyToMany)
+        #expect(report.test.count == 40)
+        #expect(report.test.accuracy >= 0.95, "per-frame accuracy \(report.test.accuracy)")
+        let p = try run.model.predict(paths: [split.test.examples[0].source])
         #expect(p[0].labels.count == 5)
         // A clip-level data set cannot train a per-frame model.
         let shapesOpts = ShapesOptions(width: 8, height: 8, frames: 2, antiAlias: .off)
