@@ -1,8 +1,9 @@
+import RecurrentCore
 // Seq2Seq module: the data side of sequence-to-sequence translation.
 //
 // - `ToyPairGenerator` makes (source, target) pairs for the toy tasks in `ToyTask`.
 // - `PairTSV` reads and writes `source<TAB>target` files; `PairSplitter` splits pairs into
 //   train / validation / test without the same source landing in two parts.
-// - `Tokenization` and `Vocabulary` turn text into token ids and back.
+// - `TokenLevel` and `Vocabulary` turn text into token ids and back.
 // - `Seq2SeqBatcher` makes padded batches for an encoder-decoder model.
 // - `SequenceMetrics` and `BLEU` score decoded outputs.

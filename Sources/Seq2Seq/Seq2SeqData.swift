@@ -25,7 +25,7 @@ public enum Seq2SeqData {
     /// and encodes training and validation pairs.
     /// `targetTokenization` defaults to `tokenization` (e.g. word sources with character targets
     /// for number words → digits).
-    public static func prepare(_ pairs: [SentencePair], tokenization: Tokenization, targetTokenization: Tokenization? = nil,
+    public static func prepare(_ pairs: [SentencePair], tokenization: TokenLevel, targetTokenization: TokenLevel? = nil,
                                fractions: SplitFractions = .standard, seed: UInt64) throws(PairDataError) -> PreparedPairs {
         let split = try PairSplitter.split(pairs, fractions: fractions, seed: seed)
         let tt = targetTokenization ?? tokenization

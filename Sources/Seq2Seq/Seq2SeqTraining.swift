@@ -17,8 +17,8 @@ public struct Seq2SeqTrainingOptions: Sendable, Encodable {
     /// Shortest and longest string and the alphabet of `reverse` / `sort` pairs.
     public var toyOptions = ToyTaskOptions()
     /// Tokens of sources and targets; nil = the task's default (`defaultLevels`).
-    public var sourceLevel: Tokenization?
-    public var targetLevel: Tokenization?
+    public var sourceLevel: TokenLevel?
+    public var targetLevel: TokenLevel?
     /// Recurrent cell, layers and hidden width H of encoder and decoder.
     public var cell: CellKind = .lstm
     public var layers = 1
@@ -77,7 +77,7 @@ public struct Seq2SeqTrainingOptions: Sendable, Encodable {
     }
 
     /// The token levels in use: the given ones, else the task's defaults.
-    public var levels: (source: Tokenization, target: Tokenization) {
+    public var levels: (source: TokenLevel, target: TokenLevel) {
         let d = Seq2SeqTraining.defaultLevels(task)
         return (sourceLevel ?? d.0, targetLevel ?? d.1)
     }
@@ -203,11 +203,11 @@ public struct Seq2SeqBatchSource: BatchSource {
 public enum Seq2SeqTraining {
     /// Default tokens of each toy task, (source, target): number words are read as words,
     /// digits-to-words writes words, everything else (and TSV data) is characters.
-    public static func defaultLevels(_ task: ToyTask?) -> (Tokenization, Tokenization) {
+    public static func defaultLevels(_ task: ToyTask?) -> (TokenLevel, TokenLevel) {
         switch task {
-        case .numberWords: return (.word, .char)
-        case .digitsToWords: return (.char, .word)
-        default: return (.char, .char)
+        case .numberWords: return (.word, .character)
+        case .digitsToWords: return (.character, .word)
+        default: return (.character, .character)
         }
     }
 

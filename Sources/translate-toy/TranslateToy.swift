@@ -9,7 +9,7 @@ func printError(_ text: String) { TrainingCLI.printError(text) }
 
 extension ToyTask: ExpressibleByArgument {}
 extension AttentionKind: ExpressibleByArgument {}
-extension Tokenization: ExpressibleByArgument {}
+extension TokenLevel: ExpressibleByArgument {}
 
 /// Options shared by the commands that make toy pairs.
 struct TaskOptions: ParsableArguments {
@@ -82,7 +82,7 @@ struct Train: ParsableCommand {
     @OptionGroup var budget: BudgetOptions
     @Option(help: "Toy task to generate pairs for.") var task: ToyTask?
     @Option(help: "Pairs generated for --task.") var count: Int = 20000
-    @Option(help: "Tokens of source and target: char or word (default: per task; char for --data).") var level: Tokenization?
+    @Option(help: "Tokens of source and target: char or word (default: per task; char for --data).") var level: TokenLevel?
     @Option(help: "Embedding width.") var embedding: Int = 32
     @Option(help: "Attention: none, dot, general, additive.") var attention: AttentionKind = .general
     @Option(name: .customLong("teacher-forcing"), help: "Teacher-forcing ratio in 0…1.") var teacherForcing: Float = 1

@@ -12,8 +12,8 @@ func temporaryDirectory(_ name: String) -> String {
 }
 
 func tinyBundle(_ attention: AttentionKind = .dot) throws -> Seq2SeqBundle {
-    let src = Vocabulary(texts: ["abc", "cab"], tokenization: .char)
-    let tgt = Vocabulary(texts: ["xyz", "zz"], tokenization: .char)
+    let src = Vocabulary(texts: ["abc", "cab"], tokenization: .character)
+    let tgt = Vocabulary(texts: ["xyz", "zz"], tokenization: .character)
     let config = Seq2SeqConfig(cell: .gru, layers: 1, hidden: 5, embedding: 3, attention: attention,
                                sourceVocabSize: src.count, targetVocabSize: tgt.count, maxSourceLength: 6, maxTargetLength: 6)
     return Seq2SeqBundle(model: try Seq2SeqModel(config: config, seed: 2), sourceVocabulary: src, targetVocabulary: tgt)
