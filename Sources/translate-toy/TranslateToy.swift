@@ -72,9 +72,12 @@ struct Generate: ParsableCommand {
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a model; last stdout line is a JSON summary.",
-        discussion: "Give --task or --data (a TSV file of source<TAB>target pairs). Defaults: --cell lstm --layers 1 --hidden 128 "
+        discussion: "Give --task or --data (a TSV file of source<TAB>target pairs). --dropout acts between the stacked recurrent "
+            + "layers of encoder and decoder (needs --layers 2 or more); --bidirectional makes the encoder bidirectional. "
+            + "best.safetensors has the best validation exact match; test.tsv holds the held-out test pairs. "
+            + "Defaults: --cell lstm --layers 1 --hidden 128 "
             + "--dropout 0 --optimizer adam --lr 3e-3 --lr-schedule cosine --lr-floor 0.05 --clip 5 --batch 64 --epochs 1 "
-            + "--eval-every 250 --val-fraction 0.1 (another 10 % is the test split) --seed 1 --threads 2 --out translate-run.")
+            + "--eval-every 250 --val-fraction 0.1 (above 0; another 10 % is the test split) --seed 1 --threads 2 --out translate-run.")
     @OptionGroup var runOptions: RunOptions
     @OptionGroup var model: ModelOptions
     @OptionGroup var bidirectional: BidirectionalOption
