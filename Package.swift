@@ -58,7 +58,7 @@ let package = Package(
 
         // Executables: argument parsing, wiring, printing.
         .executableTarget(name: "lm-train", dependencies: ["TextData", "RecurrentCore", "TrainingCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .executableTarget(name: "translate-toy", dependencies: ["Seq2Seq", "RecurrentCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "translate-toy", dependencies: ["Seq2Seq", "RecurrentCore", "TrainingCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "speech-classify", dependencies: ["AudioFeatures", "RecurrentCore", "TrainingCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "frame-classify", dependencies: ["ImageFrames", "RecurrentCore", "TrainingCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "rnn-bench", dependencies: ["RecurrentCore", "Plotting", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: fastMath),
@@ -71,7 +71,7 @@ let package = Package(
         .testTarget(name: "TrainingCLITests", dependencies: ["TrainingCLI", "RecurrentCore"]),
         .testTarget(name: "PlottingTests", dependencies: ["Plotting", "PNGCodec"]),
         .testTarget(name: "TextDataTests", dependencies: ["TextData", "RecurrentCore", "TrainingCLI", "TestSupport"]),
-        .testTarget(name: "Seq2SeqTests", dependencies: ["Seq2Seq", "RecurrentCore"]),
+        .testTarget(name: "Seq2SeqTests", dependencies: ["Seq2Seq", "RecurrentCore", "TrainingCLI", "TestSupport"]),
         .testTarget(name: "AudioFeaturesTests", dependencies: ["AudioFeatures", "RecurrentCore", "TrainingCLI", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ImageFramesTests", dependencies: ["ImageFrames", "PNGCodec", "RecurrentCore", "TrainingCLI", "TestSupport"]),
     ]

@@ -19,41 +19,37 @@ public struct Seq2SeqBundle {
     }
 }
 
-/// Checkpoints of `Seq2SeqModel`: safetensors with the tensors of `namedParameters` and
-/// `__metadata__` keys `format` = `rnn-suite/seq2seq/1`, `config` (JSON of `Seq2SeqConfig`),
-/// `source_vocab` and `target_vocab` (JSON of `Vocabulary`), plus any extra string fields.
+/// Checkpoints of `Seq2SeqModel` (`ModelCheckpoint`): safetensors with the tensors of
+/// `namedParameters` and `__metadata__` keys `format` = `rnn-suite/seq2seq/1`, `config` (JSON of
+/// `Seq2SeqConfig`), `source_vocab` and `target_vocab` (JSON of `Vocabulary`), plus any extra
+/// string fields (`task`, the training step).
 public enum Seq2SeqCheckpoint {
+    /// The format: `rnn-suite/seq2seq/1`.
+    public static let checkpointFormat = CheckpointFormat(name: "rnn-suite/seq2seq", version: 1)
     /// The format tag of this model's checkpoints.
-    public static let format = "rnn-suite/seq2seq/1"
+    public static let format = checkpointFormat.tag
 
     /// Writes the bundle atomically to `path`; `extra` metadata is added (reserved keys win).
     public static func save(_ bundle: Seq2SeqBundle, extra: [String: String] = [:], to path: String) throws {
         var metadata = bundle.metadata.merging(extra) { $1 }
-        metadata["format"] = format
-        metadata["config"] = bundle.model.config.jsonString()
         metadata["source_vocab"] = bundle.sourceVocabulary.jsonString()
         metadata["target_vocab"] = bundle.targetVocabulary.jsonString()
-        try SafeTensors.write(bundle.model.stateDict, metadata: metadata, to: path)
+        try ModelCheckpoint(format: checkpointFormat, configuration: bundle.model.config, tensors: bundle.model.stateDict,
+                            metadata: metadata).write(to: path)
     }
 
     /// Reads and validates a checkpoint: the format tag, the config (ranges), the
-    /// vocabularies (sizes equal to the config's) and every tensor's presence and shape.
+    /// vocabularies (sizes equal to the config's) and the tensor set (each present with its
+    /// shape, nothing else).
     ///
-    /// Throws `CheckpointError` for a file that is not valid safetensors and `Seq2SeqError`
-    /// for one of another task or with inconsistent contents; each names `path`.
+    /// Throws `CheckpointError` for a file that is not valid safetensors, `ModelLoadError` for
+    /// one of another format or with a wrong tensor set, `Seq2SeqError` / `VocabularyError`
+    /// for inconsistent contents; each names `path`.
     public static func load(path: String, threads: Int = 1) throws -> Seq2SeqBundle {
-        let archive = try SafeTensors.read(path: path)
-        let meta = archive.metadata
-        guard let fmt = meta["format"] else { throw Seq2SeqError.wrongFormat(path: path, found: "none") }
-        guard fmt == format else { throw Seq2SeqError.wrongFormat(path: path, found: fmt) }
-        guard let configJSON = meta["config"] else { throw Seq2SeqError.badMetadata(path: path, reason: "no \"config\" field") }
-        let config: Seq2SeqConfig
-        do {
-            config = try JSONDecoder().decode(Seq2SeqConfig.self, from: Data(configJSON.utf8))
-        } catch {
-            throw Seq2SeqError.badMetadata(path: path, reason: "\"config\" is not a valid model configuration")
-        }
+        let checkpoint = try ModelCheckpoint<Seq2SeqConfig>.read(path: path, format: checkpointFormat)
+        let config = checkpoint.configuration
         try config.validate(source: path)
+        let meta = checkpoint.metadata
         guard let srcJSON = meta["source_vocab"], let tgtJSON = meta["target_vocab"] else {
             throw Seq2SeqError.badMetadata(path: path, reason: "no \"source_vocab\" / \"target_vocab\" field")
         }
@@ -63,15 +59,15 @@ public enum Seq2SeqCheckpoint {
             throw Seq2SeqError.badMetadata(path: path, reason: "vocabulary sizes \(src.count)/\(tgt.count) differ from the config's \(config.sourceVocabSize)/\(config.targetVocabSize)")
         }
         let model = try Seq2SeqModel(config: config, seed: 0, threads: threads)
+        let byName = try checkpoint.tensors(matching: model.namedParameters.map { ($0.name, $0.parameter.shape) }, source: path)
         for (name, p) in model.namedParameters {
-            guard let t = archive.tensor(name) else { throw Seq2SeqError.missingTensor(path: path, name: name) }
-            guard t.shape == p.shape, t.values.count == p.count else {
-                throw Seq2SeqError.shapeMismatch(path: path, name: name, expected: p.shape, found: t.shape)
+            guard let t = byName[name], t.values.count == p.count else {
+                throw ModelLoadError.shapeMismatch(path, name, expected: p.shape, got: byName[name]?.shape ?? [])
             }
             p.values = t.values
         }
         var extra = meta
-        for k in ["format", "config", "source_vocab", "target_vocab"] { extra[k] = nil }
+        for k in ["source_vocab", "target_vocab"] { extra[k] = nil }
         return Seq2SeqBundle(model: model, sourceVocabulary: src, targetVocabulary: tgt, metadata: extra)
     }
 }

@@ -29,14 +29,8 @@ public enum AttentionKind: String, Codable, CaseIterable, Sendable {
 public enum Seq2SeqError: Error, CustomStringConvertible, Equatable {
     /// A configuration value outside its allowed range.
     case invalidConfig(source: String, reason: String)
-    /// A checkpoint whose `__metadata__` `format` is not `rnn-suite/seq2seq/1`.
-    case wrongFormat(path: String, found: String)
     /// A checkpoint whose metadata is missing a field or holds an unreadable one.
     case badMetadata(path: String, reason: String)
-    /// A checkpoint lacking a tensor the configuration needs.
-    case missingTensor(path: String, name: String)
-    /// A checkpoint tensor whose shape differs from the configuration's.
-    case shapeMismatch(path: String, name: String, expected: [Int], found: [Int])
     /// An input text longer than the model's maximum source length.
     case inputTooLong(text: String, length: Int, maximum: Int)
     /// An input text with no tokens.
@@ -48,12 +42,7 @@ public enum Seq2SeqError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case let .invalidConfig(source, reason): return "\(source): invalid model configuration: \(reason)"
-        case let .wrongFormat(path, found):
-            return "\(path): not a translate-toy checkpoint (format \"\(found)\", expected \"\(Seq2SeqCheckpoint.format)\")"
         case let .badMetadata(path, reason): return "\(path): checkpoint metadata: \(reason)"
-        case let .missingTensor(path, name): return "\(path): checkpoint lacks tensor \"\(name)\""
-        case let .shapeMismatch(path, name, expected, found):
-            return "\(path): tensor \"\(name)\" has shape \(found), the configuration needs \(expected)"
         case let .inputTooLong(text, length, maximum):
             let shown = text.count > 40 ? String(text.prefix(40)) + "…" : text
             return "input \"\(shown)\" has \(length) tokens, more than the model's maximum of \(maximum)"
@@ -87,9 +76,12 @@ public struct Seq2SeqConfig: Codable, Sendable, Equatable {
     public var maxSourceLength: Int
     /// Longest target produced by decoding, in tokens (without `</s>`).
     public var maxTargetLength: Int
+    /// Dropout probability between the stacked recurrent layers of the encoder and of the
+    /// decoder in training (no effect with one layer); absent in older checkpoints = 0.
+    public var dropout: Float
 
     enum CodingKeys: String, CodingKey {
-        case cell, layers, hidden, embedding, bidirectional, attention
+        case cell, layers, hidden, embedding, bidirectional, attention, dropout
         case sourceVocabSize = "source_vocab_size"
         case targetVocabSize = "target_vocab_size"
         case maxSourceLength = "max_source_length"
@@ -99,15 +91,33 @@ public struct Seq2SeqConfig: Codable, Sendable, Equatable {
     /// Creates a configuration (checked by `validate`).
     public init(cell: CellKind = .lstm, layers: Int = 1, hidden: Int = 128, embedding: Int = 32, bidirectional: Bool = false,
                 attention: AttentionKind = .general, sourceVocabSize: Int, targetVocabSize: Int,
-                maxSourceLength: Int = 64, maxTargetLength: Int = 64) {
+                maxSourceLength: Int = 64, maxTargetLength: Int = 64, dropout: Float = 0) {
         self.cell = cell; self.layers = layers; self.hidden = hidden; self.embedding = embedding
         self.bidirectional = bidirectional; self.attention = attention
         self.sourceVocabSize = sourceVocabSize; self.targetVocabSize = targetVocabSize
         self.maxSourceLength = maxSourceLength; self.maxTargetLength = maxTargetLength
+        self.dropout = dropout
+    }
+
+    /// Decodes the `config` JSON; `dropout` may be absent (checkpoints written before it existed).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        cell = try c.decode(CellKind.self, forKey: .cell)
+        layers = try c.decode(Int.self, forKey: .layers)
+        hidden = try c.decode(Int.self, forKey: .hidden)
+        embedding = try c.decode(Int.self, forKey: .embedding)
+        bidirectional = try c.decode(Bool.self, forKey: .bidirectional)
+        attention = try c.decode(AttentionKind.self, forKey: .attention)
+        sourceVocabSize = try c.decode(Int.self, forKey: .sourceVocabSize)
+        targetVocabSize = try c.decode(Int.self, forKey: .targetVocabSize)
+        maxSourceLength = try c.decode(Int.self, forKey: .maxSourceLength)
+        maxTargetLength = try c.decode(Int.self, forKey: .maxTargetLength)
+        dropout = try c.decodeIfPresent(Float.self, forKey: .dropout) ?? 0
     }
 
     /// Throws `Seq2SeqError.invalidConfig` (naming `source`) for values outside
-    /// layers 1…8, hidden / embedding 1…4096, vocabularies 5…1 000 000, lengths 1…1000.
+    /// layers 1…8, hidden / embedding 1…4096, vocabularies 5…1 000 000, lengths 1…1000,
+    /// dropout in [0, 1).
     public func validate(source: String = "configuration") throws(Seq2SeqError) {
         func check(_ ok: Bool, _ why: String) throws(Seq2SeqError) { if !ok { throw .invalidConfig(source: source, reason: why) } }
         try check((1...8).contains(layers), "layers \(layers) not in 1…8")
@@ -117,6 +127,7 @@ public struct Seq2SeqConfig: Codable, Sendable, Equatable {
         try check((5...1_000_000).contains(targetVocabSize), "target vocabulary size \(targetVocabSize) not in 5…1000000")
         try check((1...1000).contains(maxSourceLength), "maximum source length \(maxSourceLength) not in 1…1000")
         try check((1...1000).contains(maxTargetLength), "maximum target length \(maxTargetLength) not in 1…1000")
+        try check(dropout >= 0 && dropout < 1, "dropout \(dropout) not in [0, 1)")
     }
 
     /// The JSON form (sorted keys).

@@ -1,4 +1,5 @@
 import Foundation
+import Plotting
 import RecurrentCore
 
 /// Pairs split, tokenised and encoded for training, with the vocabularies built from the
@@ -24,7 +25,7 @@ public enum Seq2SeqData {
     /// and encodes training and validation pairs.
     /// `targetTokenization` defaults to `tokenization` (e.g. word sources with character targets
     /// for number words → digits).
-    public static func prepare(_ pairs: [SentencePair], tokenization: Tokenization, targetTokenization: Tokenization? = nil,
+    public static func prepare(_ pairs: [SentencePair], tokenization: TokenLevel, targetTokenization: TokenLevel? = nil,
                                fractions: SplitFractions = .standard, seed: UInt64) throws(PairDataError) -> PreparedPairs {
         let split = try PairSplitter.split(pairs, fractions: fractions, seed: seed)
         let tt = targetTokenization ?? tokenization
@@ -96,5 +97,25 @@ extension Seq2SeqBundle {
                                 tokenAccuracy: SequenceMetrics.tokenAccuracy(hypotheses: hyps, references: refs),
                                 bleu: BLEU.corpus(hypotheses: hyps, references: refs, maxOrder: 4, smoothing: .none),
                                 hypotheses: hyps, unknownTokens: unknown)
+    }
+}
+
+extension Seq2SeqBundle {
+    /// Draws the attention of `source`'s translation as a PNG heatmap: rows = output tokens
+    /// (`</s>` included when produced), columns = source tokens.
+    /// - Throws: `Seq2SeqError.invalidTraining` for a model without attention, input and file errors.
+    public func writeAttentionHeatmap(source: String, beam: Int = 1, to path: String) throws {
+        guard model.config.attention != .none else {
+            throw Seq2SeqError.invalidTraining("the model has no attention to draw (--attention none)")
+        }
+        var unknown: [String: Int] = [:]
+        guard let first = try translate([source], beam: beam, unknown: &unknown).first else { return }
+        let srcTokens = sourceVocabulary.tokenization.tokenize(source)
+        var rows = targetVocabulary.decodeTokens(first.decoded.tokens)
+        if first.decoded.finished { rows.append("</s>") }
+        let values = first.decoded.trace.prefix(rows.count).map { $0.attention.map(Double.init) }
+        func label(_ t: String) -> String { t == " " ? "_" : t }
+        try Plot.heatmap(values: values, rowLabels: rows.map(label), columnLabels: srcTokens.map(label),
+                         title: "attention: \(source) -> \(first.text)", to: path)
     }
 }

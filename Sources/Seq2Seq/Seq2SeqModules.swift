@@ -32,10 +32,10 @@ final class Seq2SeqModules: ParameterContainer {
         let H = c.hidden
         sourceEmbedding = Embedding(vocabularySize: c.sourceVocabSize, dimension: c.embedding, rng: &rng)
         encoder = RecurrentStack(cell: c.cell, inputSize: c.embedding, hiddenSize: H, numLayers: c.layers,
-                                 bidirectional: c.bidirectional, rng: &rng)
+                                 bidirectional: c.bidirectional, dropout: c.dropout, rng: &rng)
         targetEmbedding = Embedding(vocabularySize: c.targetVocabSize, dimension: c.embedding, rng: &rng)
         decoder = RecurrentStack(cell: c.cell, inputSize: c.embedding + (c.attention.usesInputFeeding ? H : 0),
-                                 hiddenSize: H, numLayers: c.layers, rng: &rng)
+                                 hiddenSize: H, numLayers: c.layers, dropout: c.dropout, rng: &rng)
         linearIn = c.attention == .general ? Linear(inFeatures: H, outFeatures: H, bias: false, rng: &rng) : nil
         if c.attention == .additive {
             query = Linear(inFeatures: H, outFeatures: H, bias: false, rng: &rng)

@@ -47,6 +47,13 @@ final class Seq2SeqWorker {
     /// and the keys; returns the decoder's initial state `[L, B, H]`.
     @discardableResult
     func encode(sourceIDs: [Int32], lengths: [Int], S: Int, B: Int, training: Bool) -> RecurrentState {
+        var rng = SeededRandom(seed: 0)
+        return encode(sourceIDs: sourceIDs, lengths: lengths, S: S, B: B, training: training, rng: &rng)
+    }
+
+    /// `encode` drawing the encoder's dropout masks (training only) from `rng`.
+    @discardableResult
+    func encode(sourceIDs: [Int32], lengths: [Int], S: Int, B: Int, training: Bool, rng: inout SeededRandom) -> RecurrentState {
         let c = config, E = c.embedding, H = c.hidden, D = c.bidirectional ? 2 : 1, L = c.layers
         srcIDs = sourceIDs
         let lp = lengthBuffer.reserve(B)
@@ -54,7 +61,6 @@ final class Seq2SeqWorker {
         lastS = S; lastB = B
         let emb = srcEmb.reserve(S * B * E)
         sourceIDs.withUnsafeBufferPointer { modules.sourceEmbedding.forward(ids: $0.baseAddress!, count: S * B, output: emb) }
-        var rng = SeededRandom(seed: 0)
         let y = modules.encoder.forward(input: .dense(UnsafePointer(emb), features: E), steps: S, batch: B,
                                         lengths: lengths, initial: nil, training: training, rng: &rng)
         let m = memory.reserve(B * S * H)
@@ -93,7 +99,7 @@ final class Seq2SeqWorker {
         let c = config, E = c.embedding, H = c.hidden, V = c.targetVocabSize, Din = modules.decoderInputSize
         let feeding = c.attention.usesInputFeeding
         lastT = T
-        var state = encode(sourceIDs: sourceIDs, lengths: lengths, S: S, B: B, training: training)
+        var state = encode(sourceIDs: sourceIDs, lengths: lengths, S: S, B: B, training: training, rng: &rng)
         let mv = memoryView
         let xb = x.reserve(T * B * Din), hsb = hs.reserve(T * B * H), aw = attn.reserve(T * B * max(S, 1))
         let cat = concat.reserve(T * B * 2 * H), htb = ht.reserve(T * B * H)

@@ -1,11 +1,4 @@
-/// The unit a language model predicts.
-public enum TokenLevel: String, Codable, Sendable, CaseIterable {
-    /// One token per Unicode scalar value (what Python's `list(str)` yields), not per Swift
-    /// `Character`: `"e\u{301}"` is two tokens, a flag emoji two, a family emoji five.
-    case character = "char"
-    /// Whitespace-separated words, plus an end-of-line token `<eol>` for each `"\n"`.
-    case word = "word"
-}
+import RecurrentCore
 
 /// Splits text into tokens: Unicode scalars or whitespace-separated words.
 ///
@@ -68,7 +61,7 @@ public enum Tokenizer {
         var wordStart = -1
         while i < n {
             let start = i
-            let (value, length) = decodeScalar(base, i)
+            let (value, length) = Vocabulary.decodeScalar(base, i)
             i += length
             if isWhitespace(value) {
                 if wordStart >= 0 {
@@ -82,43 +75,4 @@ public enum Tokenizer {
         }
         if wordStart >= 0 { body(UnsafeBufferPointer(start: base + wordStart, count: n - wordStart)) }
     }
-}
-
-/// Decodes the scalar starting at `p[i]` of well-formed UTF-8 (as every Swift `String` holds);
-/// returns its value and byte length.
-@inline(__always)
-func decodeScalar(_ p: UnsafePointer<UInt8>, _ i: Int) -> (UInt32, Int) {
-    let b0 = UInt32(p[i])
-    if b0 < 0x80 { return (b0, 1) }
-    if b0 < 0xE0 { return ((b0 & 0x1F) << 6 | UInt32(p[i + 1] & 0x3F), 2) }
-    if b0 < 0xF0 {
-        return ((b0 & 0x0F) << 12 | UInt32(p[i + 1] & 0x3F) << 6 | UInt32(p[i + 2] & 0x3F), 3)
-    }
-    return ((b0 & 0x07) << 18 | UInt32(p[i + 1] & 0x3F) << 12 | UInt32(p[i + 2] & 0x3F) << 6
-            | UInt32(p[i + 3] & 0x3F), 4)
-}
-
-/// A string compared and hashed by its exact UTF-8 bytes. Swift's `String ==` treats canonically
-/// equivalent texts as equal (`"é"` precomposed == `"e\u{301}"`); token identity must not, so
-/// that the same ids come out as in Python.
-struct ExactString: Hashable, Sendable {
-    let value: String
-
-    init(_ value: String) { self.value = value }
-
-    static func == (a: ExactString, b: ExactString) -> Bool {
-        a.value.utf8.elementsEqual(b.value.utf8)
-    }
-
-    func hash(into hasher: inout Hasher) {
-        var copy = value
-        copy.withUTF8 { hasher.combine(bytes: UnsafeRawBufferPointer($0)) }
-    }
-}
-
-/// Code-point order of two strings (the same as byte order of their UTF-8, and as Python's
-/// `str` comparison).
-@inline(__always)
-func codePointLess(_ a: String, _ b: String) -> Bool {
-    a.utf8.lexicographicallyPrecedes(b.utf8)
 }

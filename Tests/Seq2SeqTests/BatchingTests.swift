@@ -1,3 +1,4 @@
+import RecurrentCore
 import Testing
 @testable import Seq2Seq
 

@@ -1,4 +1,5 @@
 import Foundation
+import RecurrentCore
 import Testing
 @testable import TextData
 
