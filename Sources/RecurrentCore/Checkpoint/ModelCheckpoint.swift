@@ -21,9 +21,11 @@ public struct CheckpointFormat: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// One application checkpoint: a safetensors file whose `__metadata__` holds `format` (the
-/// tag), `config` (the `Configuration` as a JSON object with sorted keys) and any further
-/// application keys (a vocabulary, the step), and whose tensors are the model's state dict
-/// (PyTorch names and shapes).
+/// tag), the `Configuration` as a JSON object with sorted keys under `configurationKey`
+/// (`config`; layouts that predate the wrapper keep their own key, e.g. `model` in
+/// `rnn-suite/speech/1` and `rnn-suite/frames/1`) and any further application keys (a
+/// vocabulary, statistics, the step), and whose tensors are the model's state dict (PyTorch
+/// names and shapes).
 ///
 /// Reading checks the tag, decodes the configuration and, through `tensors(matching:)`, checks
 /// the tensor set strictly: a missing, unexpected or wrongly shaped tensor is one error naming
@@ -31,17 +33,23 @@ public struct CheckpointFormat: Sendable, Equatable, CustomStringConvertible {
 public struct ModelCheckpoint<Configuration: Codable>: @unchecked Sendable {
     /// The format tag.
     public var format: CheckpointFormat
-    /// The model's configuration (the `config` metadata).
+    /// The model's configuration (the metadata under `configurationKey`).
     public var configuration: Configuration
+    /// The metadata key of the configuration.
+    public var configurationKey: String
     /// The tensors, in file order.
     public var tensors: [NamedTensor]
-    /// Metadata besides `format` and `config`.
+    /// Metadata besides `format` and the configuration.
     public var metadata: [String: String]
 
     /// A checkpoint to write.
-    public init(format: CheckpointFormat, configuration: Configuration, tensors: [NamedTensor], metadata: [String: String] = [:]) {
+    /// - Parameter configurationKey: where the configuration is stored (`config` unless the
+    ///   format's layout says otherwise).
+    public init(format: CheckpointFormat, configuration: Configuration, configurationKey: String = "config",
+                tensors: [NamedTensor], metadata: [String: String] = [:]) {
         self.format = format
         self.configuration = configuration
+        self.configurationKey = configurationKey
         self.tensors = tensors
         self.metadata = metadata
     }
@@ -57,15 +65,15 @@ public struct ModelCheckpoint<Configuration: Codable>: @unchecked Sendable {
     public func write(to path: String) throws {
         var meta = metadata
         meta["format"] = format.tag
-        meta["config"] = try Self.configurationJSON(configuration)
+        meta[configurationKey] = try Self.configurationJSON(configuration)
         try SafeTensors.write(tensors, metadata: meta, to: path)
     }
 
-    /// Reads a checkpoint of `format`.
+    /// Reads a checkpoint of `format` whose configuration is under `configurationKey`.
     /// - Throws: `ModelLoadError.badMetadata` naming the file when the tag is absent or another
-    ///   format's, or the `config` is missing or does not decode; `CheckpointError` for a file
-    ///   that is not valid safetensors.
-    public static func read(path: String, format: CheckpointFormat) throws -> ModelCheckpoint {
+    ///   format's, or the configuration is missing or does not decode; `CheckpointError` for a
+    ///   file that is not valid safetensors.
+    public static func read(path: String, format: CheckpointFormat, configurationKey: String = "config") throws -> ModelCheckpoint {
         let archive = try SafeTensors.read(path: path)
         var meta = archive.metadata
         guard let tag = meta["format"] else {
@@ -74,16 +82,17 @@ public struct ModelCheckpoint<Configuration: Codable>: @unchecked Sendable {
         guard tag == format.tag else {
             throw ModelLoadError.badMetadata(path, "checkpoint format is '\(tag)', expected '\(format.tag)'")
         }
-        guard let text = meta["config"] else { throw ModelLoadError.badMetadata(path, "metadata 'config' is missing") }
+        let key = configurationKey
+        guard let text = meta[key] else { throw ModelLoadError.badMetadata(path, "metadata '\(key)' is missing") }
         let configuration: Configuration
         do {
             configuration = try JSONDecoder().decode(Configuration.self, from: Data(text.utf8))
         } catch let error as DecodingError {
-            throw ModelLoadError.badMetadata(path, "metadata 'config' is not a valid configuration: \(Self.describe(error))")
+            throw ModelLoadError.badMetadata(path, "metadata '\(key)' is not a valid configuration: \(Self.describe(error))")
         }
         meta["format"] = nil
-        meta["config"] = nil
-        return ModelCheckpoint(format: format, configuration: configuration, tensors: archive.tensors, metadata: meta)
+        meta[key] = nil
+        return ModelCheckpoint(format: format, configuration: configuration, configurationKey: key, tensors: archive.tensors, metadata: meta)
     }
 
     /// The tensors by name, checked against the expected set: every expected name present
