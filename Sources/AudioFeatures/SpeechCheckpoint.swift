@@ -3,16 +3,12 @@ import RecurrentCore
 
 /// Errors reading a speech checkpoint's metadata; one line naming the file.
 public enum SpeechCheckpointError: Error, CustomStringConvertible, Equatable, Sendable {
-    /// The `format` entry is missing or not `rnn-suite/speech/1`.
-    case wrongFormat(path: String, found: String?)
     /// A metadata entry is missing or malformed.
     case badMetadata(path: String, key: String, reason: String)
 
     /// One line naming the file and what is wrong.
     public var description: String {
         switch self {
-        case let .wrongFormat(path, found):
-            return "\(path): not a speech checkpoint (format \(found.map { "'\($0)'" } ?? "missing"), expected '\(SpeechCheckpoint.format)')"
         case let .badMetadata(path, key, reason): return "\(path): metadata '\(key)': \(reason)"
         }
     }
@@ -27,8 +23,10 @@ public enum SpeechCheckpointError: Error, CustomStringConvertible, Equatable, Se
 /// JSON), `labels` (`{"names": [...]}`), `model` (`SequenceClassifierConfig` JSON; its `mode`
 /// gives the task) and `training` (free-form JSON about the run that wrote it).
 public struct SpeechCheckpoint {
+    /// The checkpoint format (`rnn-suite/speech/1`; the model configuration is under `model`).
+    public static let checkpointFormat = CheckpointFormat(name: "rnn-suite/speech", version: 1)
     /// The `format` metadata value.
-    public static let format = "rnn-suite/speech/1"
+    public static var format: String { checkpointFormat.tag }
 
     /// The network.
     public var model: SpeechClassifier
@@ -48,31 +46,26 @@ public struct SpeechCheckpoint {
         self.labels = labels; self.training = training
     }
 
-    /// Writes the checkpoint atomically to `path`, with `extra` metadata entries (e.g. the
-    /// training step) besides the standard ones.
+    /// Writes the checkpoint atomically to `path` through `ModelCheckpoint`, with `extra`
+    /// metadata entries (e.g. the training step) besides the standard ones.
     public func write(to path: String, extra: [String: String] = [:]) throws {
-        let enc = JSONEncoder()
-        enc.outputFormatting = [.sortedKeys]
-        func json<T: Encodable>(_ v: T) throws -> String { String(decoding: try enc.encode(v), as: UTF8.self) }
         var meta = extra
-        for (key, value) in [
-            "format": Self.format,
-            "features": String(decoding: try features.jsonData(), as: UTF8.self),
-            "normalizer": String(decoding: try normalizer.jsonData(), as: UTF8.self),
-            "labels": try json(labels),
-            "model": model.config.jsonString(),
-            "training": training,
-        ] { meta[key] = value }
-        try SafeTensors.write(model.network.stateDict, metadata: meta, to: path)
+        meta["features"] = String(decoding: try features.jsonData(), as: UTF8.self)
+        meta["normalizer"] = String(decoding: try normalizer.jsonData(), as: UTF8.self)
+        meta["labels"] = try ModelCheckpoint<LabelSet>.configurationJSON(labels)
+        meta["training"] = training
+        try ModelCheckpoint(format: Self.checkpointFormat, configuration: model.config, configurationKey: "model",
+                            tensors: model.network.stateDict, metadata: meta).write(to: path)
     }
 
-    /// Reads and validates a checkpoint: format, every metadata entry, consistency between
-    /// them (feature width, class count) and every tensor's name, shape and finiteness.
+    /// Reads and validates a checkpoint through `ModelCheckpoint`: format, every metadata
+    /// entry, consistency between them (feature width, class count) and the tensor set
+    /// (strictly: a missing, unexpected or wrongly shaped tensor is an error naming it).
     /// - Throws: `CheckpointError`, `SpeechCheckpointError`, `ModelLoadError`, `FeatureError`.
     public static func read(path: String, threads: Int = 1) throws -> SpeechCheckpoint {
-        let archive = try SafeTensors.read(path: path)
-        let meta = archive.metadata
-        guard meta["format"] == format else { throw SpeechCheckpointError.wrongFormat(path: path, found: meta["format"]) }
+        let checkpoint = try ModelCheckpoint<SequenceClassifierConfig>.read(path: path, format: checkpointFormat, configurationKey: "model")
+        let meta = checkpoint.metadata, config = checkpoint.configuration
+        if let problem = config.problem { throw ModelLoadError.badMetadata(path, "model configuration: \(problem)") }
         func entry(_ key: String) throws -> Data {
             guard let s = meta[key] else { throw SpeechCheckpointError.badMetadata(path: path, key: key, reason: "missing") }
             return Data(s.utf8)
@@ -85,7 +78,6 @@ public struct SpeechCheckpoint {
         } catch {
             throw SpeechCheckpointError.badMetadata(path: path, key: "labels", reason: "not {\"names\": [...]}")
         }
-        let config = try SequenceClassifierConfig(json: String(decoding: try entry("model"), as: UTF8.self), source: path)
         guard labels.count == config.classes, labels.names.count == labels.count else {
             throw SpeechCheckpointError.badMetadata(path: path, key: "labels", reason: "\(labels.count) distinct names for \(config.classes) classes")
         }
@@ -94,8 +86,7 @@ public struct SpeechCheckpoint {
                 reason: "input size \(config.inputSize), statistics for \(normalizer.featureCount) and features of width \(features.featureCount) disagree")
         }
         let model = try SpeechClassifier(config: config, seed: 0, threads: threads, source: path)
-        var byName: [String: NamedTensor] = [:]
-        for t in archive.tensors { byName[t.name] = t }
+        let byName = try checkpoint.tensors(matching: model.network.stateDict.map { ($0.name, $0.shape) }, source: path)
         try model.network.load(byName, source: path)
         return SpeechCheckpoint(model: model, features: features, normalizer: normalizer, labels: labels,
                                 training: meta["training"] ?? "{}")

@@ -158,6 +158,46 @@ func trainSpeech(_ o: SpeechTrainingOptions, data: SpeechTrainingData, epochs: I
         #expect(back.model.probabilities([x]).probabilities == ck.model.probabilities([x]).probabilities)
     }
 
+    /// A checkpoint in the `rnn-suite/speech/1` layout written before the shared checkpoint
+    /// wrapper: the format, labels, model and training entries and every tensor spelled out
+    /// here, not produced by `SpeechCheckpoint.write`.
+    @Test func checkpointInTheOriginalLayoutLoads() throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var norm = FeatureNormalizer(featureCount: 39)
+        try norm.accumulate(FeatureMatrix(frames: 2, features: 39, values: (0..<78).map { Float($0) / 9 }))
+        let meta = [
+            "format": "rnn-suite/speech/1",
+            "features": String(decoding: try FeatureConfig().jsonData(), as: UTF8.self),
+            "normalizer": String(decoding: try norm.jsonData(), as: UTF8.self),
+            "labels": #"{"names":["yes","no"]}"#,
+            "model": #"{"bidirectional":false,"cell":"gru","classes":2,"dropout":0,"hidden":5,"input_size":39,"layers":1,"mode":"many-to-one","pooling":"mean","projection":0,"projection_activation":"tanh","unit_forget_bias":false}"#,
+            "training": #"{"epoch":2}"#,
+            "step": "40",
+        ]
+        func tensor(_ name: String, _ shape: [Int], _ k: Int) -> NamedTensor {
+            NamedTensor(name: name, shape: shape, values: (0..<shape.reduce(1, *)).map { Float(($0 * 5 + k) % 13) / 13 - 0.5 })
+        }
+        let tensors = [tensor("rnn.weight_ih_l0", [15, 39], 1), tensor("rnn.weight_hh_l0", [15, 5], 2),
+                       tensor("rnn.bias_ih_l0", [15], 3), tensor("rnn.bias_hh_l0", [15], 4),
+                       tensor("classifier.weight", [2, 5], 5), tensor("classifier.bias", [2], 6)]
+        let path = dir.appendingPathComponent("old.safetensors").path
+        try SafeTensors.write(tensors, metadata: meta, to: path)
+
+        let ck = try SpeechCheckpoint.read(path: path)
+        #expect(ck.labels.names == ["yes", "no"])
+        #expect(ck.training == #"{"epoch":2}"#)
+        #expect(ck.normalizer == norm)
+        #expect(ck.model.config == SequenceClassifierConfig(inputSize: 39, cell: .gru, layers: 1, hidden: 5, classes: 2, pooling: .mean))
+        let loaded = Dictionary(uniqueKeysWithValues: ck.model.network.stateDict.map { ($0.name, $0) })
+        #expect(loaded.count == tensors.count)
+        for t in tensors { #expect(loaded[t.name] == t) }
+        // Writing it again keeps the layout's keys.
+        let again = dir.appendingPathComponent("again.safetensors").path
+        try ck.write(to: again, extra: ["step": "40"])
+        #expect(Set(try SafeTensors.read(path: again).metadata.keys) == Set(meta.keys))
+    }
+
     @Test func wrongFormatAndInconsistentMetadataAreNamedErrors() throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -176,7 +216,13 @@ func trainSpeech(_ o: SpeechTrainingOptions, data: SpeechTrainingData, epochs: I
         }
         let lm = try rewrite("lm.safetensors") { $0["format"] = "rnn-suite/lm/1" }
         let e1 = caught { _ = try SpeechCheckpoint.read(path: lm) }
-        #expect(e1 as? SpeechCheckpointError == .wrongFormat(path: lm, found: "rnn-suite/lm/1"))
+        #expect("\(e1!)" == "\(lm): checkpoint format is 'rnn-suite/lm/1', expected 'rnn-suite/speech/1'")
+        let extra = dir.appendingPathComponent("extra.safetensors").path
+        try SafeTensors.write(good.tensors + [NamedTensor(name: "rnn.weight_ih_l1", shape: [1], values: [0])], metadata: good.metadata, to: extra)
+        #expect("\(caught { _ = try SpeechCheckpoint.read(path: extra) }!)" == "\(extra): unexpected tensor 'rnn.weight_ih_l1' for this configuration")
+        let missing = dir.appendingPathComponent("missing.safetensors").path
+        try SafeTensors.write(good.tensors.filter { $0.name != "classifier.bias" }, metadata: good.metadata, to: missing)
+        #expect("\(caught { _ = try SpeechCheckpoint.read(path: missing) }!)" == "\(missing): tensor 'classifier.bias' is missing")
         let fewer = try rewrite("labels.safetensors") { $0["labels"] = "{\"names\":[\"a\",\"b\"]}" }
         let e2 = caught { _ = try SpeechCheckpoint.read(path: fewer) }
         #expect("\(e2!)".hasPrefix(fewer + ": metadata 'labels'"))
