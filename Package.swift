@@ -51,7 +51,7 @@ let package = Package(
         .target(name: "TextData", dependencies: ["RecurrentCore", "Plotting"], swiftSettings: fastMath),
         .target(name: "Seq2Seq", dependencies: ["RecurrentCore", "Plotting"], swiftSettings: fastMath),
         .target(name: "AudioFeatures", dependencies: ["RecurrentCore", "Plotting", "CSndFile", "CKissFFT", "CSampleRate"], swiftSettings: fastMath),
-        .target(name: "ImageFrames", dependencies: ["RecurrentCore", "Plotting", "PNGCodec", "CZlib"], swiftSettings: fastMath),
+        .target(name: "ImageFrames", dependencies: ["RecurrentCore", "PNGCodec", "CZlib"], swiftSettings: fastMath),
 
         // The command-line vocabulary shared by the training tools: option groups, error printing, loss plot.
         .target(name: "TrainingCLI", dependencies: ["RecurrentCore", "Plotting", .product(name: "ArgumentParser", package: "swift-argument-parser")]),

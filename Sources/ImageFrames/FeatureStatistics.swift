@@ -1,4 +1,5 @@
 import Foundation
+import RecurrentCore
 
 /// Feature normalisation statistics computed on a training set and applied at load time:
 /// `x' = (x - mean) / std`.
@@ -39,7 +40,8 @@ public struct FeatureStatistics: Codable, Sendable, Equatable {
         self.std = std
     }
 
-    /// Computes statistics over `examples`, each `features` `[time, featuresPerStep]`.
+    /// Computes statistics over `examples`, each `features` `[time, featuresPerStep]`, with a
+    /// `FeatureNormalizer` accumulating every value (`.global`) or every step's features.
     /// - Throws: `FrameError.invalidArgument` when there are no time steps or the examples
     ///   disagree on `featuresPerStep`.
     public static func compute(_ examples: [FrameExample], scope: Scope = .global) throws -> FeatureStatistics {
@@ -47,43 +49,16 @@ public struct FeatureStatistics: Codable, Sendable, Equatable {
             throw FrameError.invalidArgument("cannot compute statistics of an empty data set")
         }
         let f = first.featuresPerStep
-        let slots = scope == .global ? 1 : f
-        var sum = [Double](repeating: 0, count: slots)
-        var sumSq = [Double](repeating: 0, count: slots)
-        var steps = 0
+        var accumulator = FeatureNormalizer(featureCount: scope == .global ? 1 : f)
         for example in examples {
             guard example.featuresPerStep == f else {
                 throw FrameError.invalidArgument("examples have \(f) and \(example.featuresPerStep) features per step")
             }
-            steps += example.time
-            example.features.withUnsafeBufferPointer { x in
-                sum.withUnsafeMutableBufferPointer { s in
-                    sumSq.withUnsafeMutableBufferPointer { q in
-                        if slots == 1 {
-                            var a = 0.0, b = 0.0
-                            for v in x { let d = Double(v); a += d; b += d * d }
-                            s[0] += a; q[0] += b
-                        } else {
-                            for t in 0..<example.time {
-                                let row = x.baseAddress! + t * f
-                                for k in 0..<f { let d = Double(row[k]); s[k] += d; q[k] += d * d }
-                            }
-                        }
-                    }
-                }
-            }
+            try accumulator.accumulate(example.features, width: accumulator.featureCount, source: example.source)
         }
-        guard steps > 0 else { throw FrameError.invalidArgument("cannot compute statistics of zero time steps") }
-        let n = Double(steps * (slots == 1 ? f : 1))
-        var mean = [Float](repeating: 0, count: slots)
-        var std = [Float](repeating: 0, count: slots)
-        for k in 0..<slots {
-            let m = sum[k] / n
-            let variance = max(0, sumSq[k] / n - m * m)
-            mean[k] = Float(m)
-            std[k] = max(minimumStd, Float(variance.squareRoot()))
-        }
-        return FeatureStatistics(scope: scope, mean: mean, std: std)
+        guard accumulator.count > 0 else { throw FrameError.invalidArgument("cannot compute statistics of zero time steps") }
+        return FeatureStatistics(scope: scope, mean: accumulator.mean.map { Float($0) },
+                                 std: accumulator.standardDeviation.map { max(minimumStd, Float($0)) })
     }
 
     /// Normalises `features` `[time, featuresPerStep]` in place.

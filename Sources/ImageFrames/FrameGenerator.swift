@@ -138,7 +138,7 @@ public enum FrameGenerator {
             throw FrameError.invalidArgument("shapes need frames of at least 8x8, 2 frames and 1 clip per class")
         }
         let jobs = shapeClasses.indices.flatMap { c in (0..<clipsPerClass).map { (c, $0) } }
-        _ = try parallelMap(count: jobs.count, threads: threads ?? defaultThreads()) { k in
+        _ = try Threading.parallelMap(count: jobs.count, threads: threads ?? Threading.defaultThreads) { k in
             let (c, clip) = jobs[k]
             var rng = clipRandom(seed: seed, group: c, clip: clip)
             let frames = renderShapeClip(classIndex: c, options: options, rng: &rng)
@@ -162,7 +162,7 @@ public enum FrameGenerator {
     public static func writeMNISTRows(_ mnist: MNISTSet, directory: String, trainCount: Int = 8000,
                                       threads: Int? = nil) throws {
         let side = mnist.rows * mnist.cols
-        let _: [Void] = try parallelMap(count: mnist.count, threads: threads ?? defaultThreads()) { i in
+        let _: [Void] = try Threading.parallelMap(count: mnist.count, threads: threads ?? Threading.defaultThreads) { i in
             let part = i < trainCount ? "train" : "test"
             let folder = "\(directory)/\(part)/\(mnist.labels[i])"
             try makeFolder(folder)
@@ -236,7 +236,7 @@ public enum FrameGenerator {
             throw FrameError.invalidArgument("moving digits need a canvas of at least \(mnist.cols)x\(mnist.rows), 2 frames and 1 clip per class")
         }
         let jobs = directionClasses.indices.flatMap { c in (0..<clipsPerClass).map { (c, $0) } }
-        _ = try parallelMap(count: jobs.count, threads: threads ?? defaultThreads()) { k in
+        _ = try Threading.parallelMap(count: jobs.count, threads: threads ?? Threading.defaultThreads) { k in
             let (c, clip) = jobs[k]
             var rng = clipRandom(seed: seed, group: c, clip: clip)
             let image = range.lowerBound + rng.nextInt(below: range.count)

@@ -1,13 +1,14 @@
 import Foundation
-import Plotting
 import RecurrentCore
 
 /// Everything besides the weights that a frame classifier needs to read new data the way it
 /// was trained: feature configuration, normalisation statistics, output label names and the
 /// model configuration. Stored in the checkpoint's `__metadata__`.
 public struct FrameModelInfo: Sendable, Equatable {
-    /// The checkpoint format this code writes and accepts.
-    public static let format = "rnn-suite/frames/1"
+    /// The checkpoint format (`rnn-suite/frames/1`; the model configuration is under `model`).
+    public static let checkpointFormat = CheckpointFormat(name: "rnn-suite/frames", version: 1)
+    /// The `format` tag this code writes and accepts.
+    public static var format: String { checkpointFormat.tag }
 
     /// How frames become features.
     public var features: FeatureConfig
@@ -30,27 +31,22 @@ public struct FrameModelInfo: Sendable, Equatable {
     /// Whether the model labels every frame (many-to-many) rather than whole clips.
     public var perFrame: Bool { model.mode == .manyToMany }
 
-    /// The `__metadata__` strings of a checkpoint (plus `extra` entries such as the epoch).
+    /// The checkpoint's `__metadata__` strings besides `format` and `model` (those are the
+    /// `ModelCheckpoint`'s): `features`, `statistics` (when normalised), `classes`, plus
+    /// `extra` entries such as the epoch.
     public func metadata(extra: [String: String] = [:]) -> [String: String] {
         var m = extra
-        m["format"] = FrameModelInfo.format
         m["features"] = features.jsonString()
         if let statistics { m["statistics"] = statistics.jsonString() }
         m["classes"] = jsonArray(classNames)
-        m["model"] = model.jsonString()
         return m
     }
 
-    /// Parses and cross-checks checkpoint metadata; `path` names the file in errors.
-    /// - Throws: `FrameError.invalidCheckpoint` for another format, missing or invalid entries,
-    ///   or entries that disagree (class count, feature width).
-    public init(metadata m: [String: String], path: String) throws {
-        guard let format = m["format"] else {
-            throw FrameError.invalidCheckpoint(path: path, reason: "no 'format' in the metadata (expected '\(FrameModelInfo.format)')")
-        }
-        guard format == FrameModelInfo.format else {
-            throw FrameError.invalidCheckpoint(path: path, reason: "format is '\(format)', expected '\(FrameModelInfo.format)'")
-        }
+    /// Parses and cross-checks the metadata of a checkpoint whose model configuration is
+    /// `model`; `path` names the file in errors.
+    /// - Throws: `FrameError.invalidCheckpoint` for missing or invalid entries, or entries that
+    ///   disagree (class count, feature width).
+    public init(metadata m: [String: String], model: SequenceClassifierConfig, path: String) throws {
         func entry(_ key: String) throws -> String {
             guard let v = m[key] else { throw FrameError.invalidCheckpoint(path: path, reason: "metadata has no '\(key)'") }
             return v
@@ -67,12 +63,8 @@ public struct FrameModelInfo: Sendable, Equatable {
             throw FrameError.invalidCheckpoint(path: path, reason: "'classes' is not a JSON array of at least 2 names")
         }
         classNames = names
-        do {
-            model = try SequenceClassifierConfig(json: try entry("model"), source: path)
-        } catch let error as ModelLoadError {
-            throw FrameError.invalidCheckpoint(path: path, reason: error.description.hasPrefix(path + ": ")
-                                               ? String(error.description.dropFirst(path.count + 2)) : error.description)
-        }
+        if let problem = model.problem { throw FrameError.invalidCheckpoint(path: path, reason: "model configuration: \(problem)") }
+        self.model = model
         guard model.classes == names.count else {
             throw FrameError.invalidCheckpoint(path: path, reason: "model has \(model.classes) classes but 'classes' lists \(names.count)")
         }
@@ -104,40 +96,39 @@ public final class FrameModel {
         self.network = network
     }
 
-    /// Writes a safetensors checkpoint atomically (metadata per `FrameModelInfo.metadata`).
+    /// Writes a safetensors checkpoint atomically through `ModelCheckpoint` (format
+    /// `rnn-suite/frames/1`, configuration under `model`, the rest per `FrameModelInfo.metadata`).
     public func save(to path: String, extra: [String: String] = [:]) throws {
         do {
-            try SafeTensors.write(network.stateDict, metadata: info.metadata(extra: extra), to: path)
+            try ModelCheckpoint(format: FrameModelInfo.checkpointFormat, configuration: info.model, configurationKey: "model",
+                                tensors: network.stateDict, metadata: info.metadata(extra: extra)).write(to: path)
         } catch let error as CheckpointError {
-            throw FrameError.outputFailed(path: path, reason: error.description.hasPrefix(path + ": ")
-                                          ? String(error.description.dropFirst(path.count + 2)) : error.description)
+            throw FrameError.outputFailed(path: path, reason: Self.reason(error.description, path: path))
         }
     }
 
-    /// Reads a checkpoint written by `save`, validating format, metadata and every tensor.
+    /// Reads a checkpoint written by `save`, validating format, metadata and the tensor set
+    /// (strictly: a missing, unexpected or wrongly shaped tensor is an error naming it).
     /// - Parameter threads: batch shards for evaluation.
-    /// - Throws: `FrameError.invalidCheckpoint` (or `.unreadable`) naming the file.
+    /// - Throws: `FrameError.invalidCheckpoint` naming the file.
     public static func load(path: String, threads: Int = 1) throws -> FrameModel {
-        let archive: SafeTensorsArchive
         do {
-            archive = try SafeTensors.read(path: path)
+            let checkpoint = try ModelCheckpoint<SequenceClassifierConfig>.read(path: path, format: FrameModelInfo.checkpointFormat,
+                                                                                configurationKey: "model")
+            let info = try FrameModelInfo(metadata: checkpoint.metadata, model: checkpoint.configuration, path: path)
+            let network = SequenceClassifier(config: info.model, seed: 0, threads: threads)
+            try network.load(try checkpoint.tensors(matching: network.stateDict.map { ($0.name, $0.shape) }, source: path), source: path)
+            return FrameModel(info: info, network: network)
         } catch let error as CheckpointError {
-            let text = error.description
-            throw FrameError.invalidCheckpoint(path: path, reason: text.hasPrefix(path + ": ") ? String(text.dropFirst(path.count + 2)) : text)
-        }
-        let info = try FrameModelInfo(metadata: archive.metadata, path: path)
-        let network = SequenceClassifier(config: info.model, seed: 0, threads: threads)
-        do {
-            try network.load(Dictionary(archive.tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }), source: path)
+            throw FrameError.invalidCheckpoint(path: path, reason: reason(error.description, path: path))
         } catch let error as ModelLoadError {
-            let text = error.description
-            throw FrameError.invalidCheckpoint(path: path, reason: text.hasPrefix(path + ": ") ? String(text.dropFirst(path.count + 2)) : text)
+            throw FrameError.invalidCheckpoint(path: path, reason: reason(error.description, path: path))
         }
-        let expected = Set(network.namedParameters.map(\.name))
-        if let extra = archive.tensors.first(where: { !expected.contains($0.name) }) {
-            throw FrameError.invalidCheckpoint(path: path, reason: "unexpected tensor '\(extra.name)'")
-        }
-        return FrameModel(info: info, network: network)
+    }
+
+    /// A core error's text without its leading `path: `.
+    static func reason(_ text: String, path: String) -> String {
+        text.hasPrefix(path + ": ") ? String(text.dropFirst(path.count + 2)) : text
     }
 
     /// One prediction: the most probable class and the full distribution.
@@ -200,33 +191,22 @@ public final class FrameModel {
 public struct FrameEvaluation: Sendable, Equatable {
     /// Mean cross-entropy (nats) over labelled outputs.
     public var loss: Double
+    /// Labelled outputs (clips, or frames for per-frame models) by true and predicted class,
+    /// `[classes][classes]`; print with `text(labels:)`, draw with `TrainingCLI.writeConfusionPlot`.
+    public var confusion: ConfusionMatrix
+
     /// Correct outputs.
-    public var correct: Int
-    /// Labelled outputs (clips, or frames for per-frame models).
-    public var count: Int
-    /// `confusion[true][predicted]` counts `[classes][classes]`.
-    public var confusion: [[Int]]
-
+    public var correct: Int { confusion.correct }
+    /// Labelled outputs.
+    public var count: Int { confusion.total }
     /// `correct / count` (0 when empty).
-    public var accuracy: Double { count > 0 ? Double(correct) / Double(count) : 0 }
-
-    /// Writes the confusion matrix as an annotated heatmap PNG (rows: true class, columns:
-    /// predicted class).
-    public func writeConfusion(classNames: [String], to path: String) throws {
-        do {
-            try Plot.heatmap(values: confusion.map { $0.map(Double.init) }, rowLabels: classNames, columnLabels: classNames,
-                             title: "confusion (rows true, columns predicted), accuracy \(fmt(100 * accuracy, 2)) %",
-                             annotate: true, to: path)
-        } catch {
-            throw FrameError.outputFailed(path: path, reason: error.description)
-        }
-    }
+    public var accuracy: Double { confusion.accuracy }
 
     /// Runs `network` over `examples` in batches of `batchSize`.
     public static func compute(network: SequenceClassifier, examples: [FrameExample], perFrame: Bool, classes C: Int,
                                batchSize: Int) throws -> FrameEvaluation {
-        var confusion = [[Int]](repeating: [Int](repeating: 0, count: C), count: C)
-        var lossSum = 0.0, correct = 0, count = 0
+        var confusion = ConfusionMatrix(classes: C)
+        var lossSum = 0.0, count = 0
         for start in stride(from: 0, to: examples.count, by: max(1, batchSize)) {
             let idx = Array(start..<min(start + max(1, batchSize), examples.count))
             for i in idx {
@@ -241,7 +221,6 @@ public struct FrameEvaluation: Sendable, Equatable {
             let batch = FrameBatching.batch(examples, indices: idx, perFrame: perFrame, labelled: true)
             let (result, p) = network.evaluate(batch)
             lossSum += result.loss * Double(result.count)
-            correct += result.correct
             count += result.count
             for (j, i) in idx.enumerated() {
                 let steps = perFrame ? examples[i].time : 1
@@ -250,52 +229,45 @@ public struct FrameEvaluation: Sendable, Equatable {
                     var best = 0
                     for c in 1..<C where p[row + c] > p[row + best] { best = c }
                     let truth = perFrame ? examples[i].stepLabels![t] : examples[i].label
-                    confusion[truth][best] += 1
+                    confusion.add(truth: truth, predicted: best)
                 }
             }
         }
-        return FrameEvaluation(loss: count > 0 ? lossSum / Double(count) : 0, correct: correct, count: count, confusion: confusion)
+        return FrameEvaluation(loss: count > 0 ? lossSum / Double(count) : 0, confusion: confusion)
     }
 }
 
 /// Packing examples into padded `SequenceBatch`es.
 public enum FrameBatching {
     /// Examples `indices` of `examples` as a batch `[batch, maxTime, featuresPerStep]`, zero
-    /// padded; labels `[batch]` (clip labels) or `[batch, maxTime]` (per-step labels, padding 0)
-    /// when `labelled`.
+    /// padded (`SequenceBatch(padding:)`); labels `[batch]` (clip labels) or `[batch, maxTime]`
+    /// (per-step labels, padding 0) when `labelled`. With `shift` and `config`, example `j`'s
+    /// frames are first translated by `shift(j)` (see `shiftFrames`).
     public static func batch(_ examples: [FrameExample], indices: [Int], perFrame: Bool, labelled: Bool,
                              shift: ((Int) -> (dy: Int, dx: Int))? = nil, config: FeatureConfig? = nil,
                              fill: Float = 0) -> SequenceBatch {
         precondition(!indices.isEmpty, "empty batch")
-        let F = examples[indices[0]].featuresPerStep
-        let T = indices.map { examples[$0].time }.max() ?? 1
-        let B = indices.count
-        var x = [Float](repeating: 0, count: B * T * F)
-        var labels: [Int32] = []
-        if labelled { labels = [Int32](repeating: 0, count: perFrame ? B * T : B) }
-        x.withUnsafeMutableBufferPointer { xb in
-            let xp = xb.baseAddress!
-            for (j, i) in indices.enumerated() {
-                let e = examples[i]
-                e.features.withUnsafeBufferPointer { src in
-                    let dst = xp + j * T * F
-                    if let shift, let config, let s = Optional(shift(j)), s.dy != 0 || s.dx != 0 {
-                        shiftFrames(src.baseAddress!, into: dst, frames: e.time / config.stepsPerFrame, config: config,
-                                    dy: s.dy, dx: s.dx, fill: fill)
-                    } else {
-                        dst.update(from: src.baseAddress!, count: e.time * F)
-                    }
-                }
-                if labelled {
-                    if perFrame, let steps = e.stepLabels {
-                        for t in 0..<e.time { labels[j * T + t] = Int32(steps[t]) }
-                    } else if !perFrame {
-                        labels[j] = Int32(e.label)
-                    }
+        let sequences = indices.enumerated().map { j, i -> [Float] in
+            let e = examples[i]
+            guard let shift, let config, case let s = shift(j), s.dy != 0 || s.dx != 0 else { return e.features }
+            var moved = [Float](repeating: 0, count: e.features.count)
+            e.features.withUnsafeBufferPointer { src in
+                moved.withUnsafeMutableBufferPointer { dst in
+                    shiftFrames(src.baseAddress!, into: dst.baseAddress!, frames: e.time / config.stepsPerFrame, config: config,
+                                dy: s.dy, dx: s.dx, fill: fill)
                 }
             }
+            return moved
         }
-        return SequenceBatch(inputs: x, batch: B, time: T, features: F, lengths: indices.map { examples[$0].time }, labels: labels)
+        let labels: SequenceLabels
+        if !labelled {
+            labels = .none
+        } else if perFrame {
+            labels = .perStep(indices.map { (examples[$0].stepLabels ?? []).map { Int32($0) } })
+        } else {
+            labels = .perSequence(indices.map { Int32(examples[$0].label) })
+        }
+        return SequenceBatch(padding: sequences, features: examples[indices[0]].featuresPerStep, labels: labels)
     }
 
     /// Translates every frame `[height, width, channels]` by (dy, dx) pixels, filling the

@@ -201,7 +201,11 @@ struct Eval: ParsableCommand {
             let set = try FrameClassification.evaluationSet(root: data, model: model, threads: t)
             let e = try model.evaluate(set)
             stderrLine("frame-classify: \(e.correct)/\(e.count) correct = \(String(format: "%.2f", 100 * e.accuracy)) % on \(set.examples.count) examples")
-            if let confusion { try e.writeConfusion(classNames: model.info.classNames, to: confusion) }
+            if let confusion {
+                try TrainingCLI.writeConfusionPlot(e.confusion, labels: model.info.classNames,
+                                                   title: "confusion (rows true, columns predicted), accuracy \(String(format: "%.2f", 100 * e.accuracy)) %",
+                                                   path: confusion)
+            }
             printJSON(EvalReport(data: data, accuracy: e.accuracy, correct: e.correct, count: e.count, loss: e.loss))
         }
     }

@@ -11,24 +11,6 @@ private func writeSmallShapes(_ root: String, perClass: Int = 6, frames: Int = 4
 }
 
 @Suite struct ValidationSplitTests {
-    @Test func splitIsSeededDisjointAndComplete() throws {
-        let a = try ValidationSplit.indices(count: 50, fraction: 0.2, seed: 3)
-        #expect(a.validation.count == 10 && a.train.count == 40)
-        #expect(Set(a.train).isDisjoint(with: a.validation))
-        #expect((a.train + a.validation).sorted() == Array(0..<50))
-        #expect(a.train == a.train.sorted() && a.validation == a.validation.sorted())
-        // Same seed, same split; another seed, another one; not simply the tail.
-        #expect(try ValidationSplit.indices(count: 50, fraction: 0.2, seed: 3) == a)
-        #expect(try ValidationSplit.indices(count: 50, fraction: 0.2, seed: 4).validation != a.validation)
-        #expect(a.validation != Array(40..<50))
-        // Small sets keep one example on each side.
-        #expect(try ValidationSplit.indices(count: 3, fraction: 0.01, seed: 1).validation.count == 1)
-        #expect(try ValidationSplit.indices(count: 3, fraction: 0.9, seed: 1).train.count == 1)
-        #expect(try ValidationSplit.indices(count: 5, fraction: 0, seed: 1) == (Array(0..<5), []))
-        #expect(throws: TrainingSetupError.self) { _ = try ValidationSplit.indices(count: 1, fraction: 0.1, seed: 1) }
-        #expect(throws: TrainingSetupError.self) { _ = try ValidationSplit.indices(count: 10, fraction: 1, seed: 1) }
-    }
-
     /// The validation clips come from the training folder, never from the test folder, and
     /// they do not train.
     @Test func validationIsPartOfTheTrainingFolderOnly() throws {
@@ -45,6 +27,34 @@ private func writeSmallShapes(_ root: String, perClass: Int = 6, frames: Int = 4
         #expect(validation.count == 9 && train.count == 27 && test.count == 12)
         #expect(train.isDisjoint(with: validation) && test.isDisjoint(with: validation))
         #expect(validation.allSatisfy { $0.hasPrefix(tmp.sub("d/train/")) })
+
+        // The normalisation statistics come from the clips that train, not from the validation ones.
+        let raw = try FrameSplit.load(root: tmp.sub("d"), layout: .clips, config: run.features, scope: nil, threads: 1)
+        let trainingOnly = try FeatureStatistics.compute(raw.train.examples.filter { train.contains($0.source) })
+        let everything = try FeatureStatistics.compute(raw.train.examples)
+        #expect(run.model.info.statistics == trainingOnly)
+        #expect(trainingOnly != everything)
+    }
+
+    /// A validation share of a one-example training set is refused, naming the option.
+    @Test func validationNeedsTwoTrainingExamples() throws {
+        let tmp = TempFolder()
+        defer { tmp.cleanup() }
+        let options = ShapesOptions(width: 8, height: 8, frames: 2, antiAlias: .off)
+        try FrameGenerator.writeShapes(root: tmp.sub("d"), trainPerClass: 1, testPerClass: 1, seed: 1, options: options)
+        // One class left, with one training clip.
+        let classes = try FileManager.default.contentsOfDirectory(atPath: tmp.sub("d/train")).sorted()
+        for name in classes.dropFirst() {
+            try FileManager.default.removeItem(atPath: tmp.sub("d/train/" + name))
+            try FileManager.default.removeItem(atPath: tmp.sub("d/test/" + name))
+        }
+        var o = FrameTrainingOptions()
+        o.dataPath = tmp.sub("d"); o.width = 4; o.height = 4; o.valFraction = 0.5
+        var t = TrainingConfiguration()
+        t.steps = 1; t.threads = 1; t.outDirectory = tmp.sub("run")
+        #expect(throws: TrainingSetupError.invalid(option: "--val-fraction", reason: "needs at least 2 training examples (got 1)")) {
+            _ = try FrameTrainingRun(options: o, training: t)
+        }
     }
 }
 
