@@ -74,16 +74,13 @@ public enum FrameClassification {
         return c
     }
 
-    /// Loads `root` (train/test folders or a seeded split) with `features`, sets
-    /// `validationFraction` of the training examples aside, normalises everything by global
-    /// statistics of the remaining training examples, and measures the loading speed.
+    /// Loads `root` (train/test folders or a seeded split) with `features`, normalised by
+    /// global training statistics, and measures the loading speed.
     public static func loadSplit(root: String, rows: Bool, features: FeatureConfig, testFraction: Double = 0.2,
-                                 validationFraction: Double = 0, seed: UInt64 = 1,
-                                 threads: Int? = nil) throws -> (split: FrameSplit, load: FrameLoadStatistics) {
+                                 seed: UInt64 = 1, threads: Int? = nil) throws -> (split: FrameSplit, load: FrameLoadStatistics) {
         let start = ProgressReporter.monotonicSeconds()
         let split = try FrameSplit.load(root: root, layout: layout(rows: rows), config: features, scope: .global,
-                                        testFraction: testFraction, validationFraction: validationFraction,
-                                        seed: seed, threads: threads)
+                                        testFraction: testFraction, seed: seed, threads: threads)
         let seconds = ProgressReporter.monotonicSeconds() - start
         let frames = (split.train.examples + split.test.examples).reduce(0) { $0 + $1.time / features.stepsPerFrame }
         return (split, FrameLoadStatistics(frames: frames, seconds: seconds))

@@ -186,27 +186,23 @@ public struct FrameSplit: Sendable {
     public var train: FrameDataset
     /// Test examples (normalised with the training statistics).
     public var test: FrameDataset
-    /// Statistics computed on the training part of `train` (nil when normalisation was off).
+    /// Statistics computed on the training set (nil when normalisation was off).
     public var statistics: FeatureStatistics?
-    /// `train.examples` split into the part that trains and the validation part.
-    public var validation: ValidationSplit
 
-    /// Creates a split; `validation` defaults to every example training.
-    public init(train: FrameDataset, test: FrameDataset, statistics: FeatureStatistics?, validation: ValidationSplit? = nil) {
+    /// Creates a split.
+    public init(train: FrameDataset, test: FrameDataset, statistics: FeatureStatistics?) {
         self.train = train
         self.test = test
         self.statistics = statistics
-        self.validation = validation ?? ValidationSplit(count: train.examples.count, fraction: 0, seed: 0)
     }
 
     /// Loads `root` (its `train/` + `test/` folders, or a seeded split, see
-    /// `FrameIndex.scanSplit`), sets `validationFraction` of the training examples aside
-    /// (`ValidationSplit` over all examples, seeded by `seed`), computes statistics of `scope`
-    /// on the rest (none when `scope` is nil; frame features only, before differences) and
-    /// applies them to every example, then appends frame differences when `config.deltas` is set.
+    /// `FrameIndex.scanSplit`), computes statistics of `scope` on the training set (none when
+    /// `scope` is nil; frame features only, before differences) and applies them to both
+    /// parts, then appends frame differences when `config.deltas` is set.
     public static func load(root: String, layout: FrameLayout, config: FeatureConfig,
                             scope: FeatureStatistics.Scope? = .global, testFraction: Double = 0.2,
-                            validationFraction: Double = 0, seed: UInt64 = 1, threads: Int? = nil) throws -> FrameSplit {
+                            seed: UInt64 = 1, threads: Int? = nil) throws -> FrameSplit {
         let (trainIndex, testIndex) = try FrameIndex.scanSplit(root: root, layout: layout,
                                                                testFraction: testFraction, seed: seed)
         let frameClasses = NaturalOrder.sorted(Array(Set(trainIndex.frameClassNames).union(testIndex.frameClassNames)))
@@ -214,16 +210,15 @@ public struct FrameSplit: Sendable {
                                           frameClassNames: frameClasses, threads: threads, withDeltas: false)
         var test = try FrameDataset.load(index: testIndex, config: config, statistics: nil, classNames: trainIndex.classNames,
                                          frameClassNames: frameClasses, threads: threads, withDeltas: false)
-        let validation = ValidationSplit(count: train.examples.count, fraction: validationFraction, seed: seed)
         var statistics: FeatureStatistics? = nil
         if let scope {
-            let s = try FeatureStatistics.compute(validation.train.map { train.examples[$0] }, scope: scope)
+            let s = try FeatureStatistics.compute(train.examples, scope: scope)
             try s.apply(to: &train)
             try s.apply(to: &test)
             statistics = s
         }
         train.appendDeltas()
         test.appendDeltas()
-        return FrameSplit(train: train, test: test, statistics: statistics, validation: validation)
+        return FrameSplit(train: train, test: test, statistics: statistics)
     }
 }

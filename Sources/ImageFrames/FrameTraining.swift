@@ -189,10 +189,9 @@ public final class FrameTrainingRun {
     public let options: FrameTrainingOptions
     /// The feature configuration in use.
     public let features: FeatureConfig
-    /// Training examples (without the validation part), normalised by their own statistics.
+    /// Training examples (without the validation part), normalised.
     public let train: [FrameExample]
-    /// Validation examples (a seeded share of the training data), normalised
-    /// with the training statistics.
+    /// Validation examples (a seeded share of the training data), normalised.
     public let validation: [FrameExample]
     /// The test set, normalised with the training statistics.
     public let test: FrameDataset
@@ -219,14 +218,15 @@ public final class FrameTrainingRun {
         let features = try FrameClassification.featureConfig(root: o.dataPath, rows: o.rows, size: o.width.flatMap { w in o.height.map { (w, $0) } }, rgb: o.rgb,
                                                              deltas: o.deltas, testFraction: o.testFraction, seed: training.seed)
         let (split, load) = try FrameClassification.loadSplit(root: o.dataPath, rows: o.rows, features: features,
-                                                              testFraction: o.testFraction, validationFraction: o.valFraction,
-                                                              seed: training.seed, threads: training.threads)
+                                                              testFraction: o.testFraction, seed: training.seed,
+                                                              threads: training.threads)
         let all = split.train.examples
         guard !all.isEmpty else { throw FrameError.invalidArgument("\(o.dataPath): the training set is empty") }
         if o.valFraction > 0 && all.count < 2 {
             throw TrainingSetupError.invalid(option: "--val-fraction", reason: "needs at least 2 training examples (got \(all.count))")
         }
-        let train = split.validation.train.map { all[$0] }, validation = split.validation.validation.map { all[$0] }
+        let parts = ValidationSplit(count: all.count, fraction: o.valFraction, seed: training.seed)
+        let train = parts.train.map { all[$0] }, validation = parts.validation.map { all[$0] }
         message("loaded \(train.count) train / \(validation.count) validation / \(split.test.examples.count) test examples, "
                 + "\(load.frames) frames in \(fmt(load.seconds, 2)) s (\(Int(load.framesPerSecond)) frames/s), features "
                 + "\(features.width)x\(features.height) \(features.colour.rawValue) \(features.mode.rawValue)"

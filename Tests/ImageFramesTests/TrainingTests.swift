@@ -11,10 +11,7 @@ private func loadShapes(_ root: String) throws -> FrameSplit {
 
 @Suite struct FrameTrainingTests {
     /// A short debug-build run on small `shapes` clips: bars and discs (4 of the 6 classes) are
-    /// easy, so the held-out test accuracy must clear 55 % (chance: 16.7 %) within seconds. (The
-    /// 48 test clips move by a clip or two with small changes such as which examples the
-    /// normalisation statistics come from: 30 with the whole training folder, 28 with the
-    /// training part only.)
+    /// easy, so the held-out test accuracy must clear 60 % (chance: 16.7 %) within seconds.
     @Test func shortShapesRunLearns() throws {
         let tmp = TempFolder()
         defer { tmp.cleanup() }
@@ -31,7 +28,7 @@ private func loadShapes(_ root: String) throws -> FrameSplit {
         #expect(Date().timeIntervalSince(start) < 30)
         // 144 training clips: 14 validate, 130 train in 9 batches of up to 16.
         #expect(run.validation.count == 14 && run.train.count == 130)
-        #expect(report.test.accuracy >= 0.55, "test accuracy \(report.test.accuracy)")
+        #expect(report.test.accuracy >= 0.6, "test accuracy \(report.test.accuracy)")
         #expect(report.summary.steps == 12 * 9)
         #expect(report.test.count == 48)
         // Outputs exist and the log has a header plus one line per epoch.
