@@ -134,8 +134,10 @@ public final class RecurrentLanguageModel: ParameterContainer {
     private var projectionTable: [Float]?
     /// The batch-1 generator (`StepGenerator`), built with the table.
     private var generator: StepGenerator?
-    /// Threads for batch-1 generation (`nextLogits` with one token); nil = automatic: one per
-    /// core when the weights outgrow one core's L2 cache (over 1 MB), else one.
+    /// Threads for batch-1 generation (`nextLogits` with one token); nil = one. More threads
+    /// split the hidden units between cores (see `StepGenerator`): on a quiet machine an LSTM
+    /// 2x256 then generates about 20 % faster, but on shared virtual machines the threads often
+    /// lose their timing probe, so it is not the default.
     public var generationThreads: Int? { didSet { generator = nil } }
 
     /// Creates a model with PyTorch's default initialisation from `seed`.
@@ -362,8 +364,7 @@ extension RecurrentLanguageModel {
             (wih: UnsafePointer(row[0].weightIH.value), whh: UnsafePointer(row[0].weightHH.value),
              bih: UnsafePointer(row[0].biasIH.value), bhh: UnsafePointer(row[0].biasHH.value))
         }
-        let weightBytes = stack.parameters.reduce(0) { $0 + $1.count * 4 }
-        let parts = generationThreads ?? (weightBytes > 1 << 20 ? min(Threading.defaultThreads, max(1, H / 64)) : 1)
+        let parts = generationThreads ?? 1
         return table.withUnsafeBufferPointer { tp in
             StepGenerator(cell: config.cell, hidden: H, vocab: V, table: tp.baseAddress!, layerWeights: weights,
                           decoderWeight: rep.decoder.weight.value, decoderBias: rep.decoder.bias.map { UnsafePointer($0.value) },

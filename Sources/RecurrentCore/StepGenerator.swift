@@ -14,10 +14,12 @@ import RNNKernels
 ///   units' gates and states without exchanging anything but the new `h` of each layer.
 ///
 /// Threads meet at one barrier per layer and one at the start of each token. A worker that is
-/// descheduled (the other core busy) stalls every barrier, so every 1,024 tokens the generator
-/// times 16 tokens with every part on the calling thread and 16 with the workers, and keeps the
-/// faster way until the next probe. Both run the same arithmetic: results are bit-identical for
-/// any number of parts and either way.
+/// descheduled (the other core busy) stalls every barrier, so the generator probes: it times up
+/// to 16 tokens with the workers (stopping early once they are slower than the last probe on one
+/// thread), then 16 with every part on the calling thread (the first 2 of each are warm-up), and
+/// runs the faster way for 1,024 tokens, or for twice as long as last time (up to 65,536) while
+/// the workers keep losing.
+/// Both ways run the same arithmetic: results are bit-identical for any number of parts.
 ///
 /// Layer 0's input projection comes from a per-token table `[vocab, G H]` (biases included).
 /// Outputs: `logits [vocab] = W_dec h_top + b_dec`.
@@ -85,9 +87,12 @@ final class StepGeneratorCore: @unchecked Sendable {
     var stopping = false
     /// Whether the calling thread runs every part (chosen by timing both ways: see `step`).
     private(set) var runsInline: Bool
-    private var tokenCount = 0
-    private var inlineNanoseconds: UInt64 = 0, threadedNanoseconds: UInt64 = 0
-    private static let probeCycle = 1024, probeLength = 16
+    private enum Mode { case probeInline, probeThreaded, run }
+    private var mode = Mode.probeThreaded
+    private var modeTokens = 0
+    private var runLength = StepGeneratorCore.minimumRun
+    private var inlineNanoseconds: UInt64 = 0, threadedNanoseconds: UInt64 = 0, lastInlineNanoseconds: UInt64 = 0
+    private static let probeLength = 16, probeWarmup = 2, minimumRun = 1024, maximumRun = 65536
 
     /// - Parameters:
     ///   - table: layer 0's input projection per token `[vocab, G H]`, biases included (for a
@@ -176,10 +181,7 @@ final class StepGeneratorCore: @unchecked Sendable {
         if units.count == 1 {
             for l in 0..<layers { layer(l, part: 0) }
         } else {
-            // Every `probeCycle` tokens, time `probeLength` tokens each way and keep the faster.
-            let phase = tokenCount % Self.probeCycle
-            let threaded: Bool
-            if phase < Self.probeLength { threaded = false } else if phase < 2 * Self.probeLength { threaded = true } else { threaded = !runsInline }
+            let threaded = mode == .probeThreaded || (mode == .run && !runsInline)
             let start = DispatchTime.now().uptimeNanoseconds
             if threaded {
                 _ = rnn_barrier_wait(barrier)          // start: the workers read `token`
@@ -191,12 +193,27 @@ final class StepGeneratorCore: @unchecked Sendable {
                 for l in 0..<layers { for p in units.indices { layer(l, part: p) } }
             }
             let elapsed = DispatchTime.now().uptimeNanoseconds - start
-            if phase < Self.probeLength { inlineNanoseconds += elapsed } else if phase < 2 * Self.probeLength { threadedNanoseconds += elapsed }
-            if phase == 2 * Self.probeLength - 1 {
-                runsInline = threadedNanoseconds >= inlineNanoseconds
-                inlineNanoseconds = 0; threadedNanoseconds = 0
+            modeTokens += 1
+            switch mode {
+            case .probeThreaded:
+                if modeTokens > Self.probeWarmup { threadedNanoseconds += elapsed }
+                // Stop early when the threads are already slower than the last inline probe.
+                if modeTokens == Self.probeLength || (lastInlineNanoseconds > 0 && threadedNanoseconds >= lastInlineNanoseconds) {
+                    threadedNanoseconds = threadedNanoseconds * UInt64(Self.probeLength - Self.probeWarmup) / UInt64(max(1, modeTokens - Self.probeWarmup))
+                    mode = .probeInline; modeTokens = 0
+                }
+            case .probeInline:
+                if modeTokens > Self.probeWarmup { inlineNanoseconds += elapsed }
+                if modeTokens == Self.probeLength {
+                    let threadsWon = threadedNanoseconds < inlineNanoseconds
+                    runsInline = !threadsWon
+                    runLength = threadsWon ? Self.minimumRun : min(2 * runLength, Self.maximumRun)
+                    lastInlineNanoseconds = inlineNanoseconds
+                    mode = .run; modeTokens = 0; inlineNanoseconds = 0; threadedNanoseconds = 0
+                }
+            case .run:
+                if modeTokens == runLength { mode = .probeThreaded; modeTokens = 0 }
             }
-            tokenCount += 1
         }
         cur = 1 - cur
         let top = h[cur].pointer + (layers - 1) * hidden

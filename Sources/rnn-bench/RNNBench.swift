@@ -118,7 +118,7 @@ struct Sample: ParsableCommand {
     @OptionGroup var model: ModelOptions
     @Option(help: "Tokens to generate.") var length: Int = 2000
     @Option(help: "Seed.") var seed: UInt64 = 0
-    @Option(help: "Generation threads; default: automatic (one per core for models over 1 MB).") var threads: Int?
+    @Option(help: "Generation threads (hidden units split between cores); default 1.") var threads: Int?
 
     func run() throws {
         Threading.useSingleThreadedBLAS()
