@@ -1,4 +1,5 @@
 #include "RNNKernels.h"
+#include "lane_masks.h"
 #include <limits.h>
 #include <time.h>
 #if defined(__linux__)
@@ -20,7 +21,7 @@ static void matvec_avx512(int n, int k, const float *x, const float *packed, flo
         const float *b = packed + (size_t)p * k * 16;
         const size_t s = (size_t)k * 16;
         int col = p * 16;
-        __mmask16 m3 = n - col - 48 >= 16 ? 0xFFFF : (__mmask16)((1u << (n - col - 48)) - 1u);
+        __mmask16 m3 = rnn_lane_mask16(n - col - 48);
         __m512 a0 = _mm512_loadu_ps(y + col), a1 = _mm512_loadu_ps(y + col + 16), a2 = _mm512_loadu_ps(y + col + 32);
         __m512 a3 = _mm512_maskz_loadu_ps(m3, y + col + 48);
         for (int kk = 0; kk < k; kk++) {
@@ -36,19 +37,12 @@ static void matvec_avx512(int n, int k, const float *x, const float *packed, flo
     }
     for (; p < panels; p++) {
         const float *b = packed + (size_t)p * k * 16;
-        int col = p * 16, valid = n - col;
-        __mmask16 m = valid >= 16 ? 0xFFFF : (__mmask16)((1u << valid) - 1u);
+        int col = p * 16;
+        __mmask16 m = rnn_lane_mask16(n - col);
         __m512 a = _mm512_maskz_loadu_ps(m, y + col);
         for (int kk = 0; kk < k; kk++) a = _mm512_fmadd_ps(_mm512_set1_ps(x[kk]), _mm512_loadu_ps(b + (size_t)kk * 16), a);
         _mm512_mask_storeu_ps(y + col, m, a);
     }
-}
-
-__attribute__((target("avx2")))
-static __m256i lanes(int valid) {
-    if (valid <= 0) return _mm256_setzero_si256();
-    if (valid >= 8) return _mm256_set1_epi32(-1);
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(valid), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
 /* Two panels (32 columns, four 8-wide chains) per pass. */
@@ -59,7 +53,7 @@ static void matvec_avx2(int n, int k, const float *x, const float *packed, float
         int two = p + 1 < panels;
         const float *b0 = packed + (size_t)p * k * 16, *b1 = b0 + (size_t)k * 16;
         int col = p * 16;
-        __m256i m0 = lanes(n - col), m1 = lanes(n - col - 8), m2 = lanes(two ? n - col - 16 : 0), m3 = lanes(two ? n - col - 24 : 0);
+        __m256i m0 = rnn_lane_mask8(n - col), m1 = rnn_lane_mask8(n - col - 8), m2 = rnn_lane_mask8(two ? n - col - 16 : 0), m3 = rnn_lane_mask8(two ? n - col - 24 : 0);
         __m256 a0 = _mm256_maskload_ps(y + col, m0), a1 = _mm256_maskload_ps(y + col + 8, m1);
         __m256 a2 = _mm256_maskload_ps(y + col + 16, m2), a3 = _mm256_maskload_ps(y + col + 24, m3);
         if (two) {

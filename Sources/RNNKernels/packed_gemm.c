@@ -1,4 +1,5 @@
 #include "RNNKernels.h"
+#include "lane_masks.h"
 #include <string.h>
 
 #if defined(__x86_64__)
@@ -54,19 +55,13 @@ DEFINE_BLOCK(4)
 DEFINE_BLOCK(2)
 DEFINE_BLOCK(1)
 
-static __mmask16 column_mask(int valid) {
-    if (valid <= 0) return 0;
-    if (valid >= 16) return 0xFFFF;
-    return (__mmask16)((1u << valid) - 1u);
-}
-
 __attribute__((target("avx512f")))
 static void gemm_packed_avx512(int m, int n, int k, const float *a, int lda, const float *packed, float *c, int ldc) {
     int panels = padded_columns(n) / 16;
     for (int p = 0; p < panels; p += 2) {
         const float *b0 = packed + (size_t)p * k * 16, *b1 = b0 + (size_t)k * 16;
         int col = p * 16;
-        __mmask16 m0 = column_mask(n - col), m1 = column_mask(n - col - 16);
+        __mmask16 m0 = rnn_lane_mask16(n - col), m1 = rnn_lane_mask16(n - col - 16);
         float *cp = c + col;
         int r = 0;
         for (; r + 8 <= m; r += 8) block_8(k, a + (size_t)r * lda, lda, b0, b1, cp + (size_t)r * ldc, ldc, m0, m1);
@@ -106,21 +101,13 @@ DEFINE_BLOCK_AVX2(4)
 DEFINE_BLOCK_AVX2(2)
 DEFINE_BLOCK_AVX2(1)
 
-/* Lanes 0..valid-1 of an 8-lane mask set (all bits), the rest clear. */
-__attribute__((target("avx2")))
-static __m256i lane_mask(int valid) {
-    if (valid <= 0) return _mm256_setzero_si256();
-    if (valid >= 8) return _mm256_set1_epi32(-1);
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(valid), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
 __attribute__((target("avx2,fma")))
 static void gemm_packed_avx2(int m, int n, int k, const float *a, int lda, const float *packed, float *c, int ldc) {
     int panels = (n + 15) / 16;   /* panels past n (zero padding) need no work */
     for (int p = 0; p < panels; p++) {
         const float *b = packed + (size_t)p * k * 16;
         int col = p * 16;
-        __m256i m0 = lane_mask(n - col), m1 = lane_mask(n - col - 8);
+        __m256i m0 = rnn_lane_mask8(n - col), m1 = rnn_lane_mask8(n - col - 8);
         float *cp = c + col;
         int r = 0;
         for (; r + 6 <= m; r += 6) block2_6(k, a + (size_t)r * lda, lda, b, cp + (size_t)r * ldc, ldc, m0, m1);
