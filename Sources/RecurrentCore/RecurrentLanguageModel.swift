@@ -128,7 +128,14 @@ public final class RecurrentLanguageModel: ParameterContainer {
     private var stateBatch = 0
     /// State carried by `evaluate(carryState: true)` and `nextLogits`, kept apart from the
     /// training streams' state so evaluating or sampling mid-training changes nothing.
-    private var evaluationState: RecurrentState?
+    private var evaluationState: RecurrentState? {
+        get { generatorHoldsState ? generator?.state : storedEvaluationState }
+        set { storedEvaluationState = newValue; generatorHoldsState = false }
+    }
+    private var storedEvaluationState: RecurrentState?
+    /// Whether batch-1 generation holds the newest evaluation state in the generator (kept there
+    /// between tokens, so consecutive tokens copy no state).
+    private var generatorHoldsState = false
     /// Layer 0's input projection of every token (`RecurrentLayer.inputProjectionTable`),
     /// built on the first `nextLogits` after the weights last changed.
     private var projectionTable: [Float]?
@@ -138,7 +145,7 @@ public final class RecurrentLanguageModel: ParameterContainer {
     /// split the hidden units between cores (see `StepGenerator`): on a quiet machine an LSTM
     /// 2x256 then generates about 20 % faster, but on shared virtual machines the threads often
     /// lose their timing probe, so it is not the default.
-    public var generationThreads: Int? { didSet { generator = nil } }
+    public var generationThreads: Int? { didSet { dropGenerator() } }
 
     /// Creates a model with PyTorch's default initialisation from `seed`.
     public init(config: LanguageModelConfig, seed: UInt64, threads: Int = 1) {
@@ -201,7 +208,7 @@ public final class RecurrentLanguageModel: ParameterContainer {
             p.values = t.values
         }
         projectionTable = nil
-        generator = nil
+        dropGenerator()
     }
 
     /// Forgets the carried recurrent state (next batch starts from zeros).
@@ -244,7 +251,7 @@ public final class RecurrentLanguageModel: ParameterContainer {
                           training: Bool = true, seed: UInt64 = 0) -> Double {
         precondition(inputs.count == B * T && targets.count == B * T, "inputs/targets must hold batch*steps ids")
         projectionTable = nil    // the optimizer step that follows changes the weights
-        generator = nil
+        dropGenerator()
         if !carryState || B != stateBatch { resetState() }
         if B != stateBatch || shardRanges.isEmpty { shardRanges = Threading.shards(count: B, parts: threads); stateBatch = B }
         let ranges = shardRanges
@@ -328,15 +335,24 @@ public final class RecurrentLanguageModel: ParameterContainer {
 }
 
 extension RecurrentLanguageModel {
-    /// Batch-1 `nextLogits` through the `StepGenerator`, state carried in `evaluationState`.
+    /// Batch-1 `nextLogits` through the `StepGenerator`, which keeps the evaluation state
+    /// between tokens.
     private func generateOne(_ token: Int32) -> [Float] {
         let gen = generator ?? makeGenerator()
         generator = gen
-        let L = config.layers, H = config.hidden
-        if let s = evaluationState, s.h.count == L * H { gen.setState(h: s.h, c: s.c) } else { gen.setState(h: nil, c: nil) }
+        if !generatorHoldsState {
+            let L = config.layers, H = config.hidden
+            if let s = storedEvaluationState, s.h.count == L * H { gen.setState(h: s.h, c: s.c) } else { gen.setState(h: nil, c: nil) }
+            generatorHoldsState = true
+        }
         let logits = gen.step(token)
-        evaluationState = gen.state
         return Array(UnsafeBufferPointer(start: logits, count: config.vocabSize))
+    }
+
+    /// Forgets the generator (the weights or its settings changed), keeping the state it held.
+    private func dropGenerator() {
+        if generatorHoldsState { storedEvaluationState = generator?.state; generatorHoldsState = false }
+        generator = nil
     }
 
     private func makeGenerator() -> StepGenerator {

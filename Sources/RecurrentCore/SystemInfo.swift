@@ -60,7 +60,7 @@ public enum SystemInfo {
     }
 
     /// One line with the same facts, printed by each tool at start with `--verbose`.
-    public static func summaryLine(threads: Int = Threading.defaultThreads) -> String {
+    public static func summaryLine(threads: Int) -> String {
         let cpu = brand.isEmpty ? vendor : brand
         return "\(cpu) (family \(family) model \(model)); isa \(ISALevel.inUse)\(ISALevel.cap.map { " (RNN_ISA=\($0))" } ?? ""); "
             + "gemm OpenBLAS \(gemmCore); per-step kernel \(PackedKernels.variantDescription()); threads \(threads)"

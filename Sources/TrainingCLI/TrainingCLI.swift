@@ -82,9 +82,10 @@ public enum TrainingCLI {
         FileHandle.standardError.write(Data((line + "\n").utf8))
     }
 
-    /// Prints `SystemInfo.summaryLine()` to standard error when `verbose`.
-    public static func printSystemInfo(tool: String, verbose: Bool) {
-        if verbose { printError("\(tool): \(SystemInfo.summaryLine())") }
+    /// Prints `SystemInfo.summaryLine(threads:)` to standard error when `verbose`, with the
+    /// run's thread count.
+    public static func printSystemInfo(tool: String, verbose: Bool, threads: Int) {
+        if verbose { printError("\(tool): \(SystemInfo.summaryLine(threads: threads))") }
     }
 
     /// Draws `loss.png`: the training loss and every `*loss*` metric against the step.

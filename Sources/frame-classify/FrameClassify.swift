@@ -124,9 +124,9 @@ struct Train: ParsableCommand {
     func run() throws {
         try guarded {
             guard let data = runOptions.data else { throw ValidationError("--data: give a data folder") }
-            TrainingCLI.printSystemInfo(tool: "frame-classify", verbose: runOptions.verbose)
             let training = try TrainingCLI.configuration(run: runOptions, optimization: optimization, budget: budget,
                                                          defaults: frameDefaults)
+            TrainingCLI.printSystemInfo(tool: "frame-classify", verbose: runOptions.verbose, threads: training.threads)
             var o = FrameTrainingOptions()
             o.dataPath = data
             o.rows = rows; o.rgb = rgb; o.deltas = deltas

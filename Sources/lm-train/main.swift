@@ -53,8 +53,8 @@ struct Train: ParsableCommand {
     func run() throws {
         try TrainingCLI.failing("lm-train") {
             guard let data = runOptions.data else { throw ValidationError("--data: give a text file or folder of .txt files") }
-            TrainingCLI.printSystemInfo(tool: "lm-train", verbose: runOptions.verbose)
             let training = try TrainingCLI.configuration(run: runOptions, optimization: optimization, budget: budget, defaults: lmDefaults)
+            TrainingCLI.printSystemInfo(tool: "lm-train", verbose: runOptions.verbose, threads: training.threads)
             var o = LanguageModelTrainingOptions()
             o.dataPath = data
             o.level = level; o.minCount = minCount

@@ -112,8 +112,8 @@ struct Train: ParsableCommand {
     func run() throws {
         try TrainingCLI.failing("speech-classify") {
             guard let data = runOptions.data else { throw ValidationError("--data: give a folder of audio files") }
-            TrainingCLI.printSystemInfo(tool: "speech-classify", verbose: runOptions.verbose)
             let training = try TrainingCLI.configuration(run: runOptions, optimization: optimization, budget: budget, defaults: speechDefaults)
+            TrainingCLI.printSystemInfo(tool: "speech-classify", verbose: runOptions.verbose, threads: training.threads)
             var o = SpeechTrainingOptions()
             o.dataPath = data; o.task = task; o.split = split; o.labelPattern = labelPattern; o.utteranceCMN = utteranceCMN
             o.cell = model.cell ?? speechDefaults.cell

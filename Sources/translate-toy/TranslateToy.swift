@@ -93,10 +93,10 @@ struct Train: ParsableCommand {
 
     func run() throws {
         try TrainingCLI.failing("translate-toy") {
-            TrainingCLI.printSystemInfo(tool: "translate-toy", verbose: runOptions.verbose)
             var run = runOptions
             if run.threads == nil { run.threads = min(2, Threading.defaultThreads) }
             let training = try TrainingCLI.configuration(run: run, optimization: optimization, budget: budget, defaults: translateDefaults)
+            TrainingCLI.printSystemInfo(tool: "translate-toy", verbose: runOptions.verbose, threads: training.threads)
             var o = Seq2SeqTrainingOptions()
             o.task = task; o.dataPath = runOptions.data; o.count = count
             o.toyOptions = taskOptions.toyOptions

@@ -92,9 +92,12 @@ import RNNKernels
         let a = RecurrentLanguageModel(config: config, seed: 5), b = RecurrentLanguageModel(config: config, seed: 5)
         a.generationThreads = 2
         for t in Self.tokens { _ = a.nextLogits([t]); _ = b.nextLogitsThroughStack([t]) }
-        // Continue a through the stack from the generator's state and b through the stack.
-        let la = a.nextLogitsThroughStack([2]), lb = b.nextLogitsThroughStack([2])
-        #expect(zip(la, lb).map { abs($0 - $1) }.max()! < 2e-5)
+        // Continue a through the stack from the generator's state, then through the generator
+        // from the stack's state again, and b through the stack all along.
+        for (t, viaStack) in [(Int32(2), true), (5, false), (1, false), (3, true), (0, false)] {
+            let la = viaStack ? a.nextLogitsThroughStack([t]) : a.nextLogits([t]), lb = b.nextLogitsThroughStack([t])
+            #expect(zip(la, lb).map { abs($0 - $1) }.max()! < 5e-5, "token \(t) via \(viaStack ? "stack" : "generator")")
+        }
     }
 
     /// Weights loaded after generation started are used by the next token.
