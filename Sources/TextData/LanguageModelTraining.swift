@@ -72,14 +72,11 @@ public final class LanguageModelLearner: TrainableModel {
     public let model: RecurrentLanguageModel
     /// The vocabulary written into checkpoints.
     public let vocabulary: Vocabulary
-    /// Rows per training batch (for restoring the carried state).
-    public let batchSize: Int
 
     /// Wraps a model.
-    public init(model: RecurrentLanguageModel, vocabulary: Vocabulary, batchSize: Int) {
+    public init(model: RecurrentLanguageModel, vocabulary: Vocabulary) {
         self.model = model
         self.vocabulary = vocabulary
-        self.batchSize = batchSize
     }
 
     public var parameters: [Parameter] { model.parameters }
@@ -117,11 +114,14 @@ public final class LanguageModelLearner: TrainableModel {
 
     public func restoreCarriedState(_ tensors: [String: NamedTensor]) throws {
         guard let h = tensors["h"] else { return }
-        let expected = model.config.layers * batchSize * model.config.hidden
-        guard h.values.count == expected, tensors["c"].map({ $0.values.count == expected }) ?? true else {
-            throw ModelLoadError.shapeMismatch("carried state", "h", expected: [expected], got: h.shape)
+        // The rows of the last batch, which need not be --batch (window batches: all windows,
+        // or a short last batch of an epoch): read from the saved state itself.
+        let perRow = model.config.layers * model.config.hidden
+        guard h.values.count > 0, h.values.count % perRow == 0,
+              tensors["c"].map({ $0.values.count == h.values.count }) ?? !model.config.cell.hasCellState else {
+            throw ModelLoadError.shapeMismatch("carried state", "h", expected: [perRow], got: h.shape)
         }
-        model.setCarriedState(RecurrentState(h: h.values, c: tensors["c"]?.values), batch: batchSize)
+        model.setCarriedState(RecurrentState(h: h.values, c: tensors["c"]?.values), batch: h.values.count / perRow)
     }
 }
 
@@ -163,7 +163,7 @@ public enum LanguageModelTraining {
         let config = LanguageModelConfig(cell: o.cell, layers: o.layers, hidden: o.hidden, embedding: o.embedding,
                                          vocabSize: vocab.count, dropout: o.dropout, tieWeights: o.tieWeights)
         let model = RecurrentLanguageModel(config: config, seed: training.seed, threads: training.threads)
-        let learner = LanguageModelLearner(model: model, vocabulary: vocab, batchSize: o.batch)
+        let learner = LanguageModelLearner(model: model, vocabulary: vocab)
         // Validation: the tail cut into consecutive seqLen chunks, each from a zero state.
         let evaluation = validate ? TrainingEvaluation(metricNames: ["val_loss"], validationMetric: "val_loss", direction: .lowerIsBetter) {
             ["val_loss": LanguageModelScoring.chunkedLoss(model: model, ids: split.validation, seqLen: o.seqLen)]
