@@ -252,12 +252,26 @@ func linearEngine(_ configure: (inout TrainingConfiguration) -> Void, out: Strin
         let before = try Data(contentsOf: URL(fileURLWithPath: folder.path + "/last.train.safetensors"))
         let (second, _) = linearEngine({ $0.steps = 8; $0.resume = true; $0.clip = 1 }, out: folder.path)
         #expect(throws: TrainingResumeError.configurationDiffers(path: second.statePath, field: "clip", saved: "5", now: "1")) { try second.run() }
-        // A longer budget alone is allowed.
+        // The refused resume left the run as it was.
+        #expect(before == (try Data(contentsOf: URL(fileURLWithPath: folder.path + "/last.train.safetensors"))))
+        // A longer budget alone is allowed with a constant rate.
         let (third, _) = linearEngine({ $0.steps = 8; $0.resume = true }, out: folder.path)
         #expect(try third.run().steps == 8)
-        #expect(before != (try Data(contentsOf: URL(fileURLWithPath: folder.path + "/last.train.safetensors"))))
         let (none, _) = linearEngine({ $0.steps = 8; $0.resume = true }, out: folder.path + "/nothing")
         #expect(throws: TrainingResumeError.nothingToResume(path: folder.path + "/nothing")) { try none.run() }
+    }
+
+    /// A cosine schedule runs over the budget: resuming with another budget would change every
+    /// later rate, so it is refused naming the horizon.
+    @Test func resumeRefusesAnotherHorizonForABudgetSchedule() throws {
+        let folder = EngineFolder()
+        defer { folder.cleanUp() }
+        let (first, _) = linearEngine({ $0.steps = 4; $0.lrSchedule = .cosine }, out: folder.path)
+        _ = try first.run()
+        let (longer, _) = linearEngine({ $0.steps = 8; $0.resume = true; $0.lrSchedule = .cosine }, out: folder.path)
+        #expect(throws: TrainingResumeError.configurationDiffers(path: longer.statePath, field: "schedule_horizon", saved: "4 steps", now: "8 steps")) {
+            try longer.run()
+        }
     }
 
     @Test func nonFiniteLossStopsAndKeepsTheLastGoodCheckpoint() throws {
@@ -270,7 +284,11 @@ func linearEngine(_ configure: (inout TrainingConfiguration) -> Void, out: Strin
         // The last checkpoint is the evaluation at step 4, with its weights, not the diverged ones.
         let last = try ModelCheckpoint<LinearModel.Config>.read(path: engine.lastPath, format: LinearModel.format)
         #expect(last.metadata["step"] == "4")
-        #expect(last.tensors.allSatisfy { $0.values.allSatisfy(\.isFinite) })
+        // ... the same weights as a run that ends at step 4.
+        let (reference, _) = linearEngine({ $0.steps = 4 }, out: folder.path + "/reference")
+        _ = try reference.run()
+        let four = try ModelCheckpoint<LinearModel.Config>.read(path: reference.lastPath, format: LinearModel.format)
+        #expect(last.tensors.map { $0.values.map(\.bitPattern) } == four.tensors.map { $0.values.map(\.bitPattern) })
         #expect(model.calls == 7)
         let log = try String(contentsOfFile: engine.logPath, encoding: .utf8).split(separator: "\n")
         #expect(log.count == 2)   // header and step 4

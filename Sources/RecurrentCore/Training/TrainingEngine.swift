@@ -47,8 +47,16 @@ public final class TrainingEngine<Model: TrainableModel> {
     public var plotPath: String { configuration.outDirectory + "/loss.png" }
 
     /// The fingerprint saved with the run: the engine's settings and the task's, by field name.
+    /// A schedule that runs over the budget (cosine, or step decay without `lrDecayEvery`)
+    /// depends on it, so its horizon is part of the fingerprint: resuming with another budget
+    /// would not continue the same run.
     public var fingerprint: [String: String] {
-        configuration.fingerprint.merging(task.fingerprint) { engine, _ in engine }
+        var fp = configuration.fingerprint.merging(task.fingerprint) { engine, _ in engine }
+        let c = configuration
+        if c.lrSchedule == .cosine || (c.lrSchedule == .step && c.lrDecayEvery == nil) {
+            fp["schedule_horizon"] = totalSteps.map { "\($0) steps" } ?? c.timeBudget.map { "\($0) s" } ?? "none"
+        }
+        return fp
     }
 
     /// The run's length in steps, when steps or epochs bound it (the smaller of the two).
@@ -175,12 +183,12 @@ public final class TrainingEngine<Model: TrainableModel> {
 
         let restoreSignals = handlesSignals ? SignalTrap.arm() : nil
         defer { restoreSignals?() }
-        var stop: Error?
+        var interrupted: TrainingInterrupted?
         while true {
             if let s = total, step >= s { break }
             if let b = c.timeBudget, trainBefore + trainSeconds >= b { break }
             if handlesSignals, let sig = SignalTrap.caught {
-                stop = TrainingInterrupted(signal: sig, step: step, outDirectory: c.outDirectory)
+                interrupted = TrainingInterrupted(signal: sig, step: step, outDirectory: c.outDirectory)
                 break
             }
             // Training time counts everything a step costs (loading the batch, the step, the
@@ -188,10 +196,9 @@ public final class TrainingEngine<Model: TrainableModel> {
             let t0 = clock()
             let batch = task.data.next()
             let loss = model.trainStep(on: batch, seed: Self.stepSeed(runSeed: c.seed, step: step))
-            if !loss.isFinite {
-                stop = TrainingError.nonFiniteLoss(step: step + 1, value: loss)
-                break
-            }
+            let items = batch.itemCount
+            // Throws `TrainingError.nonFiniteLoss` on divergence, before the weights change.
+            try reporter.update(step: step + 1, loss: loss, tokens: items)
             if c.clip > 0 { clipGradientNorm(params, maxNorm: c.clip) }
             let fraction = total == nil ? c.timeBudget.map { (trainBefore + trainSeconds + clock() - t0) / $0 } : nil
             optimizer.learningRate = schedule.rate(at: step, timeFraction: fraction)
@@ -199,8 +206,6 @@ public final class TrainingEngine<Model: TrainableModel> {
             step += 1
             lastLoss = loss
             stepLosses.append(loss)
-            let items = batch.itemCount
-            try reporter.update(step: step, loss: loss, tokens: items)
             let dt = clock() - t0
             trainSeconds += dt; trainItems += items
             windowLoss += loss; windowSteps += 1; windowItems += items; windowSeconds += dt
@@ -208,12 +213,11 @@ public final class TrainingEngine<Model: TrainableModel> {
             if let hook = task.afterStep, let text = hook(step) { reporter.message(text) }
         }
         reporter.finish()
-        if let interrupted = stop as? TrainingInterrupted {
+        if let interrupted {
             try saveLastAndState(extra: ["step": "\(step)"])
             try log.write(to: logPath)
             throw interrupted
         }
-        if let stop { throw stop }
         if log.rows.last?.step != step || step == 0 { try evaluateAndSave(final: true) }
         if let plotter, !log.rows.isEmpty { try plotter("\(task.label) loss", log, plotPath) }
         let bpe = max(1, task.data.batchesPerEpoch)
