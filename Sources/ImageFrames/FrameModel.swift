@@ -247,18 +247,6 @@ public enum FrameBatching {
                              shift: ((Int) -> (dy: Int, dx: Int))? = nil, config: FeatureConfig? = nil,
                              fill: Float = 0) -> SequenceBatch {
         precondition(!indices.isEmpty, "empty batch")
-        let sequences = indices.enumerated().map { j, i -> [Float] in
-            let e = examples[i]
-            guard let shift, let config, case let s = shift(j), s.dy != 0 || s.dx != 0 else { return e.features }
-            var moved = [Float](repeating: 0, count: e.features.count)
-            e.features.withUnsafeBufferPointer { src in
-                moved.withUnsafeMutableBufferPointer { dst in
-                    shiftFrames(src.baseAddress!, into: dst.baseAddress!, frames: e.time / config.stepsPerFrame, config: config,
-                                dy: s.dy, dx: s.dx, fill: fill)
-                }
-            }
-            return moved
-        }
         let labels: SequenceLabels
         if !labelled {
             labels = .none
@@ -267,7 +255,23 @@ public enum FrameBatching {
         } else {
             labels = .perSequence(indices.map { Int32(examples[$0].label) })
         }
-        return SequenceBatch(padding: sequences, features: examples[indices[0]].featuresPerStep, labels: labels)
+        var batch = SequenceBatch(padding: indices.map { examples[$0].features }, features: examples[indices[0]].featuresPerStep,
+                                  labels: labels)
+        guard let shift, let config else { return batch }
+        // Shifted examples overwrite their own rows of the padded batch (every value of the row
+        // up to the example's length), so nothing is allocated per example.
+        let rowStride = batch.time * batch.features
+        batch.inputs.withUnsafeMutableBufferPointer { x in
+            for (j, i) in indices.enumerated() {
+                let s = shift(j), e = examples[i]
+                guard s.dy != 0 || s.dx != 0 else { continue }
+                e.features.withUnsafeBufferPointer { src in
+                    shiftFrames(src.baseAddress!, into: x.baseAddress! + j * rowStride, frames: e.time / config.stepsPerFrame,
+                                config: config, dy: s.dy, dx: s.dx, fill: fill)
+                }
+            }
+        }
+        return batch
     }
 
     /// Translates every frame `[height, width, channels]` by (dy, dx) pixels, filling the

@@ -77,6 +77,21 @@ import Testing
         #expect(dst == [-1, 1, -1, 3, 0, 5, 0, 7])
     }
 
+    /// A shifted batch: each example's frames translated into its own padded row (1x2 frames,
+    /// fill -1), unshifted examples copied, and the padding of the shorter one left at 0.
+    @Test func shiftedBatchMovesEachExampleInItsRow() {
+        let config = FeatureConfig(width: 2, height: 1)
+        let long = FrameExample(features: [1, 2, 3, 4, 5, 6], time: 3, featuresPerStep: 2, label: 0, source: "a")
+        let short = FrameExample(features: [7, 8], time: 1, featuresPerStep: 2, label: 1, source: "b")
+        let b = FrameBatching.batch([long, short], indices: [0, 1, 0], perFrame: false, labelled: true,
+                                    shift: { j in j == 1 ? (0, 1) : j == 2 ? (0, -1) : (0, 0) }, config: config, fill: -1)
+        #expect(b.time == 3 && b.lengths == [3, 1, 3])
+        #expect(b.inputs == [1, 2, 3, 4, 5, 6,
+                             -1, 7, 0, 0, 0, 0,
+                             2, -1, 4, -1, 6, -1])
+        #expect(b.labels == [0, 1, 0])
+    }
+
     /// A reloaded checkpoint keeps the deltas setting and predicts what the loaded test set gives.
     @Test func checkpointWithDeltasPredictsLikeTheLoadedSet() throws {
         let tmp = TempFolder(); defer { tmp.cleanup() }
