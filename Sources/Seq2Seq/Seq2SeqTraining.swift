@@ -252,23 +252,24 @@ public enum Seq2SeqTraining {
         let data = try Seq2SeqBatchSource(pairs: prepared.train, batchSize: o.batch, maxSourceLength: config.maxSourceLength,
                                           maxTargetLength: config.maxTargetLength, seed: training.seed)
         let validation = Array(prepared.split.validation.prefix(o.validationLimit))
+        // Encoded and batched once for the validation loss of every evaluation.
+        let lossBatches = try Seq2SeqBatcher.batches(Seq2SeqData.encode(validation, prepared.sourceVocabulary, prepared.targetVocabulary),
+                                                     options: BatchingOptions(batchSize: 256, maxSourceLength: 1000, maxTargetLength: 1000))
         let evaluation = validation.isEmpty ? nil : TrainingEvaluation(metricNames: metricNames, validationMetric: "val_exact_match",
                                                                       direction: .higherIsBetter) {
-            try Self.evaluate(bundle, validation)
+            try Self.evaluate(bundle, validation, lossBatches: lossBatches)
         }
         let task = TrainingTask(label: label, model: Seq2SeqLearner(bundle: bundle, teacherForcing: o.teacherForcing), data: data,
                                 evaluation: evaluation, fingerprint: TrainingFingerprint.fields(of: o), itemName: "tokens")
         return Prepared(task: task, data: prepared)
     }
 
-    /// `val_loss`, `val_exact_match` and `val_token_accuracy` of `bundle` on `pairs`.
-    public static func evaluate(_ bundle: Seq2SeqBundle, _ pairs: [SentencePair]) throws -> [String: Double] {
+    /// `val_loss` (over `lossBatches`, the same pairs encoded and batched), `val_exact_match`
+    /// and `val_token_accuracy` of `bundle` on `pairs`.
+    static func evaluate(_ bundle: Seq2SeqBundle, _ pairs: [SentencePair], lossBatches: [Seq2SeqBatch]) throws -> [String: Double] {
         let result = try bundle.evaluate(pairs)
-        let encoded = Seq2SeqData.encode(pairs, bundle.sourceVocabulary, bundle.targetVocabulary)
-        let batches = (try? Seq2SeqBatcher.batches(encoded, options: BatchingOptions(batchSize: 256, maxSourceLength: 1000,
-                                                                                       maxTargetLength: 1000))) ?? []
         var sum = 0.0, weight = 0.0
-        for b in batches {
+        for b in lossBatches {
             let w = Double(b.targetMask.reduce(0, +))
             sum += bundle.model.loss(batch: b) * w
             weight += w
@@ -286,11 +287,8 @@ public enum Seq2SeqTraining {
         /// Pairs in the test split.
         public var testPairs: Int
 
-        /// The engine's JSON summary with `test_exact_match` and `test_pairs` added (one line).
-        public var json: String {
-            guard let t = testExactMatch else { return summary.json }
-            return String(summary.json.dropLast()) + ",\"test_exact_match\":\(String(format: "%.6f", t)),\"test_pairs\":\(testPairs)}"
-        }
+        /// The engine's JSON summary, whose `metrics` hold `test_exact_match` and `test_pairs`.
+        public var json: String { summary.json }
     }
 
     /// Trains per the settings: runs the engine (adjusted by `configure`), writes `test.tsv`
@@ -323,10 +321,13 @@ public enum Seq2SeqTraining {
             throw e
         }
         try writeTest()
-        var test: Double?
+        var test: Double?, result = summary
         if !split.test.isEmpty {
-            test = try Seq2SeqCheckpoint.load(path: engine.bestPath).evaluate(split.test).exactMatch
+            let t = try Seq2SeqCheckpoint.load(path: engine.bestPath).evaluate(split.test).exactMatch
+            test = t
+            result.metrics["test_exact_match"] = t
+            result.metrics["test_pairs"] = Double(split.test.count)
         }
-        return Outcome(summary: summary, testExactMatch: test, testPairs: split.test.count)
+        return Outcome(summary: result, testExactMatch: test, testPairs: split.test.count)
     }
 }

@@ -142,7 +142,11 @@ struct TranslateToyCommandLineTests {
         #expect(x.tensors == y.tensors)
         #expect(x.metadata["step"] == "400" && y.metadata["step"] == "400")
         // Both runs end with the same JSON test score.
-        func test(_ s: String) -> String? { s.split(separator: "\n").last?.split(separator: ",").first { $0.hasPrefix("\"test_exact_match\"") }.map(String.init) }
+        func test(_ s: String) -> Double? {
+            let line = s.split(separator: "\n").last.map(String.init) ?? ""
+            let json = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            return (json?["metrics"] as? [String: Any])?["test_exact_match"] as? Double
+        }
         #expect(test(full.stdout) != nil && test(full.stdout) == test(resumed.stdout))
     }
 

@@ -129,5 +129,7 @@ func tinyBundle(_ attention: AttentionKind = .dot) throws -> Seq2SeqBundle {
     #expect(FileManager.default.fileExists(atPath: dir + "/loss.png"))
     #expect(best.model.config.hidden == 32 && best.model.config.attention == .dot && best.metadata["task"] == "reverse")
     let json = try #require(JSONSerialization.jsonObject(with: Data(outcome.json.utf8)) as? [String: Any])
-    #expect(json["val_metric"] as? String == "val_exact_match" && json["test_pairs"] as? Int == 200)
+    let metrics = try #require(json["metrics"] as? [String: Any])
+    #expect(json["val_metric"] as? String == "val_exact_match" && metrics["test_pairs"] as? Double == 200)
+    #expect(abs((metrics["test_exact_match"] as? Double ?? -1) - r.exactMatch) < 1e-6)
 }
