@@ -66,7 +66,7 @@ let package = Package(
         .executableTarget(name: "core-example", dependencies: ["RecurrentCore"]),
 
         // Helpers shared by the test targets (running the built executables).
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["RecurrentCore"], path: "Tests/TestSupport"),
         .testTarget(name: "RecurrentCoreTests", dependencies: ["RecurrentCore", "RNNKernels", "TestSupport"]),
         .testTarget(name: "TrainingCLITests", dependencies: ["TrainingCLI", "RecurrentCore"]),
         .testTarget(name: "PlottingTests", dependencies: ["Plotting", "PNGCodec"]),

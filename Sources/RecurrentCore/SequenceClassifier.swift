@@ -15,7 +15,7 @@ public struct SequenceClassifierConfig: Codable, Sendable, Equatable {
     }
 
     /// How a many-to-one classifier summarises a sequence.
-    public enum Pooling: String, Codable, Sendable {
+    public enum Pooling: String, Codable, Sendable, CaseIterable {
         /// The final state of the top layer, directions concatenated: the forward direction's
         /// state after the last valid step, the reverse direction's state after reading step 0.
         case last

@@ -60,12 +60,8 @@ public enum Seq2SeqCheckpoint {
         }
         let model = try Seq2SeqModel(config: config, seed: 0, threads: threads)
         let byName = try checkpoint.tensors(matching: model.namedParameters.map { ($0.name, $0.parameter.shape) }, source: path)
-        for (name, p) in model.namedParameters {
-            guard let t = byName[name], t.values.count == p.count else {
-                throw ModelLoadError.shapeMismatch(path, name, expected: p.shape, got: byName[name]?.shape ?? [])
-            }
-            p.values = t.values
-        }
+        // `tensors(matching:)` has checked every name and shape.
+        for (name, p) in model.namedParameters { p.values = byName[name]!.values }
         var extra = meta
         for k in ["source_vocab", "target_vocab"] { extra[k] = nil }
         return Seq2SeqBundle(model: model, sourceVocabulary: src, targetVocabulary: tgt, metadata: extra)

@@ -129,12 +129,4 @@ public struct Seq2SeqConfig: Codable, Sendable, Equatable {
         try check((1...1000).contains(maxTargetLength), "maximum target length \(maxTargetLength) not in 1…1000")
         try check(dropout >= 0 && dropout < 1, "dropout \(dropout) not in [0, 1)")
     }
-
-    /// The JSON form (sorted keys).
-    public func jsonString() -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        guard let data = try? encoder.encode(self), let s = String(data: data, encoding: .utf8) else { return "{}" }
-        return s
-    }
 }

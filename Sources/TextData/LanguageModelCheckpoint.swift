@@ -51,11 +51,6 @@ public enum LanguageModelCheckpoint {
         public let metadata: [String: String]
     }
 
-    /// The `config` JSON of a model and level.
-    public static func configJSON(_ config: LanguageModelConfig, level: TokenLevel) -> String {
-        (try? ModelCheckpoint.configurationJSON(Configuration(model: config, level: level))) ?? "{}"
-    }
-
     /// Writes the model atomically to `path` with the standard metadata plus `extra`.
     public static func save(model: RecurrentLanguageModel, vocabulary: Vocabulary, to path: String,
                             extra: [String: String] = [:]) throws {
@@ -84,9 +79,7 @@ public enum LanguageModelCheckpoint {
         let model = RecurrentLanguageModel(config: config, seed: 0, threads: threads)
         let byName = try checkpoint.tensors(matching: model.stateDict.map { ($0.name, $0.shape) }, source: path)
         try model.load(byName, source: path)
-        var meta = checkpoint.metadata
-        meta["format"] = format
-        return Loaded(model: model, vocabulary: vocab, metadata: meta)
+        return Loaded(model: model, vocabulary: vocab, metadata: checkpoint.metadata)
     }
 }
 

@@ -7,3 +7,5 @@ extension CellKind: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
 /// `--lr-schedule constant|cosine|step`.
 extension LearningRateScheduleKind: ExpressibleByArgument {}
+/// `--pooling last|mean` (the sequence classifiers of speech-classify and frame-classify).
+extension SequenceClassifierConfig.Pooling: ExpressibleByArgument {}

@@ -94,11 +94,6 @@ let frameDefaults: TrainingDefaults = {
     return d
 }()
 
-/// `--pooling last|mean`.
-extension SequenceClassifierConfig.Pooling: ExpressibleByArgument, CaseIterable {
-    public static var allCases: [Self] { [.last, .mean] }
-}
-
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a classifier; prints a JSON summary as the last line.",

@@ -273,7 +273,6 @@ struct BenchFeatures: ParsableCommand {
 }
 
 extension SpeechTask: ExpressibleByArgument {}
-extension SequenceClassifierConfig.Pooling: ExpressibleByArgument {}
 
 /// `features --format`.
 enum FeatureFileFormat: String, ExpressibleByArgument, CaseIterable { case csv, npy }
