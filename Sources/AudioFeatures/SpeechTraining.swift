@@ -89,11 +89,11 @@ public struct SpeechBatchSource: BatchSource {
         batchesPerEpoch = Self.batchesPerEpoch(count: examples.count, batchSize: batchSize)
     }
 
-    /// Batches per epoch of `count` examples: pools of 20 batches are cut separately, so the
-    /// count does not depend on the shuffle.
+    /// Batches per epoch of `count` examples, from `SpeechCorpus.batches` itself: how many
+    /// batches it cuts does not depend on the lengths or the shuffle.
     public static func batchesPerEpoch(count n: Int, batchSize: Int) -> Int {
-        let pool = batchSize * 20
-        return n / pool * 20 + (n % pool + batchSize - 1) / batchSize
+        var rng = SeededRandom(seed: 0)
+        return SpeechCorpus.batches(lengths: [Int](repeating: 1, count: n), batchSize: batchSize, rng: &rng).count
     }
 
     /// The batches (example indices) of `epoch`.

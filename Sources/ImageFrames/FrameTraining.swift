@@ -273,8 +273,9 @@ public final class FrameTrainingRun {
         let info = model.info, threads = engine.configuration.threads
         let lastTest = try FrameEvaluation.compute(network: model.network, examples: test.examples, perFrame: info.perFrame,
                                                    classes: info.classNames.count, batchSize: 256)
-        let best = try FrameModel.load(path: engine.bestPath, threads: threads)
-        let bestTest = try best.evaluate(test, batchSize: 256)
+        // When the last evaluation was the best, best.safetensors holds the final weights.
+        let bestTest = summary.bestStep == summary.steps
+            ? lastTest : try FrameModel.load(path: engine.bestPath, threads: threads).evaluate(test, batchSize: 256)
         summary.metrics["test_loss"] = bestTest.loss
         summary.metrics["test_accuracy"] = bestTest.accuracy
         summary.metrics["last_test_accuracy"] = lastTest.accuracy

@@ -69,8 +69,9 @@ public enum VocabularyError: Error, CustomStringConvertible, Equatable, Sendable
 /// tokens come first (`specials` of `init(tokens:level:specials:source:)`), what an unknown
 /// token becomes, and how ids are joined back into text.
 ///
-/// `Codable` form: `{"level": "char" | "word", "tokens": [...]}`.
-public struct Vocabulary: Sendable, Equatable, Codable {
+/// It has no `Codable` form of its own: each task stores its vocabulary in its own JSON form
+/// (with its special tokens checked), e.g. TextData's `tokensJSON` and Seq2Seq's `jsonString`.
+public struct Vocabulary: Sendable, Equatable {
     /// Character or word level.
     public let level: TokenLevel
     /// The tokens in id order: `tokens[id]`.
@@ -249,23 +250,6 @@ public struct Vocabulary: Sendable, Equatable, Codable {
         encoder.outputFormatting = [.withoutEscapingSlashes]
         guard let data = try? encoder.encode(tokens) else { return "[]" }
         return String(decoding: data, as: UTF8.self)
-    }
-
-    private enum CodingKeys: String, CodingKey { case level, tokens }
-
-    /// Decodes `{"level": "char" | "word", "tokens": [...]}` and checks the tokens.
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        let level = try container.decode(TokenLevel.self, forKey: .level)
-        let tokens = try container.decode([String].self, forKey: .tokens)
-        try self.init(tokens: tokens, level: level, specials: [])
-    }
-
-    /// Encodes `{"level": …, "tokens": [...]}`.
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(level, forKey: .level)
-        try container.encode(tokens, forKey: .tokens)
     }
 
     /// Same level and the same tokens, scalar for scalar, in the same order.
