@@ -1,0 +1,229 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Connectionist temporal classification (Graves et al., 2006): the loss of a label sequence
+/// given per-frame class scores, summed over every alignment, and its decoders.
+///
+/// Conventions are PyTorch's `nn.CTCLoss`: class 0 is the blank; `reduction: .mean` divides each
+/// sequence's negative log-likelihood by its target length (at least 1) and averages over the
+/// batch; `zeroInfinity` turns the infinite loss of an impossible alignment (a target longer
+/// than the frames allow) and its gradient into zeros.
+///
+/// The inputs here are raw logits (the softmax is fused), not log-probabilities: the gradient
+/// with respect to logit `z[t, c]` of one sequence's loss is `softmax(z_t)[c] - γ_t(c)`, where
+/// `γ_t(c)` is the posterior probability that frame `t` emits `c` (from the forward-backward
+/// pass). Recursions run in log space in double precision.
+public enum CTC {
+    /// How sequence losses combine into the batch loss.
+    public enum Reduction: Sendable { case mean, sum }
+
+    /// Negative log-likelihood of one sequence and, optionally, its gradient.
+    ///
+    /// - Parameters:
+    ///   - logits: `[frames, classes]`, row-major (frame `t` at `logits + t * classes`).
+    ///   - frames: frames used (the input length).
+    ///   - classes: classes including the blank (index 0).
+    ///   - target: labels in `1..<classes` (no blanks), possibly empty.
+    ///   - gradLogits: `[frames, classes]`, receives `scale * d(nll)/d(logits)` (nil: skip).
+    ///   - scale: multiplies the gradient.
+    /// - Returns: the negative log-likelihood in nats; `+infinity` when no alignment exists
+    ///   (the gradient is then zero).
+    public static func sequenceLoss(logits: UnsafePointer<Float>, frames: Int, classes: Int, target: [Int32],
+                                    gradLogits: UnsafeMutablePointer<Float>?, scale: Double = 1) -> Double {
+        precondition(classes >= 2, "CTC needs a blank and at least one label")
+        for l in target { precondition(l >= 1 && Int(l) < classes, "CTC label \(l) outside 1..<\(classes)") }
+        let T = frames, C = classes
+        // Extended label sequence: blank, l1, blank, l2, ..., blank (length S = 2L + 1).
+        let S = 2 * target.count + 1
+        var ext = [Int](repeating: 0, count: S)
+        for (i, l) in target.enumerated() { ext[2 * i + 1] = Int(l) }
+        let negInf = -Double.infinity
+        // Per-frame log-softmax.
+        var logp = [Double](repeating: 0, count: T * C)
+        for t in 0..<T {
+            let z = logits + t * C
+            var m = -Double.infinity
+            for c in 0..<C { m = max(m, Double(z[c])) }
+            var s = 0.0
+            for c in 0..<C { s += exp(Double(z[c]) - m) }
+            let lse = m + log(s)
+            for c in 0..<C { logp[t * C + c] = Double(z[c]) - lse }
+        }
+        if let g = gradLogits { for i in 0..<(T * C) { g[i] = 0 } }
+        // Fewest frames any alignment needs: one per label, plus a blank between equal neighbours.
+        var needed = target.count
+        for i in 1..<max(target.count, 1) where target[i] == target[i - 1] { needed += 1 }
+        if T < needed || (T == 0 && !target.isEmpty) { return .infinity }
+        if T == 0 { return 0 }
+
+        // alpha[t][s]: log-probability of the prefixes ending in extended position s at frame t.
+        var alpha = [Double](repeating: negInf, count: T * S)
+        alpha[0] = logp[ext[0]]
+        if S > 1 { alpha[1] = logp[ext[1]] }
+        for t in 1..<T {
+            for s in 0..<S {
+                var a = alpha[(t - 1) * S + s]
+                if s >= 1 { a = logAdd(a, alpha[(t - 1) * S + s - 1]) }
+                if s >= 2 && ext[s] != 0 && ext[s] != ext[s - 2] { a = logAdd(a, alpha[(t - 1) * S + s - 2]) }
+                alpha[t * S + s] = a == negInf ? negInf : a + logp[t * C + ext[s]]
+            }
+        }
+        let logLikelihood = S > 1 ? logAdd(alpha[(T - 1) * S + S - 1], alpha[(T - 1) * S + S - 2]) : alpha[(T - 1) * S]
+        if logLikelihood == negInf { return .infinity }
+        guard let g = gradLogits else { return -logLikelihood }
+
+        // beta[t][s]: log-probability of the suffixes from extended position s at frame t
+        // (including frame t's emission, so alpha * beta counts it twice).
+        var beta = [Double](repeating: negInf, count: T * S)
+        beta[(T - 1) * S + S - 1] = logp[(T - 1) * C + ext[S - 1]]
+        if S > 1 { beta[(T - 1) * S + S - 2] = logp[(T - 1) * C + ext[S - 2]] }
+        for t in stride(from: T - 2, through: 0, by: -1) {
+            for s in 0..<S {
+                var b = beta[(t + 1) * S + s]
+                if s + 1 < S { b = logAdd(b, beta[(t + 1) * S + s + 1]) }
+                if s + 2 < S && ext[s] != 0 && ext[s] != ext[s + 2] { b = logAdd(b, beta[(t + 1) * S + s + 2]) }
+                beta[t * S + s] = b == negInf ? negInf : b + logp[t * C + ext[s]]
+            }
+        }
+        var occupancy = [Double](repeating: negInf, count: C)
+        for t in 0..<T {
+            for c in 0..<C { occupancy[c] = negInf }
+            for s in 0..<S {
+                let ab = alpha[t * S + s] + beta[t * S + s]
+                if ab != negInf { occupancy[ext[s]] = logAdd(occupancy[ext[s]], ab) }
+            }
+            for c in 0..<C {
+                // gamma_t(c) = sum_s alpha*beta / (p * y_t(c)).
+                let gamma = occupancy[c] == negInf ? 0 : exp(occupancy[c] - logp[t * C + c] - logLikelihood)
+                g[t * C + c] = Float(scale * (exp(logp[t * C + c]) - gamma))
+            }
+        }
+        return -logLikelihood
+    }
+
+    /// The batch loss of batch-first logits `[batch, time, classes]` and its gradient (same
+    /// shape; frames past a sequence's input length get zero gradient).
+    ///
+    /// - Parameters:
+    ///   - logits: `[batch, time, classes]`.
+    ///   - batch: sequences.
+    ///   - time: frames per row (the padded length).
+    ///   - classes: classes including the blank.
+    ///   - inputLengths: frames of each sequence (`<= time`).
+    ///   - targets: each sequence's labels (`1..<classes`).
+    ///   - reduction: `.mean` (PyTorch's default) or `.sum`.
+    ///   - zeroInfinity: impossible sequences contribute 0 loss and 0 gradient instead of infinity.
+    ///   - gradLogits: `[batch, time, classes]` output (nil: loss only).
+    /// - Returns: the reduced loss and each sequence's negative log-likelihood.
+    public static func batchLoss(logits: UnsafePointer<Float>, batch: Int, time: Int, classes: Int,
+                                 inputLengths: [Int], targets: [[Int32]], reduction: Reduction = .mean,
+                                 zeroInfinity: Bool = false,
+                                 gradLogits: UnsafeMutablePointer<Float>?) -> (loss: Double, sequenceLosses: [Double]) {
+        precondition(inputLengths.count == batch && targets.count == batch, "CTC: lengths and targets must have one entry per sequence")
+        var total = 0.0
+        var losses = [Double](repeating: 0, count: batch)
+        if let g = gradLogits { for i in 0..<(batch * time * classes) { g[i] = 0 } }
+        for b in 0..<batch {
+            precondition(inputLengths[b] >= 0 && inputLengths[b] <= time, "CTC: input length \(inputLengths[b]) outside 0...\(time)")
+            let weight = reduction == .mean ? 1 / (Double(max(targets[b].count, 1)) * Double(batch)) : 1
+            let base = b * time * classes
+            var nll = sequenceLoss(logits: logits + base, frames: inputLengths[b], classes: classes, target: targets[b],
+                                   gradLogits: gradLogits.map { $0 + base }, scale: weight)
+            if nll == .infinity && zeroInfinity { nll = 0 }
+            losses[b] = nll
+            total += nll * weight
+        }
+        return (total, losses)
+    }
+
+    /// Best-path decoding: the most likely class of each frame, repeats collapsed, blanks dropped.
+    /// - Parameter scores: `[frames, classes]` logits or log-probabilities (only the argmax matters).
+    public static func greedyDecode(scores: UnsafePointer<Float>, frames: Int, classes: Int) -> [Int32] {
+        var out: [Int32] = []
+        var previous = -1
+        for t in 0..<frames {
+            let row = scores + t * classes
+            var best = 0
+            for c in 1..<classes where row[c] > row[best] { best = c }
+            if best != 0 && best != previous { out.append(Int32(best)) }
+            previous = best
+        }
+        return out
+    }
+
+    /// Prefix beam search: keeps the `beamWidth` most probable label prefixes, each prefix's
+    /// probability summed over all alignments that end in a blank or in its last label.
+    /// `beamWidth` 1 is not the same as greedy decoding (it merges alignments).
+    /// - Parameter logits: `[frames, classes]` logits (a softmax is taken per frame).
+    /// - Returns: the most probable label sequence and its log-probability.
+    public static func beamDecode(logits: UnsafePointer<Float>, frames: Int, classes: Int,
+                                  beamWidth: Int) -> (labels: [Int32], logProbability: Double) {
+        precondition(beamWidth >= 1, "beam width must be at least 1")
+        struct Entry { var blank: Double; var label: Double; var total: Double { logAdd(blank, label) } }
+        let negInf = -Double.infinity
+        var beams: [[Int32]: Entry] = [[]: Entry(blank: 0, label: negInf)]
+        var logp = [Double](repeating: 0, count: classes)
+        for t in 0..<frames {
+            let z = logits + t * classes
+            var m = -Double.infinity
+            for c in 0..<classes { m = max(m, Double(z[c])) }
+            var s = 0.0
+            for c in 0..<classes { s += exp(Double(z[c]) - m) }
+            for c in 0..<classes { logp[c] = Double(z[c]) - m - log(s) }
+            var next: [[Int32]: Entry] = [:]
+            func add(_ prefix: [Int32], blank: Double = negInf, label: Double = negInf) {
+                var e = next[prefix] ?? Entry(blank: negInf, label: negInf)
+                e.blank = logAdd(e.blank, blank)
+                e.label = logAdd(e.label, label)
+                next[prefix] = e
+            }
+            for (prefix, e) in beams {
+                // A blank keeps the prefix; so does repeating its last label without a blank between.
+                add(prefix, blank: e.total + logp[0])
+                if let last = prefix.last { add(prefix, label: e.label + logp[Int(last)]) }
+                for c in 1..<classes {
+                    let extended = prefix + [Int32(c)]
+                    // Repeating the last label starts a new one only after a blank.
+                    let from = Int32(c) == prefix.last ? e.blank : e.total
+                    add(extended, label: from + logp[c])
+                }
+            }
+            let kept = next.sorted { a, b in
+                a.value.total != b.value.total ? a.value.total > b.value.total : a.key.lexicographicallyPrecedes(b.key)
+            }.prefix(beamWidth)
+            beams = Dictionary(uniqueKeysWithValues: kept.map { ($0.key, $0.value) })
+        }
+        let best = beams.max { a, b in
+            a.value.total != b.value.total ? a.value.total < b.value.total : b.key.lexicographicallyPrecedes(a.key)
+        }!
+        return (best.key, best.value.total)
+    }
+
+    /// Levenshtein distance between two label sequences (substitutions, insertions, deletions
+    /// each cost 1), for label error rates.
+    public static func editDistance<T: Equatable>(_ a: [T], _ b: [T]) -> Int {
+        if a.isEmpty { return b.count }
+        if b.isEmpty { return a.count }
+        var previous = Array(0...b.count)
+        var current = [Int](repeating: 0, count: b.count + 1)
+        for i in 1...a.count {
+            current[0] = i
+            for j in 1...b.count {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            swap(&previous, &current)
+        }
+        return previous[b.count]
+    }
+}
+
+/// log(exp(a) + exp(b)) without overflow; -infinity is the log of zero.
+@inline(__always)
+private func logAdd(_ a: Double, _ b: Double) -> Double {
+    if a == -.infinity { return b }
+    if b == -.infinity { return a }
+    return a > b ? a + log1p(exp(b - a)) : b + log1p(exp(a - b))
+}
