@@ -11,6 +11,9 @@
   (c) layer level: bidirectional 2-layer stacks with variable lengths (packed sequences) and a
       given initial state, for LSTM, GRU, RNN tanh and relu: `rnn-bench parity` against torch
       pack_padded_sequence.
+  (d) CTC: `rnn-bench ctc-parity` loss and gradient with respect to the logits against
+      torch.nn.functional.ctc_loss on log_softmax(logits) (blank 0; mean and sum reductions;
+      an impossible target with zero_infinity).
 
 Prints the max abs difference of every check and exits 1 when any exceeds the tolerance.
 
@@ -200,6 +203,30 @@ def check_layers(args, report, tmp):
             report.check(f"(c) {cell} 2-layer bidirectional packed: c_n", (got["c_n"] - state[1]).abs().max().item())
 
 
+def check_ctc(args, report, tmp):
+    torch.manual_seed(2)
+    B, T, C = 4, 9, 5
+    input_lengths = torch.tensor([9, 7, 9, 3])
+    # Row 2 repeats a label (needs a blank between); row 3 cannot fit 1,1,2,2 into 3 frames.
+    targets = torch.tensor([[1, 2, 3, 0], [4, 4, 0, 0], [2, 2, 1, 3], [1, 1, 2, 2]])
+    target_lengths = torch.tensor([3, 2, 4, 4])
+    for reduction, zero_inf in [("mean", True), ("sum", True)]:
+        logits = torch.randn(B, T, C, dtype=torch.float64, requires_grad=True)
+        loss = nn.functional.ctc_loss(logits.log_softmax(-1).transpose(0, 1), targets, input_lengths, target_lengths,
+                                      blank=0, reduction=reduction, zero_infinity=zero_inf)
+        loss.backward()
+        inp = os.path.join(tmp, f"ctc-{reduction}.safetensors")
+        outp = os.path.join(tmp, f"ctc-{reduction}-out.safetensors")
+        save_file({"logits": logits.detach().float(), "input_lengths": input_lengths.float(),
+                   "targets": targets.float(), "target_lengths": target_lengths.float()}, inp,
+                  metadata={"reduction": reduction, "zero_infinity": "true" if zero_inf else "false"})
+        run([args.rnn_bench, "ctc-parity", "--input", inp, "--output", outp])
+        got = load_file(outp)
+        report.check(f"(d) CTC {reduction} reduction, zero_infinity: loss", abs(got["loss"].item() - loss.item()))
+        report.check(f"(d) CTC {reduction} reduction, zero_infinity: d loss / d logits",
+                     (got["grad"].double() - logits.grad).abs().max().item())
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bin", default=".build/release", help="folder holding lm-train and rnn-bench")
@@ -216,6 +243,7 @@ def main():
         check_lm_train_to_torch(args, report, tmp)
         check_torch_to_lm_train(args, report, tmp)
         check_layers(args, report, tmp)
+        check_ctc(args, report, tmp)
     print("all checks within tolerance" if not report.failed else "SOME CHECKS FAILED")
     sys.exit(1 if report.failed else 0)
 

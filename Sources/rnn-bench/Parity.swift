@@ -93,3 +93,74 @@ struct Parity: ParsableCommand {
         print("wrote \(output): output \(y.shape)")
     }
 }
+
+/// `rnn-bench ctc-parity`: the CTC loss and its gradient with respect to the logits, for
+/// comparison with `torch.nn.functional.ctc_loss` (`tools/torch_parity.py`).
+///
+/// Input file: tensors `logits` `[batch, time, classes]` (raw scores, class 0 the blank),
+/// `input_lengths` `[batch]`, `targets` `[batch, max_target]` (labels in 1..<classes, padded),
+/// `target_lengths` `[batch]` (whole numbers stored as F32); metadata `reduction` (`mean` or
+/// `sum`) and `zero_infinity` (`true`/`false`). Output file: `loss` `[1]`, `grad` (the
+/// logits' shape).
+struct CTCParity: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ctc-parity",
+        abstract: "Compute the CTC loss of stored logits and targets and write the loss and the logits' gradient.")
+    @Option(help: "Safetensors file with logits, input_lengths, targets and target_lengths.") var input: String
+    @Option(help: "Safetensors file to write with loss and grad.") var output: String
+
+    func run() throws {
+        do {
+            try runCTC()
+        } catch {
+            FileHandle.standardError.write(Data("rnn-bench ctc-parity: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    func runCTC() throws {
+        let archive = try SafeTensors.read(path: input)
+        func fail(_ reason: String) -> ParityError { ParityError.badInput(path: input, reason: reason) }
+        func wholeNumbers(_ name: String, count: Int, range: ClosedRange<Int>) throws -> [Int] {
+            guard let t = archive.tensor(name), t.values.count == count else { throw fail("tensor '\(name)' must hold \(count) values") }
+            return try t.values.map { v in
+                guard v.isFinite, v == v.rounded(), range.contains(Int(v)) else { throw fail("'\(name)' must hold whole numbers in \(range), got \(v)") }
+                return Int(v)
+            }
+        }
+        guard let logits = archive.tensor("logits"), logits.shape.count == 3, logits.shape.allSatisfy({ $0 >= 1 }), logits.shape[2] >= 2 else {
+            throw fail("tensor 'logits' [batch, time, classes >= 2] is missing or malformed")
+        }
+        let (B, T, C) = (logits.shape[0], logits.shape[1], logits.shape[2])
+        let inputLengths = try wholeNumbers("input_lengths", count: B, range: 0...T)
+        guard let padded = archive.tensor("targets"), padded.shape.count == 2, padded.shape[0] == B else {
+            throw fail("tensor 'targets' [batch, max_target] is missing or malformed")
+        }
+        let width = padded.shape[1]
+        let targetLengths = try wholeNumbers("target_lengths", count: B, range: 0...width)
+        var targets: [[Int32]] = []
+        for b in 0..<B {
+            let row = padded.values[(b * width)..<(b * width + targetLengths[b])]
+            guard row.allSatisfy({ $0 == $0.rounded() && $0 >= 1 && $0 < Float(C) }) else { throw fail("targets of row \(b) must be labels in 1..<\(C)") }
+            targets.append(row.map { Int32($0) })
+        }
+        let reduction: CTC.Reduction
+        switch archive.metadata["reduction"] ?? "mean" {
+        case "mean": reduction = .mean
+        case "sum": reduction = .sum
+        case let other: throw fail("metadata 'reduction' must be mean or sum, got '\(other)'")
+        }
+        let zeroInfinity = archive.metadata["zero_infinity"] == "true"
+        var grad = [Float](repeating: 0, count: logits.values.count)
+        let loss = logits.values.withUnsafeBufferPointer { lp in
+            grad.withUnsafeMutableBufferPointer { gp in
+                CTC.batchLoss(logits: lp.baseAddress!, batch: B, time: T, classes: C, inputLengths: inputLengths, targets: targets,
+                              reduction: reduction, zeroInfinity: zeroInfinity, gradLogits: gp.baseAddress!).loss
+            }
+        }
+        try SafeTensors.write([NamedTensor(name: "loss", shape: [1], values: [Float(loss)]),
+                               NamedTensor(name: "grad", shape: logits.shape, values: grad)],
+                              metadata: ["format": "rnn-suite/ctc-parity-output/1"], to: output)
+        print("wrote \(output): loss \(loss)")
+    }
+}

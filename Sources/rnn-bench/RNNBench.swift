@@ -12,7 +12,7 @@ struct RNNBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rnn-bench",
         abstract: "Measure training throughput and sampling latency of the recurrent core.",
-        subcommands: [Info.self, Train.self, Sample.self, GEMM.self, Growth.self, Parity.self])
+        subcommands: [Info.self, Train.self, Sample.self, GEMM.self, Growth.self, Parity.self, CTCParity.self])
 }
 
 struct ModelOptions: ParsableArguments {
