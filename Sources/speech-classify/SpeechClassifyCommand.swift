@@ -15,7 +15,7 @@ struct SpeechClassify: ParsableCommand {
         of training and evaluation; a run stops with an error only when no usable training or test \
         file remains. `features` and `predict` stop at the first bad file.
         """,
-        subcommands: [Demo.self, Features.self, Train.self, Predict.self, Eval.self, BenchFeatures.self],
+        subcommands: [Demo.self, Features.self, Train.self, Predict.self, Eval.self, MakeSequences.self, BenchFeatures.self],
         defaultSubcommand: Demo.self)
 
     static func main() { TrainingCLI.main(Self.self, tool: "speech-classify") }

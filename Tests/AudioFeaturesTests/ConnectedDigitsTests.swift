@@ -1,0 +1,118 @@
+import Foundation
+import Testing
+@testable import AudioFeatures
+
+@Suite("make-sequences: connected digits from isolated recordings")
+struct ConnectedDigitsTests {
+    static let rate = 8000
+    static let speakers = ["ann", "bob", "cat"]
+
+    /// The constant sample value of speaker s's recording of digit d (distinct per recording).
+    static func level(digit: Int, speaker: Int) -> Int16 { Int16(1000 + 500 * digit + 100 * speaker) }
+
+    /// Isolated "recordings": 400 samples (50 ms) of a constant level, written by hand.
+    static func makeSource() throws -> URL {
+        let dir = try makeTempDir("cdsource")
+        for (s, speaker) in speakers.enumerated() {
+            for d in 0..<10 {
+                let data = int16Bytes([Int16](repeating: level(digit: d, speaker: s), count: 400))
+                try writeBytes(wavBytes(channels: 1, sampleRate: UInt32(rate), bitsPerSample: 16, data: data),
+                               to: dir.appendingPathComponent("\(d)_\(speaker)_0.wav"))
+            }
+        }
+        return dir
+    }
+
+    static func options(seed: UInt64) -> ConnectedDigits.Options {
+        var o = ConnectedDigits.Options()
+        o.trainCount = 12; o.testCount = 5; o.testSpeakers = ["bob"]; o.seed = seed
+        return o
+    }
+
+    static func files(_ dir: URL) throws -> [String: Data] {
+        var out: [String: Data] = [:]
+        for part in ["train", "test"] {
+            let folder = dir.appendingPathComponent(part)
+            for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) {
+                out["\(part)/\(name)"] = try Data(contentsOf: folder.appendingPathComponent(name))
+            }
+        }
+        return out
+    }
+
+    @Test("same seed: byte-identical sets; another seed: another set")
+    func deterministic() throws {
+        let source = try Self.makeSource()
+        let a = try makeTempDir("cda"), b = try makeTempDir("cdb"), c = try makeTempDir("cdc")
+        defer { for u in [source, a, b, c] { try? FileManager.default.removeItem(at: u) } }
+        _ = try ConnectedDigits.make(source: source, out: a, options: Self.options(seed: 7))
+        _ = try ConnectedDigits.make(source: source, out: b, options: Self.options(seed: 7))
+        _ = try ConnectedDigits.make(source: source, out: c, options: Self.options(seed: 8))
+        let fa = try Self.files(a), fb = try Self.files(b), fc = try Self.files(c)
+        #expect(fa.count == (12 + 5) * 2 + 2)
+        #expect(fa == fb)
+        #expect(fa["train/manifest.csv"] != fc["train/manifest.csv"])
+    }
+
+    @Test("test speakers are disjoint from training speakers; tracks, names and audio agree")
+    func disjointAndConsistent() throws {
+        let source = try Self.makeSource()
+        let out = try makeTempDir("cdout")
+        defer { for u in [source, out] { try? FileManager.default.removeItem(at: u) } }
+        let summary = try ConnectedDigits.make(source: source, out: out, options: Self.options(seed: 3))
+        #expect(summary.sampleRate == Self.rate)
+        var seen: [String: Set<String>] = [:]
+        for part in ["train", "test"] {
+            let folder = out.appendingPathComponent(part)
+            let manifest = try UtteranceDataset.readManifest(folder.appendingPathComponent("manifest.csv"))
+            #expect(manifest.count == (part == "train" ? 12 : 5))
+            for u in manifest {
+                let speaker = try #require(u.speaker)
+                seen[part, default: []].insert(speaker)
+                let s = try #require(Self.speakers.firstIndex(of: speaker))
+                #expect(u.url.lastPathComponent.hasPrefix(u.label + "_"))
+                #expect((3...7).contains(u.label.count))
+                let samples = try AudioLoader.loadMono(u.url)
+                let track = try String(contentsOf: u.url.deletingPathExtension().appendingPathExtension("txt"), encoding: .utf8)
+                let rows = track.split(separator: "\n").map { $0.split(separator: "\t") }
+                #expect(rows.map { String($0[2]) }.joined() == u.label)
+                var previousEnd = 0
+                for (k, row) in rows.enumerated() {
+                    let start = Int((Double(row[0])! * Double(Self.rate)).rounded())
+                    let end = Int((Double(row[1])! * Double(Self.rate)).rounded())
+                    #expect(end - start == 400)
+                    let gap = start - previousEnd
+                    #expect(gap >= 400 && gap <= 2400, "gap \(gap) samples before digit \(k)")  // 50-300 ms
+                    #expect(samples[previousEnd..<start].allSatisfy { $0 == 0 }, "silence between digits")
+                    // The segment is the recording of that digit by that speaker at a gain within ±3 dB.
+                    let expected = Float(Self.level(digit: Int(String(row[2]))!, speaker: s)) / 32768
+                    let mean = samples[start..<end].reduce(0, +) / 400
+                    let ratio = mean / expected
+                    #expect(ratio > 0.70 && ratio < 1.42, "segment level ratio \(ratio)")
+                    #expect(samples[start..<end].allSatisfy { abs($0 - mean) < 1e-4 }, "one recording, one gain")
+                    previousEnd = end
+                }
+                let tail = samples.count - previousEnd
+                #expect(tail >= 400 && tail <= 2400)
+            }
+        }
+        #expect(seen["test"] == ["bob"])
+        #expect(seen["train"]!.isSubset(of: ["ann", "cat"]) && !seen["train"]!.isEmpty)
+    }
+
+    @Test("an unknown test speaker is refused naming the speakers found; a set is never written over another")
+    func refusals() throws {
+        let source = try Self.makeSource()
+        let out = try makeTempDir("cdrefuse")
+        defer { for u in [source, out] { try? FileManager.default.removeItem(at: u) } }
+        var o = Self.options(seed: 1)
+        o.testSpeakers = ["zed"]
+        #expect { try ConnectedDigits.make(source: source, out: out, options: o) } throws: { error in
+            "\(error)".contains("zed") && "\(error)".contains("ann, bob, cat")
+        }
+        _ = try ConnectedDigits.make(source: source, out: out, options: Self.options(seed: 1))
+        #expect { try ConnectedDigits.make(source: source, out: out, options: Self.options(seed: 1)) } throws: { error in
+            "\(error)".contains("manifest.csv") && "\(error)".contains("already exists")
+        }
+    }
+}
