@@ -12,6 +12,9 @@ public struct SequenceClassifierConfig: Codable, Sendable, Equatable {
         case manyToOne = "many-to-one"
         /// One label per valid time step.
         case manyToMany = "many-to-many"
+        /// A label sequence per sequence, shorter than it and unaligned: every valid step is
+        /// classified (class 0 the CTC blank) and trained with the CTC loss (`CTC`).
+        case ctc
     }
 
     /// How a many-to-one classifier summarises a sequence.
@@ -132,7 +135,8 @@ public struct SequenceClassifierConfig: Codable, Sendable, Equatable {
 ///
 /// `inputs` is `[batch, time, features]` row-major; steps at or after a sequence's length are
 /// padding (their values are ignored). `labels` is `[batch]` (many-to-one), `[batch, time]`
-/// (many-to-many; labels of padded steps are ignored) or empty (prediction only).
+/// (many-to-many; labels of padded steps are ignored) or empty (prediction only);
+/// `labelSequences` holds one label sequence per sequence (CTC mode, labels in `1..<classes`).
 public struct SequenceBatch: Sendable {
     /// `[batch, time, features]`.
     public var inputs: [Float]
@@ -140,6 +144,8 @@ public struct SequenceBatch: Sendable {
     public var lengths: [Int]
     /// `[batch]`, `[batch, time]` or empty.
     public var labels: [Int32]
+    /// CTC mode: `[batch]` label sequences, or empty.
+    public var labelSequences: [[Int32]]
     /// Sequences in the batch.
     public let batch: Int
     /// Padded length.
@@ -149,20 +155,24 @@ public struct SequenceBatch: Sendable {
 
     /// Creates a batch; sizes must agree (checked with preconditions: batches come from loaders
     /// that validated their data).
-    public init(inputs: [Float], batch: Int, time: Int, features: Int, lengths: [Int], labels: [Int32] = []) {
+    public init(inputs: [Float], batch: Int, time: Int, features: Int, lengths: [Int], labels: [Int32] = [],
+                labelSequences: [[Int32]] = []) {
         precondition(inputs.count == batch * time * features, "inputs: \(inputs.count) values for [\(batch), \(time), \(features)]")
         precondition(lengths.count == batch && lengths.allSatisfy { $0 >= 1 && $0 <= time }, "lengths must be [batch] values in 1...time")
         precondition(labels.isEmpty || labels.count == batch || labels.count == batch * time, "labels must be [batch], [batch, time] or empty")
-        self.inputs = inputs; self.lengths = lengths; self.labels = labels
+        precondition(labelSequences.isEmpty || labelSequences.count == batch, "labelSequences must be [batch] or empty")
+        self.inputs = inputs; self.lengths = lengths; self.labels = labels; self.labelSequences = labelSequences
         self.batch = batch; self.time = time; self.features = features
     }
 }
 
 /// Loss and accuracy counts of one batch.
 public struct SequenceClassifierResult: Sendable, Equatable {
-    /// Mean cross-entropy (nats) over the labelled positions (sequences or valid steps).
+    /// Mean cross-entropy (nats) over the labelled positions (sequences or valid steps); in
+    /// CTC mode the CTC loss (each sequence's by its label count) averaged over the sequences.
     public var loss: Double
-    /// Positions whose most probable class equals the label.
+    /// Positions whose most probable class equals the label; in CTC mode, sequences whose
+    /// greedy decoding equals their label sequence.
     public var correct: Int
     /// Labelled positions.
     public var count: Int
@@ -182,6 +192,7 @@ final class SequenceClassifierReplica {
     let logits = FloatBuffer(), gradLogits = FloatBuffer(), gradSummary = FloatBuffer()
     let gradTop = FloatBuffer(), gradProjected = FloatBuffer(), weights = FloatBuffer()
     let targets = GrowableBuffer<Int32>()
+    let sequenceLogits = FloatBuffer(), sequenceGrad = FloatBuffer()
 
     init(config: SequenceClassifierConfig, projection: Linear?, stack: RecurrentStack, classifier: Linear) {
         self.config = config; self.projection = projection; self.stack = stack; self.classifier = classifier
@@ -196,11 +207,12 @@ final class SequenceClassifierReplica {
     /// - Parameters:
     ///   - input: the whole batch `[B, T, I]`; this shard reads rows `r`.
     ///   - labels: `[B]` or `[B, T]` (nil: no loss).
+    ///   - labelSequences: CTC mode, the whole batch's `[B]` label sequences (nil: no loss).
     ///   - gradScale: multiplies the gradient of this shard's mean loss.
     ///   - probabilities: the whole batch's output `[B, C]` or `[B, T, C]`; rows `r` written.
     /// - Returns: the weighted loss sum, correct and labelled counts of the shard.
     func run(input: UnsafePointer<Float>, rows r: Range<Int>, steps T: Int, lengths allLengths: [Int],
-             labels: UnsafePointer<Int32>?, training: Bool, backward: Bool, gradScale: Float,
+             labels: UnsafePointer<Int32>?, labelSequences: [[Int32]]? = nil, training: Bool, backward: Bool, gradScale: Float,
              rng: inout SeededRandom, probabilities: UnsafeMutablePointer<Float>?) -> (lossSum: Double, correct: Int, count: Int) {
         let bs = r.count, I = config.inputSize, C = config.classes
         let lengths = Array(allLengths[r])
@@ -252,7 +264,27 @@ final class SequenceClassifierReplica {
 
         // Positions: row n of the logits is (t, j) = (n / bs, n % bs) in many-to-many mode.
         var lossSum = 0.0, correct = 0, count = 0
-        if let labels {
+        if config.mode == .ctc, let labelSequences {
+            // Time-major logits [T, bs, C] -> one contiguous [T, C] block per sequence.
+            let sl = sequenceLogits.reserve(bs * T * C)
+            for t in 0..<T { for j in 0..<bs { (sl + (j * T + t) * C).update(from: lg + (t * bs + j) * C, count: C) } }
+            let sg: UnsafeMutablePointer<Float>? = backward ? sequenceGrad.reserve(bs * T * C) : nil
+            let targets = Array(labelSequences[r])
+            let result = CTC.batchLoss(logits: sl, batch: bs, time: T, classes: C, inputLengths: lengths, targets: targets,
+                                       reduction: .mean, zeroInfinity: true, gradLogits: sg)
+            for j in 0..<bs {
+                lossSum += result.sequenceLosses[j] / Double(max(targets[j].count, 1))
+                count += 1
+                if CTC.greedyDecode(scores: sl + j * T * C, frames: lengths[j], classes: C) == targets[j] { correct += 1 }
+            }
+            if backward, let sg {
+                let gl = gradLogits.reserve(N * C)
+                let k = gradScale
+                for t in 0..<T { for j in 0..<bs { for c in 0..<C { gl[(t * bs + j) * C + c] = k * sg[(j * T + t) * C + c] } } }
+                backwardPass(gradLogits: gl, head: head, y: y, steps: T, batch: bs, lengths: lengths,
+                             rnnInput: rnnInput, rnnFeatures: rnnFeatures, x: xp, z: zp, dropping: dropping)
+            }
+        } else if let labels {
             let tp = targets.reserve(N), wp = weights.reserve(N)
             if manyToOne {
                 for j in 0..<bs { tp[j] = labels[r.lowerBound + j]; wp[j] = 1 }
@@ -458,6 +490,7 @@ public final class SequenceClassifier: ParameterContainer {
     public func predict(_ batch: SequenceBatch) -> [Float] {
         var unlabelled = batch
         unlabelled.labels = []
+        unlabelled.labelSequences = []
         return run(unlabelled, training: false, backward: false, seed: 0, probabilities: true).probabilities
     }
 
@@ -465,17 +498,21 @@ public final class SequenceClassifier: ParameterContainer {
                      probabilities wantProbabilities: Bool) -> (result: SequenceClassifierResult, probabilities: [Float]) {
         precondition(batch.features == config.inputSize, "batch has \(batch.features) features, model expects \(config.inputSize)")
         let B = batch.batch, T = batch.time, C = config.classes
-        let manyToOne = config.mode == .manyToOne
-        let hasLabels = !batch.labels.isEmpty
-        if hasLabels {
+        let manyToOne = config.mode == .manyToOne, ctc = config.mode == .ctc
+        let hasLabels = ctc ? !batch.labelSequences.isEmpty : !batch.labels.isEmpty
+        if hasLabels && ctc {
+            precondition(batch.labelSequences.allSatisfy { $0.allSatisfy { $0 >= 1 && Int($0) < C } }, "CTC label outside 1..<\(C)")
+        } else if hasLabels {
             precondition(batch.labels.count == (manyToOne ? B : B * T), "labels do not match the classifier's mode")
             precondition(batch.labels.allSatisfy { $0 >= 0 && Int($0) < C }, "label outside 0..<\(C)")
         }
         precondition(!backward || hasLabels, "training needs labels")
         let ranges = Threading.shards(count: B, parts: threads)
-        let totalWeight = manyToOne ? Double(B) : Double(batch.lengths.reduce(0, +))
+        // Each shard's share of the batch loss: sequences (many-to-one, CTC) or valid steps.
+        let perSequence = manyToOne || ctc
+        let totalWeight = perSequence ? Double(B) : Double(batch.lengths.reduce(0, +))
         let scales: [Float] = ranges.map { r in
-            let w = manyToOne ? Double(r.count) : Double(batch.lengths[r].reduce(0, +))
+            let w = perSequence ? Double(r.count) : Double(batch.lengths[r].reduce(0, +))
             return Float(w / max(totalWeight, 1))
         }
         var probs = [Float](repeating: 0, count: wantProbabilities ? (manyToOne ? B * C : B * T * C) : 0)
@@ -491,6 +528,7 @@ public final class SequenceClassifier: ParameterContainer {
                         if backward { for q in rep.parameters { q.zeroGrad() } }
                         var rng = SeededRandom(seed: seed &* 1_000_003 &+ UInt64(k))
                         parts.value[k] = rep.run(input: x, rows: ranges[k], steps: T, lengths: batch.lengths, labels: labels,
+                                                 labelSequences: ctc && hasLabels ? batch.labelSequences : nil,
                                                  training: training, backward: backward, gradScale: scales[k], rng: &rng,
                                                  probabilities: wantProbabilities ? p : nil)
                     }

@@ -7,6 +7,11 @@ private func randomBatch(_ config: SequenceClassifierConfig, batch B: Int, time 
                          seed: UInt64) -> SequenceBatch {
     var rng = SeededRandom(seed: seed)
     let x = randomArray(B * T * config.inputSize, &rng)
+    if config.mode == .ctc {
+        // Label sequences short enough for their lengths (at most one label per two steps).
+        let sequences = lengths.map { n in (0..<max(1, n / 2)).map { _ in Int32(1 + rng.nextInt(below: config.classes - 1)) } }
+        return SequenceBatch(inputs: x, batch: B, time: T, features: config.inputSize, lengths: lengths, labelSequences: sequences)
+    }
     let count = config.mode == .manyToOne ? B : B * T
     let labels = (0..<count).map { _ in Int32(rng.nextInt(below: config.classes)) }
     return SequenceBatch(inputs: x, batch: B, time: T, features: config.inputSize, lengths: lengths, labels: labels)
@@ -60,6 +65,11 @@ private func checkWholeModel(_ config: SequenceClassifierConfig, lengths: [Int])
                                                  mode: .manyToMany), lengths: [4, 2, 3])
     }
 
+    @Test func ctcBidirectionalLSTMWithProjection() {
+        checkWholeModel(SequenceClassifierConfig(inputSize: 3, projection: 3, cell: .lstm, layers: 1, hidden: 3,
+                                                 bidirectional: true, classes: 4, mode: .ctc), lengths: [5, 3, 4])
+    }
+
     @Test func manyToManyTwoLayerGRU() {
         checkWholeModel(SequenceClassifierConfig(inputSize: 2, projection: 2, cell: .gru, layers: 2, hidden: 3,
                                                  classes: 2, mode: .manyToMany), lengths: [1, 4, 3])
@@ -68,7 +78,7 @@ private func checkWholeModel(_ config: SequenceClassifierConfig, lengths: [Int])
 
 @Suite struct SequenceClassifierBehaviourTests {
     /// Sharded gradients (2 threads, uneven shards) equal single-thread gradients.
-    @Test(arguments: [SequenceClassifierConfig.Mode.manyToOne, .manyToMany])
+    @Test(arguments: [SequenceClassifierConfig.Mode.manyToOne, .manyToMany, .ctc])
     func shardedGradientsEqualSingleThread(mode: SequenceClassifierConfig.Mode) {
         let config = SequenceClassifierConfig(inputSize: 5, projection: 4, cell: .lstm, layers: 2, hidden: 6,
                                               bidirectional: true, classes: 4, mode: mode, pooling: .mean)
@@ -79,7 +89,7 @@ private func checkWholeModel(_ config: SequenceClassifierConfig, lengths: [Int])
         let b = sharded.trainStep(batch)
         #expect(abs(a.loss - b.loss) < 1e-5)
         #expect(a.correct == b.correct && a.count == b.count)
-        #expect(a.count == (mode == .manyToOne ? 5 : 18))
+        #expect(a.count == (mode == .manyToMany ? 18 : 5))
         for ((name, p), (_, q)) in zip(single.namedParameters, sharded.namedParameters) {
             let g = p.gradient, h = q.gradient
             for i in 0..<g.count {
@@ -185,5 +195,61 @@ private func checkWholeModel(_ config: SequenceClassifierConfig, lengths: [Int])
         #expect(other.stateDict == model.stateDict)
         tensors["classifier.bias"] = NamedTensor(name: "classifier.bias", shape: [9], values: Array(repeating: 0, count: 9))
         #expect(throws: ModelLoadError.self) { try other.load(tensors, source: "m") }
+    }
+}
+
+@Suite struct SequenceClassifierCTCTests {
+    /// The CTC-mode loss equals the CTC loss of the model's own per-step scores, computed
+    /// separately from `predict`'s probabilities (log-probabilities are valid logits).
+    @Test func lossIsCTCOfPerStepScores() {
+        let config = SequenceClassifierConfig(inputSize: 3, cell: .gru, layers: 1, hidden: 4, bidirectional: true,
+                                              classes: 4, mode: .ctc)
+        let model = SequenceClassifier(config: config, seed: 5)
+        let lengths = [6, 4]
+        let batch = randomBatch(config, batch: 2, time: 6, lengths: lengths, seed: 8)
+        let (result, probs) = model.evaluate(batch)
+        var expected = 0.0
+        for b in 0..<2 {
+            let logp = (0..<(lengths[b] * 4)).map { logf(probs[b * 6 * 4 + $0]) }
+            let nll = logp.withUnsafeBufferPointer {
+                CTC.sequenceLoss(logits: $0.baseAddress!, frames: lengths[b], classes: 4, target: batch.labelSequences[b], gradLogits: nil)
+            }
+            expected += nll / Double(batch.labelSequences[b].count) / 2
+        }
+        #expect(abs(result.loss - expected) < 1e-4, "\(result.loss) vs \(expected)")
+        #expect(result.count == 2)
+    }
+
+    /// A small model learns to transcribe: the input at each step shows the label (one-hot,
+    /// label steps separated by zero steps), and after training greedy decoding of every
+    /// sequence equals its labels.
+    @Test func learnsToTranscribe() {
+        let classes = 4, features = 3
+        var rng = SeededRandom(seed: 12)
+        func example() -> (x: [Float], labels: [Int32]) {
+            let labels = (0..<3).map { _ in Int32(1 + rng.nextInt(below: classes - 1)) }
+            var x: [Float] = []
+            for l in labels {
+                var v = [Float](repeating: 0, count: features); v[Int(l) - 1] = 1
+                x += v + v + [Float](repeating: 0, count: features)
+            }
+            return (x, labels)
+        }
+        let config = SequenceClassifierConfig(inputSize: features, cell: .lstm, layers: 1, hidden: 12, bidirectional: true,
+                                              classes: classes, mode: .ctc)
+        let model = SequenceClassifier(config: config, seed: 1)
+        let optimizer = Adam(parameters: model.parameters, learningRate: 0.05)
+        for _ in 0..<150 {
+            let examples = (0..<8).map { _ in example() }
+            let batch = SequenceBatch(inputs: examples.flatMap(\.x), batch: 8, time: 9, features: features,
+                                      lengths: [Int](repeating: 9, count: 8), labelSequences: examples.map(\.labels))
+            _ = model.trainStep(batch)
+            optimizer.step()
+        }
+        let test = (0..<16).map { _ in example() }
+        let batch = SequenceBatch(inputs: test.flatMap(\.x), batch: 16, time: 9, features: features,
+                                  lengths: [Int](repeating: 9, count: 16), labelSequences: test.map(\.labels))
+        let result = model.evaluate(batch).result
+        #expect(result.correct == 16, "whole-sequence accuracy \(result.correct)/16, loss \(result.loss)")
     }
 }
