@@ -95,19 +95,33 @@ public struct SpeechCheckpoint {
 
 /// Results of running a model over labelled examples.
 public struct SpeechEvaluation: Sendable {
-    /// Mean loss (nats) over utterances (utterance task) or frames (frame task).
+    /// The task evaluated.
+    public var task: SpeechTask
+    /// Mean loss (nats) over utterances (utterance task), frames (frame task) or the CTC loss
+    /// per label averaged over utterances (sequence task).
     public var loss: Double
-    /// Utterances (utterance task) or frames (frame task), `[true][predicted]`.
+    /// Utterances (utterance task) or frames (frame task), `[true][predicted]`; empty for the
+    /// sequence task.
     public var confusion: ConfusionMatrix
     /// Number of examples evaluated.
     public var utterances: Int
-    /// Frame task: segment error counts summed over utterances (see `SegmentScoring`).
+    /// Frame task: segment error counts summed over utterances (see `SegmentScoring`);
+    /// sequence task: label error counts of the decoded sequences against the references.
     public var segments: SegmentCounts?
-    /// Frame task: utterances whose predicted segment sequence equals the reference one.
+    /// Frame and sequence tasks: utterances whose predicted sequence equals the reference one.
     public var exactUtterances: Int
 
-    /// Utterance accuracy (utterance task) or frame accuracy (frame task).
-    public var accuracy: Double { confusion.accuracy }
+    /// Utterance accuracy (utterance task), frame accuracy (frame task) or whole-sequence
+    /// accuracy (sequence task).
+    public var accuracy: Double {
+        task == .sequence ? (utterances > 0 ? Double(exactUtterances) / Double(utterances) : 0) : confusion.accuracy
+    }
+
+    /// Sequence task: label error rate, (S + D + I) / N of the decoded sequences.
+    public var labelErrorRate: Double? {
+        guard task == .sequence, let s = segments, s.reference > 0 else { return nil }
+        return Double(s.substitutions + s.deletions + s.insertions) / Double(s.reference)
+    }
 }
 
 /// One file's prediction.
@@ -121,7 +135,8 @@ public struct SpeechPrediction: Sendable {
     public var probability: Double
     /// Frame task: the predicted label track (runs of equal labels, silence included), in seconds.
     public var segments: [LabelSegment]
-    /// Frame task: predicted class index per frame `[frames]`.
+    /// Frame task: predicted class index per frame `[frames]`; sequence task: the decoded
+    /// label sequence's class indices.
     public var frameLabels: [Int]
 }
 
@@ -129,8 +144,9 @@ public struct SpeechPrediction: Sendable {
 public enum SpeechInference {
     /// Evaluates `model` on `examples` in batches of `batchSize` (length-sorted).
     /// `silence` is the class index dropped when scoring segments (frame task).
+    /// Sequence task: `beamWidth` 1 decodes greedily (best path), more runs prefix beam search.
     public static func evaluate(_ model: SpeechClassifier, examples: [SpeechExample], silence: Int?,
-                                batchSize: Int = 64) -> SpeechEvaluation {
+                                batchSize: Int = 64, beamWidth: Int = 1) -> SpeechEvaluation {
         let C = model.config.classes
         var confusion = ConfusionMatrix(classes: C)
         var lossSum = 0.0, rowSum = 0
@@ -160,20 +176,49 @@ public enum SpeechInference {
                         row += n
                     }
                     lossSum += l * Double(row); rowSum += row
+                case .sequence:
+                    var row = 0
+                    for e in batch {
+                        let n = e.features.frames
+                        let decoded = decode(pb.baseAddress! + row * C, frames: n, classes: C, beamWidth: beamWidth).labels
+                        let counts = SegmentScoring.align(reference: e.labelSequence.map { Int($0) }, hypothesis: decoded)
+                        seg = seg + counts
+                        if decoded == e.labelSequence.map({ Int($0) }) { exact += 1 }
+                        row += n
+                    }
+                    lossSum += l * Double(batch.count); rowSum += batch.count
                 }
             }
         }
-        return SpeechEvaluation(loss: rowSum > 0 ? lossSum / Double(rowSum) : 0, confusion: confusion,
-                                utterances: examples.count, segments: model.task == .frame ? seg : nil,
+        return SpeechEvaluation(task: model.task, loss: rowSum > 0 ? lossSum / Double(rowSum) : 0, confusion: confusion,
+                                utterances: examples.count, segments: model.task == .utterance ? nil : seg,
                                 exactUtterances: exact)
+    }
+
+    /// Decodes per-frame class probabilities `[frames, classes]` (class 0 the blank): greedy
+    /// best path when `beamWidth` is 1, prefix beam search otherwise. Returns the labels and
+    /// the probability of the decoded sequence (of its best path when greedy).
+    static func decode(_ probabilities: UnsafePointer<Float>, frames: Int, classes: Int, beamWidth: Int) -> (labels: [Int], probability: Double) {
+        if beamWidth <= 1 {
+            var logp = 0.0
+            for t in 0..<frames { logp += log(Double(probabilities[t * classes + argmax(probabilities + t * classes, classes)])) }
+            return (CTC.greedyDecode(scores: probabilities, frames: frames, classes: classes).map { Int($0) }, exp(logp))
+        }
+        // Log-probabilities are logits whose softmax is the probabilities themselves.
+        var logits = [Float](repeating: 0, count: frames * classes)
+        for i in 0..<(frames * classes) { logits[i] = log(max(probabilities[i], .leastNormalMagnitude)) }
+        let r = logits.withUnsafeBufferPointer { CTC.beamDecode(logits: $0.baseAddress!, frames: frames, classes: classes, beamWidth: beamWidth) }
+        return (r.labels.map { Int($0) }, exp(r.logProbability))
     }
 
     /// Predicts each example (labels in the examples are ignored). Frame t stands for the
     /// `step`-long span centred on its window's centre, `t·step + length/2` seconds (the time
     /// that label tracks are sampled at), so a run of frames a..<b becomes the segment
     /// `[a·step + (length − step)/2, b·step + (length − step)/2)` (a run from frame 0 starts at 0 s).
+    /// Sequence task: `label` is the decoded sequence as text (`SpeechTask.text(of:)`) and
+    /// `probability` that of the decoded sequence (greedy: of its best path).
     public static func predict(_ model: SpeechClassifier, examples: [SpeechExample], labels: LabelSet,
-                               features: FeatureConfig) -> [SpeechPrediction] {
+                               features: FeatureConfig, beamWidth: Int = 1) -> [SpeechPrediction] {
         let C = model.config.classes
         let step = Double(features.frameStep) / Double(features.sampleRate)
         let shift = (Double(features.frameLength) - Double(features.frameStep)) / 2 / Double(features.sampleRate)
@@ -198,6 +243,10 @@ public enum SpeechInference {
                     let spoken = SegmentScoring.segments(pred, silence: labels.index(of: LabelTrack.silence)).map { labels.names[$0] }
                     out.append(SpeechPrediction(path: e.path, label: spoken.joined(separator: " "),
                                                 probability: n > 0 ? psum / Double(n) : 0, segments: segs, frameLabels: pred))
+                case .sequence:
+                    let d = decode(pb.baseAddress!, frames: e.features.frames, classes: C, beamWidth: beamWidth)
+                    out.append(SpeechPrediction(path: e.path, label: SpeechTask.text(of: d.labels.map { labels.names[$0] }),
+                                                probability: d.probability, segments: [], frameLabels: d.labels))
                 }
             }
         }

@@ -11,10 +11,13 @@ public struct SpeechExample: Sendable {
     public var label: Int
     /// Per-frame class indices `[frames]` (frame task), empty otherwise.
     public var frameLabels: [Int32]
+    /// Class indices of the label sequence (sequence task; never the blank 0), empty otherwise.
+    public var labelSequence: [Int32]
 
     /// Creates an example.
-    public init(path: String, features: FeatureMatrix, label: Int = -1, frameLabels: [Int32] = []) {
+    public init(path: String, features: FeatureMatrix, label: Int = -1, frameLabels: [Int32] = [], labelSequence: [Int32] = []) {
         self.path = path; self.features = features; self.label = label; self.frameLabels = frameLabels
+        self.labelSequence = labelSequence
     }
 }
 
@@ -117,7 +120,7 @@ public enum SpeechCorpus {
     /// label track `NAME.txt` beside it; FSDD-style names give the speaker (voice) and index.
     public static func list(folder: URL, task: SpeechTask, rule: LabelRule = .fsdd) throws -> [Utterance] {
         switch task {
-        case .utterance:
+        case .utterance, .sequence:
             return try UtteranceDataset.list(folder: folder, rule: rule)
         case .frame:
             // Labels come from the tracks; names only give speaker/index. A file whose name
@@ -157,7 +160,7 @@ public enum SpeechCorpus {
             let u = files[i]
             let item: LoadedUtterance
             switch task {
-            case .utterance:
+            case .utterance, .sequence:
                 item = LoadedUtterance(url: u.url, features: try extractor.features(ofFile: u.url), label: u.label, frameLabels: [])
             case .frame:
                 let (f, labels) = try LabelTrack.labelledFeatures(audio: u.url, extractor: extractor)
@@ -203,6 +206,19 @@ public enum SpeechCorpus {
                     continue
                 }
                 out.append(SpeechExample(path: item.url.path, features: f, frameLabels: ids))
+            case .sequence:
+                let tokens = SpeechTask.tokens(of: item.label)
+                var ids: [Int32] = []
+                if let unknown = tokens.first(where: { labels.index(of: $0) == nil || $0 == SpeechTask.blank }) {
+                    skipped.append(SkippedFile(path: item.url.path, reason: "\(item.url.path): label '\(unknown)' is not one of the model's classes"))
+                    continue
+                }
+                for t in tokens { ids.append(Int32(labels.index(of: t)!)) }
+                guard !ids.isEmpty else {
+                    skipped.append(SkippedFile(path: item.url.path, reason: "\(item.url.path): empty label sequence"))
+                    continue
+                }
+                out.append(SpeechExample(path: item.url.path, features: f, labelSequence: ids))
             }
         }
         return (out, skipped)
@@ -282,6 +298,8 @@ extension SpeechCorpus {
         switch task {
         case .utterance: labels = LabelSet.collecting(tr.loaded.map(\.label))
         case .frame: labels = LabelSet.collecting(tr.loaded.flatMap(\.frameLabels) + [LabelTrack.silence], first: LabelTrack.silence)
+        case .sequence:
+            labels = LabelSet(names: [SpeechTask.blank] + LabelSet.collecting(tr.loaded.flatMap { SpeechTask.tokens(of: $0.label) }).names)
         }
         guard labels.count >= 2 else { throw SpeechDataError.tooFewClasses(path: folder.path, found: labels.names) }
         let trainEnc = try encode(tr.loaded, task: task, labels: labels, normalizer: normalizer)

@@ -7,9 +7,41 @@ public enum SpeechTask: String, Codable, Sendable, CaseIterable {
     case utterance
     /// One label per frame (many-to-many).
     case frame
+    /// One label sequence per utterance, unaligned (CTC over every frame, class 0 the blank).
+    case sequence
 
     /// The classifier mode of the task.
-    public var mode: SequenceClassifierConfig.Mode { self == .utterance ? .manyToOne : .manyToMany }
+    public var mode: SequenceClassifierConfig.Mode {
+        switch self {
+        case .utterance: return .manyToOne
+        case .frame: return .manyToMany
+        case .sequence: return .ctc
+        }
+    }
+
+    /// The task of a classifier mode.
+    public init(mode: SequenceClassifierConfig.Mode) {
+        switch mode {
+        case .manyToOne: self = .utterance
+        case .manyToMany: self = .frame
+        case .ctc: self = .sequence
+        }
+    }
+
+    /// The CTC blank's class name (class 0 of the sequence task).
+    public static let blank = "<blank>"
+
+    /// The label sequence written in a sequence-task label: its space-separated words when it
+    /// has spaces (`"seven three"`), else its characters (`"73"`, as in `{digits}_{speaker}_{n}`).
+    public static func tokens(of label: String) -> [String] {
+        label.contains(" ") ? label.split(separator: " ").map(String.init) : label.map { String($0) }
+    }
+
+    /// A decoded label sequence as text: joined without a separator when every token is one
+    /// character, else with spaces (the inverse of `tokens(of:)`).
+    public static func text(of tokens: [String]) -> String {
+        tokens.allSatisfy { $0.count == 1 } ? tokens.joined() : tokens.joined(separator: " ")
+    }
 }
 
 /// A speech classifier: `RecurrentCore.SequenceClassifier` (optional projection → recurrent
@@ -22,7 +54,7 @@ public final class SpeechClassifier {
     /// The wrapped network (PyTorch names `projection.*`, `rnn.*`, `classifier.*`).
     public let network: SequenceClassifier
     /// The task, from the network's mode.
-    public var task: SpeechTask { network.config.mode == .manyToOne ? .utterance : .frame }
+    public var task: SpeechTask { SpeechTask(mode: network.config.mode) }
     /// The network's configuration.
     public var config: SequenceClassifierConfig { network.config }
     private var stepCount: UInt64 = 0
@@ -41,12 +73,14 @@ public final class SpeechClassifier {
     /// with labels when `labelled`.
     func batch(_ examples: [SpeechExample], labelled: Bool) -> SequenceBatch {
         let labels: SequenceLabels
-        if !labelled { labels = .none } else if task == .utterance {
+        if !labelled || task == .sequence { labels = .none } else if task == .utterance {
             labels = .perSequence(examples.map { Int32(max(0, $0.label)) })
         } else {
             labels = .perStep(examples.map(\.frameLabels))
         }
-        return SequenceBatch(padding: examples.map(\.features.values), features: config.inputSize, labels: labels)
+        var batch = SequenceBatch(padding: examples.map(\.features.values), features: config.inputSize, labels: labels)
+        if labelled && task == .sequence { batch.labelSequences = examples.map(\.labelSequence) }
+        return batch
     }
 
     /// One training forward and backward pass: afterwards the parameters' gradients hold the
@@ -59,9 +93,9 @@ public final class SpeechClassifier {
         return (r.loss, r.count)
     }
 
-    /// Class probabilities: utterance task `[batch, classes]`; frame task the examples' valid
-    /// frames one after the other, `[sum of frames, classes]`. Also the mean loss against the
-    /// examples' labels.
+    /// Class probabilities: utterance task `[batch, classes]`; frame and sequence tasks the
+    /// examples' valid frames one after the other, `[sum of frames, classes]`. Also the mean loss
+    /// against the examples' labels.
     public func probabilities(_ examples: [SpeechExample]) -> (probabilities: [Float], loss: Double) {
         guard !examples.isEmpty else { return ([], 0) }
         let b = batch(examples, labelled: true)

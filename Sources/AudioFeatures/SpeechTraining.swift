@@ -11,7 +11,7 @@ import RecurrentCore
 public struct SpeechTrainingOptions: Sendable, Encodable {
     /// Data folder (audio files, label tracks for the frame task, or `train/` and `test/`).
     public var dataPath = ""
-    /// Utterance or frame labels.
+    /// Utterance, frame or sequence labels.
     public var task: SpeechTask = .utterance
     /// Train/test split, as written on the command line (`official`, `speaker:NAME`, `random:S:F`).
     public var split = "official"
@@ -190,8 +190,10 @@ public struct SpeechRunReport: Sendable {
     /// Class names.
     public var labels: LabelSet
 
-    /// The lines printed after training: accuracy, segment figures (frame task), the matrix.
+    /// The lines printed after training: accuracy, segment figures (frame task), the matrix;
+    /// label error rate and whole-sequence accuracy (sequence task).
     public var lines: [String] {
+        if task == .sequence { return SpeechRunReport.sequenceLines(test, prefix: "test ") }
         var out = [String(format: "test %@ accuracy: %.2f %% (%d of %d)", task == .utterance ? "utterance" : "frame",
                           100 * test.accuracy, test.confusion.correct, test.confusion.total)]
         if let s = test.segments {
@@ -202,6 +204,15 @@ public struct SpeechRunReport: Sendable {
         out.append("confusion matrix:")
         out.append(test.confusion.text(labels: labels.names))
         return out
+    }
+
+    /// The sequence task's figures: label error rate with its counts, whole-sequence accuracy.
+    public static func sequenceLines(_ e: SpeechEvaluation, prefix: String) -> [String] {
+        let s = e.segments ?? SegmentCounts()
+        return [String(format: "%@label error rate: %.2f %% (N=%d, S=%d, D=%d, I=%d)", prefix, 100 * (e.labelErrorRate ?? 0),
+                       s.reference, s.substitutions, s.deletions, s.insertions),
+                String(format: "%@sequence accuracy: %.2f %% (%d of %d utterances exactly right)", prefix, 100 * e.accuracy,
+                       e.exactUtterances, e.utterances)]
     }
 }
 
@@ -251,11 +262,13 @@ public enum SpeechTraining {
         let validation = data.validation
         var names = ["val_loss", "val_accuracy"]
         if o.task == .frame { names.append("val_segment_accuracy") }
+        if o.task == .sequence { names.append("val_label_error_rate") }
         let evaluation = validation.isEmpty ? nil : TrainingEvaluation(metricNames: names, validationMetric: "val_loss",
                                                                        direction: .lowerIsBetter) {
             let e = SpeechInference.evaluate(model, examples: validation, silence: silence)
             var m = ["val_loss": e.loss, "val_accuracy": e.accuracy]
-            if let s = e.segments { m["val_segment_accuracy"] = s.accuracy }
+            if o.task == .frame, let s = e.segments { m["val_segment_accuracy"] = s.accuracy }
+            if let ler = e.labelErrorRate { m["val_label_error_rate"] = ler }
             return m
         }
         return TrainingTask(label: label, model: learner,
@@ -272,7 +285,8 @@ public enum SpeechTraining {
         let test = SpeechInference.evaluate(learner.classifier, examples: data.test, silence: data.labels.index(of: LabelTrack.silence))
         summary.metrics["test_loss"] = test.loss
         summary.metrics["test_accuracy"] = test.accuracy
-        if let s = test.segments { summary.metrics["test_segment_accuracy"] = s.accuracy }
+        if learner.classifier.task == .frame, let s = test.segments { summary.metrics["test_segment_accuracy"] = s.accuracy }
+        if let ler = test.labelErrorRate { summary.metrics["test_label_error_rate"] = ler }
         return SpeechRunReport(summary: summary, test: test, task: learner.classifier.task, labels: data.labels)
     }
 

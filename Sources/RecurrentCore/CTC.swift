@@ -201,23 +201,6 @@ public enum CTC {
         }!
         return (best.key, best.value.total)
     }
-
-    /// Levenshtein distance between two label sequences (substitutions, insertions, deletions
-    /// each cost 1), for label error rates.
-    public static func editDistance<T: Equatable>(_ a: [T], _ b: [T]) -> Int {
-        if a.isEmpty { return b.count }
-        if b.isEmpty { return a.count }
-        var previous = Array(0...b.count)
-        var current = [Int](repeating: 0, count: b.count + 1)
-        for i in 1...a.count {
-            current[0] = i
-            for j in 1...b.count {
-                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-            }
-            swap(&previous, &current)
-        }
-        return previous[b.count]
-    }
 }
 
 /// log(exp(a) + exp(b)) without overflow; -infinity is the log of zero.

@@ -62,8 +62,10 @@ func trainAndReport(_ o: SpeechTrainingOptions, _ training: TrainingConfiguratio
     engine.handlesSignals = true
     let report = try SpeechTraining.run(engine, data: data)
     for line in report.lines { print(line) }
-    try TrainingCLI.writeConfusionPlot(report.test.confusion, labels: data.labels.names,
-                                       title: "\(label): \(o.task.rawValue) confusion (test)", path: t.outDirectory + "/confusion.png")
+    if o.task != .sequence {
+        try TrainingCLI.writeConfusionPlot(report.test.confusion, labels: data.labels.names,
+                                           title: "\(label): \(o.task.rawValue) confusion (test)", path: t.outDirectory + "/confusion.png")
+    }
     return report.summary.json
 }
 
@@ -99,7 +101,8 @@ struct Train: ParsableCommand {
     @OptionGroup var direction: BidirectionalOption
     @OptionGroup var optimization: OptimizationOptions
     @OptionGroup var budget: BudgetOptions
-    @Option(help: "utterance or frame.") var task: SpeechTask = .utterance
+    @Option(help: "utterance (one label per file), frame (label tracks) or sequence (a label sequence per file, CTC; labels from the name's first field or a manifest: characters, or words when it has spaces).")
+    var task: SpeechTask = .utterance
     @Option(help: "Test split: official (take 0-4 test), speaker:NAME, random[:SEED[:FRACTION]]; a folder with train/ and test/ uses them.")
     var split: String = "official"
     @Option(name: .customLong("label-pattern"), help: "Utterance labels: field:N[:SEP], regex:PATTERN, folder, manifest:PATH.")
@@ -131,22 +134,28 @@ struct Train: ParsableCommand {
 
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Label audio files: label and probability per file, or a label track per file (frame task).")
+        abstract: "Label audio files: label and probability per file, a label track per file (frame task) or the decoded label sequence (sequence task).")
     @Option(help: "Checkpoint written by train.")
     var checkpoint: String
+    @Option(help: "Sequence task: prefix beam search width (1 = greedy best path).")
+    var beam: Int = 1
     @Argument(help: "Audio files.")
     var files: [String]
 
     func run() throws {
         try TrainingCLI.failing("speech-classify") {
+            guard beam >= 1, beam <= 1000 else { throw ValidationError("--beam must be within 1...1000") }
             let ck = try SpeechCheckpoint.read(path: checkpoint)
             let extractor = try MFCCExtractor(config: ck.features)
             for file in files {
                 var f = try extractor.features(ofFile: URL(fileURLWithPath: file))
                 guard f.frames > 0 else { throw AudioError.empty(path: file) }
                 try ck.normalizer.apply(to: &f, source: file)
-                let p = SpeechInference.predict(ck.model, examples: [SpeechExample(path: file, features: f)], labels: ck.labels, features: ck.features)[0]
-                if ck.model.task == .utterance {
+                let p = SpeechInference.predict(ck.model, examples: [SpeechExample(path: file, features: f)], labels: ck.labels,
+                                                features: ck.features, beamWidth: beam)[0]
+                if ck.model.task == .sequence {
+                    print("\(file)\t\(p.label)\t\(String(format: "%.4f", p.probability))")
+                } else if ck.model.task == .utterance {
                     print("\(file)\t\(p.label)\t\(String(format: "%.4f", p.probability))")
                 } else {
                     print("# \(file): \(p.label.isEmpty ? "(nothing)" : p.label)  (mean frame probability \(String(format: "%.4f", p.probability)))")
@@ -172,9 +181,12 @@ struct Eval: ParsableCommand {
     var confusion: String?
     @Option(help: "Threads.")
     var threads: Int?
+    @Option(help: "Sequence task: prefix beam search width (1 = greedy best path).")
+    var beam: Int = 1
 
     func run() throws {
         try TrainingCLI.failing("speech-classify") {
+            guard beam >= 1, beam <= 1000 else { throw ValidationError("--beam must be within 1...1000") }
             let threads = max(1, threads ?? Threading.defaultThreads)
             let ck = try SpeechCheckpoint.read(path: checkpoint, threads: threads)
             let task = ck.model.task
@@ -188,7 +200,12 @@ struct Eval: ParsableCommand {
             guard !enc.examples.isEmpty else {
                 throw SpeechDataError.noUsableFiles(path: folder.path, part: "evaluation", skipped: loaded.skipped.count + enc.skipped.count)
             }
-            let ev = SpeechInference.evaluate(ck.model, examples: enc.examples, silence: ck.labels.index(of: LabelTrack.silence))
+            let ev = SpeechInference.evaluate(ck.model, examples: enc.examples, silence: ck.labels.index(of: LabelTrack.silence), beamWidth: beam)
+            if task == .sequence {
+                for line in SpeechRunReport.sequenceLines(ev, prefix: "") { print(line) }
+                print(String(format: "on %d files, loss %.4f", enc.examples.count, ev.loss))
+                return
+            }
             print(String(format: "%@ accuracy: %.2f %% (%d of %d) on %d files, loss %.4f", task == .utterance ? "utterance" : "frame",
                          100 * ev.accuracy, ev.confusion.correct, ev.confusion.total, enc.examples.count, ev.loss))
             if let s = ev.segments {

@@ -193,12 +193,4 @@ struct CTCTests {
             #expect(abs(exp(beam.logProbability) - p) < 1e-9)
         }
     }
-
-    @Test("edit distance on hand-worked cases")
-    func editDistance() {
-        #expect(CTC.editDistance([1, 2, 3], [1, 2, 3]) == 0)
-        #expect(CTC.editDistance([Int](), [1, 2]) == 2)
-        #expect(CTC.editDistance(Array("kitten"), Array("sitting")) == 3)
-        #expect(CTC.editDistance([1, 2, 3, 4], [2, 3, 4, 1]) == 2)
-    }
 }
