@@ -1,8 +1,8 @@
 // The loaders' fuzz targets: bytes in, either a value or a thrown error out; anything else (a
 // trap, a sanitizer report, a hang) is a defect.
 //
-// Built by `tools/fuzz/run` with `-sanitize=fuzzer,address` and `-D FUZZING`: libFuzzer then
-// calls `LLVMFuzzerTestOneInput` with each input, and `RNN_FUZZ_TARGET` names the target. In a
+// Built by `tools/fuzz/run` with `-sanitize=fuzzer,address` and `-D FUZZING`: libFuzzer's driver
+// then calls `LLVMFuzzerTestOneInput` with each input, and `RNN_FUZZ_TARGET` names the target. In a
 // normal build the same targets run over files given on the command line
 // (`fuzz-loaders TARGET FILE...`), to replay a saved input without the fuzzing runtime.
 import AudioFeatures
@@ -76,10 +76,29 @@ let fuzzTarget: @Sendable (UnsafeRawBufferPointer) -> Void = {
     return target
 }()
 
+/// libFuzzer's entry for each input.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     fuzzTarget(UnsafeRawBufferPointer(start: data, count: count))
     return 0
+}
+
+/// libFuzzer's driver (argument parsing, the fuzzing loop), for programs with their own `main`.
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(_ argc: UnsafeMutablePointer<CInt>,
+                         _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+                         _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
+
+/// SwiftPM links an executable's entry point under its own name, so the program keeps a Swift
+/// `main` and hands the command line to libFuzzer's driver.
+@main
+struct FuzzLoaders {
+    static func main() {
+        _ = fuzzTarget
+        var argc = CommandLine.argc
+        var argv = CommandLine.unsafeArgv
+        exit(LLVMFuzzerRunDriver(&argc, &argv, { fuzzOneInput($0, $1) }))
+    }
 }
 #else
 @main
