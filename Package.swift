@@ -62,6 +62,10 @@ let package = Package(
         .executableTarget(name: "speech-classify", dependencies: ["AudioFeatures", "RecurrentCore", "TrainingCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "frame-classify", dependencies: ["ImageFrames", "RecurrentCore", "TrainingCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "rnn-bench", dependencies: ["RecurrentCore", "Plotting", .product(name: "ArgumentParser", package: "swift-argument-parser")], swiftSettings: fastMath),
+        // The loaders' fuzz targets: `tools/fuzz/run` builds them with libFuzzer (-D FUZZING); a
+        // plain build gives `fuzz-loaders TARGET FILE...`, which replays saved inputs.
+        .executableTarget(name: "fuzz-loaders", dependencies: ["RecurrentCore", "TextData", "Seq2Seq", "AudioFeatures", "ImageFrames"],
+                          path: "tools/fuzz/harness"),
         // The README's "use RecurrentCore from your package" example, kept compiling.
         .executableTarget(name: "core-example", dependencies: ["RecurrentCore"]),
 

@@ -12,7 +12,7 @@ public enum AudioError: Error, CustomStringConvertible, Equatable, Sendable {
     case empty(path: String)
     /// A sample is NaN or infinite (only possible in floating-point files).
     case nonFiniteSample(path: String, frame: Int)
-    /// The file has more channels than the loader mixes down (one or two).
+    /// The file has more channels than the loader mixes down (`AudioReader.maxChannels`).
     case tooManyChannels(path: String, channels: Int)
     /// libsndfile or libsamplerate reported a failure while reading.
     case readFailed(path: String, reason: String)
@@ -35,7 +35,7 @@ public enum AudioError: Error, CustomStringConvertible, Equatable, Sendable {
         case let .nonFiniteSample(path, frame):
             return "\(path): sample frame \(frame) is NaN or infinite"
         case let .tooManyChannels(path, channels):
-            return "\(path): \(channels) channels; only mono and stereo files are supported"
+            return "\(path): \(channels) channels, more than the \(AudioReader.maxChannels) the loader mixes down to mono"
         case let .readFailed(path, reason):
             return "\(path): read failed: \(reason)"
         case let .writeFailed(path, reason):

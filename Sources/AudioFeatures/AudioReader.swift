@@ -18,7 +18,8 @@ public struct AudioFileInfo: Sendable, Equatable {
 /// Streaming reader for any file libsndfile decodes (WAV PCM 8/16/24/32-bit and float, FLAC,
 /// OGG/Vorbis, AIFF, ...).
 ///
-/// The reader mixes the channels down to mono (mean of the channels) and, when the file's rate
+/// The reader mixes any number of channels down to mono (the mean of the channels, as librosa
+/// and torchaudio do) and, when the file's rate
 /// differs from the requested rate, resamples with libsamplerate. Samples are delivered in blocks
 /// of at most `blockFrames` frames, so memory stays bounded however long the file is; nothing is
 /// allocated from a size field in the file.
@@ -36,8 +37,8 @@ public final class AudioReader {
     private let handle: OpaquePointer
 
     /// Opens and validates `url`.
-    /// - Throws: `AudioError` when the file is not audio, is truncated, has a lying header,
-    ///   holds no frames, or has more than two channels.
+    /// - Throws: `AudioError` when the file is not audio, is truncated, has a lying or
+    ///   self-contradicting header, holds no frames, or has more than `maxChannels` channels.
     public init(url: URL) throws {
         let path = url.path
         self.path = path
@@ -47,7 +48,7 @@ public final class AudioReader {
             let reason = String(cString: sf_strerror(nil))
             throw AudioError.notAudio(path: path, reason: reason)
         }
-        if sfInfo.channels > 2 {
+        if Int(sfInfo.channels) > AudioReader.maxChannels {
             sf_close(h)
             throw AudioError.tooManyChannels(path: path, channels: Int(sfInfo.channels))
         }
@@ -68,6 +69,9 @@ public final class AudioReader {
     }
 
     deinit { sf_close(handle) }
+
+    /// The most channels a file may have (libsndfile's own limit); all are averaged to mono.
+    public static let maxChannels = 1024
 
     /// Decodes the whole file once, delivering mono blocks at `targetRate` Hz (the file's own rate
     /// when `nil`).
@@ -113,12 +117,15 @@ public final class AudioReader {
                             d[i] = v
                         }
                     } else {
+                        let count = Float(channels)
                         for i in 0..<got {
-                            let a = s[2 * i], b = s[2 * i + 1]
-                            if !(a.isFinite && b.isFinite) {
-                                throw AudioError.nonFiniteSample(path: path, frame: framesRead + i)
+                            var sum: Float = 0
+                            for c in 0..<channels {
+                                let v = s[channels * i + c]
+                                if !v.isFinite { throw AudioError.nonFiniteSample(path: path, frame: framesRead + i) }
+                                sum += v
                             }
-                            d[i] = 0.5 * (a + b)
+                            d[i] = sum / count
                         }
                     }
                 }

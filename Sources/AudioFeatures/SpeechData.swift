@@ -108,8 +108,8 @@ public struct LabelSet: Codable, Sendable, Equatable {
 }
 
 /// Loading of speech data sets for both tasks, with the skip policy of the suite:
-/// a file that cannot be used (not audio, truncated, lying header, empty, NaN/Inf samples,
-/// more than two channels, a broken or missing label track, a label unknown to the model) is
+/// a file that cannot be used (not audio, truncated, lying or self-contradicting header, empty,
+/// NaN/Inf samples, a broken or missing label track, a label unknown to the model) is
 /// left out and reported as one line naming it; loading stops with an error only when a part
 /// of the data set has no usable file left.
 public enum SpeechCorpus {

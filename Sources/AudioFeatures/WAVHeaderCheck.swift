@@ -1,6 +1,7 @@
 import Foundation
 
-/// Consistency check of RIFF/WAVE chunk sizes against the real file size, run before decoding.
+/// Consistency check of RIFF/WAVE chunk sizes against the real file size, and of the `fmt `
+/// chunk's fields against each other, run before decoding.
 ///
 /// libsndfile quietly clamps a data chunk that is longer than the file; the loader wants such a
 /// file reported instead, because a cut-off recording silently changes the data set.
@@ -10,7 +11,8 @@ enum WAVHeaderCheck {
     static let maxChunks = 256
 
     /// Throws `AudioError.truncated` or `AudioError.inconsistentHeader` when `path` is a
-    /// little-endian RIFF/WAVE file whose sizes claim more bytes than the file holds. Files that
+    /// little-endian RIFF/WAVE file whose sizes claim more bytes than the file holds, or whose
+    /// format chunk contradicts itself (`formatProblem`). Files that
     /// are not RIFF/WAVE pass unchanged (libsndfile decides about them).
     static func validate(path: String) throws {
         guard let fh = FileHandle(forReadingAtPath: path) else {
@@ -58,9 +60,48 @@ enum WAVHeaderCheck {
                 }
                 throw AudioError.inconsistentHeader(path: path, reason: "chunk at byte \(offset) declares \(size) bytes but only \(available) follow it")
             }
+            if c[0..<4] == [0x66, 0x6D, 0x74, 0x20][...], size >= 16,  // "fmt "
+               let f = try? fh.read(upToCount: Int(min(size, 40))), f.count >= 16 {
+                if let reason = formatProblem([UInt8](f)) { throw AudioError.inconsistentHeader(path: path, reason: reason) }
+            }
             offset += 8 + size + (size & 1)
         }
     }
+
+    /// What contradicts itself in a PCM, IEEE-float or extensible `fmt ` chunk (`nil`: nothing).
+    ///
+    /// libsndfile derives the bytes per sample from the bits-per-sample field alone, so a header
+    /// whose bits per sample disagree with its block alignment (say 6 bits per sample over 16-bit
+    /// frames) would be decoded as garbage. Other encodings (ADPCM, GSM, ...) are left to
+    /// libsndfile.
+    static func formatProblem(_ f: [UInt8]) -> String? {
+        let tag = le16(f, 0), channels = Int(le16(f, 2)), rate = le32(f, 4)
+        let blockAlign = Int(le16(f, 12)), bits = Int(le16(f, 14))
+        var isFloat = tag == 3
+        if tag == 0xFFFE {
+            guard f.count >= 40, le16(f, 16) >= 22 else { return "extensible format chunk is shorter than 40 bytes" }
+            let validBits = Int(le16(f, 18))
+            if validBits > bits { return "\(validBits) valid bits per sample exceed the \(bits)-bit container" }
+            let subTag = le16(f, 24)
+            guard subTag == 1 || subTag == 3 else { return nil }
+            isFloat = subTag == 3
+        } else if tag != 1 && tag != 3 {
+            return nil
+        }
+        if channels < 1 { return "\(channels) channels" }
+        if rate == 0 { return "sample rate 0 Hz" }
+        if isFloat ? !(bits == 32 || bits == 64) : !(1...32).contains(bits) {
+            return "\(bits) bits per sample is not a valid \(isFloat ? "floating-point" : "PCM") sample size"
+        }
+        let frameBytes = channels * ((bits + 7) / 8)
+        if blockAlign != frameBytes {
+            return "\(bits) bits per sample and \(channels) channel\(channels == 1 ? "" : "s") make \(frameBytes)-byte frames, but the block alignment is \(blockAlign) bytes"
+        }
+        return nil
+    }
+
+    @inline(__always)
+    private static func le16(_ b: [UInt8], _ i: Int) -> UInt16 { UInt16(b[i]) | UInt16(b[i + 1]) << 8 }
 
     @inline(__always)
     private static func le32(_ b: [UInt8], _ i: Int) -> UInt32 {

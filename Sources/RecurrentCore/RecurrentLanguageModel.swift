@@ -256,7 +256,11 @@ public final class RecurrentLanguageModel: ParameterContainer {
         if B != stateBatch || shardRanges.isEmpty { shardRanges = Threading.shards(count: B, parts: threads); stateBatch = B }
         let ranges = shardRanges
         let box = UncheckedBox((replicas, inputs, targets))
-        let losses = UncheckedBox([Double](repeating: 0, count: ranges.count))
+        // One slot per shard, allocated before the workers start: each writes only its own.
+        let losses = UnsafeMutableBufferPointer<Double>.allocate(capacity: ranges.count)
+        losses.initialize(repeating: 0)
+        defer { losses.deallocate() }
+        let slots = UncheckedBox(losses)
         Threading.run(ranges.count) { k in
             let (reps, inp, tgt) = box.value
             let r = ranges[k], rep = reps[k], bs = r.count
@@ -264,14 +268,14 @@ public final class RecurrentLanguageModel: ParameterContainer {
             let ip = rep.ids.reserve(T * bs), tp = rep.targets.reserve(T * bs)
             for t in 0..<T { for (j, b) in r.enumerated() { ip[t * bs + j] = inp[b * T + t]; tp[t * bs + j] = tgt[b * T + t] } }
             var rng = SeededRandom(seed: seed &* 1_000_003 &+ UInt64(k))
-            losses.value[k] = rep.run(T: T, B: bs, training: training, backward: true,
-                                      gradScale: Float(bs) / Float(B), rng: &rng)
+            slots.value[k] = rep.run(T: T, B: bs, training: training, backward: true,
+                                     gradScale: Float(bs) / Float(B), rng: &rng)
         }
         if ranges.count > 1 {
             accumulateGradients(into: replicas[0].parameters, from: (1..<ranges.count).map { replicas[$0].parameters },
                                 threads: threads)
         }
-        return losses.value.reduce(0, +) / Double(B * T)
+        return losses.reduce(0, +) / Double(B * T)
     }
 
     /// Mean cross-entropy of a batch without gradients or dropout; `carryState` as in

@@ -516,7 +516,11 @@ public final class SequenceClassifier: ParameterContainer {
             return Float(w / max(totalWeight, 1))
         }
         var probs = [Float](repeating: 0, count: wantProbabilities ? (manyToOne ? B * C : B * T * C) : 0)
-        let parts = UncheckedBox([(lossSum: Double, correct: Int, count: Int)](repeating: (0, 0, 0), count: ranges.count))
+        // One slot per shard, allocated before the workers start: each writes only its own.
+        let parts = UnsafeMutableBufferPointer<(lossSum: Double, correct: Int, count: Int)>.allocate(capacity: ranges.count)
+        parts.initialize(repeating: (0, 0, 0))
+        defer { parts.deallocate() }
+        let slots = UncheckedBox(parts)
         let reps = replicas
         batch.inputs.withUnsafeBufferPointer { xb in
             batch.labels.withUnsafeBufferPointer { lb in
@@ -527,7 +531,7 @@ public final class SequenceClassifier: ParameterContainer {
                         let rep = reps[k]
                         if backward { for q in rep.parameters { q.zeroGrad() } }
                         var rng = SeededRandom(seed: seed &* 1_000_003 &+ UInt64(k))
-                        parts.value[k] = rep.run(input: x, rows: ranges[k], steps: T, lengths: batch.lengths, labels: labels,
+                        slots.value[k] = rep.run(input: x, rows: ranges[k], steps: T, lengths: batch.lengths, labels: labels,
                                                  labelSequences: ctc && hasLabels ? batch.labelSequences : nil,
                                                  training: training, backward: backward, gradScale: scales[k], rng: &rng,
                                                  probabilities: wantProbabilities ? p : nil)
@@ -539,9 +543,9 @@ public final class SequenceClassifier: ParameterContainer {
             let primary = replicas[0].parameters
             for k in 1..<max(ranges.count, 1) { accumulateGradients(into: primary, from: replicas[k].parameters) }
         }
-        let lossSum = parts.value.reduce(0) { $0 + $1.lossSum }
-        let correct = parts.value.reduce(0) { $0 + $1.correct }
-        let count = parts.value.reduce(0) { $0 + $1.count }
+        let lossSum = parts.reduce(0) { $0 + $1.lossSum }
+        let correct = parts.reduce(0) { $0 + $1.correct }
+        let count = parts.reduce(0) { $0 + $1.count }
         return (SequenceClassifierResult(loss: count > 0 ? lossSum / Double(count) : 0, correct: correct, count: count), probs)
     }
 }

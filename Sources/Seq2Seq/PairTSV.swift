@@ -1,4 +1,5 @@
 import Foundation
+import RecurrentCore
 
 /// Errors reading, writing or splitting sentence-pair files.
 public enum PairDataError: Error, CustomStringConvertible, Equatable {
@@ -43,7 +44,7 @@ public enum PairDataError: Error, CustomStringConvertible, Equatable {
 /// Reading and writing `source<TAB>target` files (UTF-8, one pair per line).
 ///
 /// The reader accepts Tatoeba / Anki exports: columns after the second are ignored, blank
-/// (empty or whitespace-only) lines are skipped, `\r\n` line ends and a leading UTF-8 byte
+/// (empty or whitespace-only) lines are skipped, `\r\n` and lone `\r` line ends and a leading UTF-8 byte
 /// order mark are accepted, and spaces around each of the two fields are trimmed. Line numbers
 /// in errors are 1-based and count every line, blank ones included.
 public enum PairTSV {
@@ -59,7 +60,7 @@ public enum PairTSV {
         do {
             attributes = try FileManager.default.attributesOfItem(atPath: path)
         } catch {
-            throw .unreadable(path: path, reason: FileManager.default.fileExists(atPath: path) ? "\(error.localizedDescription)" : "no such file")
+            throw .unreadable(path: path, reason: FileSystemErrorText.reason(error) ?? "\(error.localizedDescription)")
         }
         if let type = attributes[.type] as? FileAttributeType, type == .typeDirectory {
             throw .unreadable(path: path, reason: "it is a directory")
@@ -71,7 +72,7 @@ public enum PairTSV {
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
-            throw .unreadable(path: path, reason: error.localizedDescription)
+            throw .unreadable(path: path, reason: FileSystemErrorText.reason(error) ?? error.localizedDescription)
         }
         if data.count > maxBytes { throw .tooLarge(path: path, bytes: data.count, limit: maxBytes) }
         let pairs = try parse(data, path: path)
@@ -93,11 +94,11 @@ public enum PairTSV {
             var lineNumber = 0
             while start < n {
                 lineNumber += 1
+                // A line ends at "\n", "\r\n" or a lone "\r".
                 var end = start
-                while end < n, bytes[end] != 0x0A { end += 1 }
-                let next = end + 1
-                var stop = end
-                if stop > start, bytes[stop - 1] == 0x0D { stop -= 1 }
+                while end < n, bytes[end] != 0x0A, bytes[end] != 0x0D { end += 1 }
+                let next = end + 1 < n && bytes[end] == 0x0D && bytes[end + 1] == 0x0A ? end + 2 : end + 1
+                let stop = end
                 let line = UnsafeBufferPointer(rebasing: bytes[start..<stop])
                 start = next
                 // Blank line?
@@ -150,7 +151,7 @@ public enum PairTSV {
         do {
             try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
         } catch {
-            throw .unwritable(path: path, reason: error.localizedDescription)
+            throw .unwritable(path: path, reason: FileSystemErrorText.reason(error) ?? error.localizedDescription)
         }
     }
 }

@@ -61,21 +61,25 @@ public final class Seq2SeqModel: ParameterContainer {
         let ranges = Threading.shards(count: batch.batchSize, parts: threads)
         let totalWeight = Double(batch.targetMask.reduce(0, +))
         let box = UncheckedBox(workers)
-        let losses = UncheckedBox([Double](repeating: 0, count: ranges.count))
+        // One slot per shard, allocated before the workers start: each writes only its own.
+        let losses = UnsafeMutableBufferPointer<Double>.allocate(capacity: ranges.count)
+        losses.initialize(repeating: 0)
+        defer { losses.deallocate() }
+        let slots = UncheckedBox(losses)
         Threading.run(ranges.count) { k in
             let worker = box.value[k]
             worker.zeroGradients()
             let shard = Seq2SeqModel.shard(batch, rows: ranges[k])
             var rng = SeededRandom(seed: seed &* 1_000_003 &+ UInt64(k))
             let scale = totalWeight > 0 ? Float(Double(shard.weights.reduce(0, +)) / totalWeight) : 0
-            losses.value[k] = worker.run(sourceIDs: shard.source, lengths: shard.lengths, S: shard.S,
-                                         decoderInput: shard.input, targets: shard.target, weights: shard.weights,
-                                         T: shard.T, B: shard.B, teacherForcing: teacherForcing, training: true,
-                                         backward: true, gradScale: scale, rng: &rng).lossSum
+            slots.value[k] = worker.run(sourceIDs: shard.source, lengths: shard.lengths, S: shard.S,
+                                        decoderInput: shard.input, targets: shard.target, weights: shard.weights,
+                                        T: shard.T, B: shard.B, teacherForcing: teacherForcing, training: true,
+                                        backward: true, gradScale: scale, rng: &rng).lossSum
         }
         primary.zeroGrad()
         for k in 0..<ranges.count { workers[k].addGradients(into: primary) }
-        return totalWeight > 0 ? losses.value.reduce(0, +) / totalWeight : 0
+        return totalWeight > 0 ? losses.reduce(0, +) / totalWeight : 0
     }
 
     /// Mean cross-entropy per target token of a batch with gold decoder inputs, no gradients.

@@ -11,9 +11,12 @@ public enum LanguageModelGeneration {
     ///   - topK: sample only among the K most likely tokens.
     ///   - seed: the sampler's seed.
     ///   - output: receives each piece of text as it is produced (prime first).
-    /// - Throws: `TextDataError.unknownCharacters` when `prime` holds tokens not in the vocabulary.
+    /// - Throws: `TextDataError.unknownCharacters` when `prime` holds tokens not in the vocabulary;
+    ///   `TextDataError.invalidSetting` for a temperature that is negative or not finite, a
+    ///   `topK` below 1 or a negative length.
     public static func generate(loaded: LanguageModelCheckpoint.Loaded, prime: String, length: Int, temperature: Float,
                                 topK: Int?, seed: UInt64, output: ((String) -> Void)? = nil) throws -> String {
+        try validate(length: length, temperature: temperature, topK: topK)
         let vocab = loaded.vocabulary
         var primeIds = try vocab.encode(prime, source: "--prime")
         if primeIds.isEmpty { primeIds = [vocab.endOfLineID ?? 0] }
@@ -30,5 +33,19 @@ public enum LanguageModelGeneration {
             logits = loaded.model.nextLogits([token])
         }
         return text
+    }
+
+    /// Checks sampling settings before anything is generated.
+    /// - Throws: `TextDataError.invalidSetting` naming the option (`--temperature`, `--top-k`,
+    ///   `--length`).
+    public static func validate(length: Int, temperature: Float, topK: Int?) throws {
+        if !(temperature >= 0 && temperature.isFinite) {
+            throw TextDataError.invalidSetting(flag: "--temperature", value: "\(temperature)",
+                                               reason: "must be a finite number at least 0 (0 = greedy)")
+        }
+        if let k = topK, k < 1 {
+            throw TextDataError.invalidSetting(flag: "--top-k", value: "\(k)", reason: "must be at least 1")
+        }
+        if length < 0 { throw TextDataError.invalidSetting(flag: "--length", value: "\(length)", reason: "must be at least 0") }
     }
 }

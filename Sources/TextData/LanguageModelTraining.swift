@@ -55,6 +55,7 @@ public struct LanguageModelTrainingOptions: Sendable, Encodable {
         if minCount < 1 { throw fail("--min-count", "must be at least 1 (got \(minCount))") }
         if !(dropout >= 0 && dropout < 1) { throw fail("--dropout", "must be in [0, 1) (got \(dropout))") }
         if !(valFraction >= 0 && valFraction < 1) { throw fail("--val-fraction", "must be at least 0 and below 1 (got \(valFraction))") }
+        if let s = sampleEvery, !(s > 0 && s.isFinite) { throw fail("--sample-every", "must be a positive number of seconds (got \(s))") }
         if batch < 0 || (batch == 0 && batching != .windows) {
             throw fail("--batch", batch < 0 ? "must be at least 0 (got \(batch))" : "0 (all windows in one batch) needs --batching windows")
         }

@@ -1,10 +1,13 @@
 import Foundation
+import RecurrentCore
 
 /// Loads UTF-8 text corpora from a file or from a folder of `.txt` files.
 ///
 /// The bytes are validated here, not by a decoder that silently replaces bad sequences: invalid
 /// UTF-8 is an error that names the file and the byte offset. A UTF-8 byte-order mark at the start
-/// of a file is dropped. Line endings are kept as they are (`"\r\n"` stays two characters).
+/// of a file is dropped. Line endings are normalised: `"\r\n"` and a lone `"\r"` become `"\n"`, so
+/// a text with Windows or old Mac line endings gives the same tokens as the same text with Unix
+/// ones (a character vocabulary never holds U+000D).
 public enum TextCorpus {
     /// Largest corpus, in bytes, that `load` accepts unless told otherwise (1 GiB).
     public static let defaultByteLimit = 1 << 30
@@ -86,7 +89,7 @@ public enum TextCorpus {
             // Never read more than one byte past the limit, whatever the file claims to hold.
             data = try handle.read(upToCount: max(byteLimit, 0) + 1) ?? Data()
         } catch {
-            throw TextDataError.unreadable(path: path, reason: "\(error.localizedDescription)")
+            throw TextDataError.unreadable(path: path, reason: FileSystemErrorText.reason(error) ?? error.localizedDescription)
         }
         if data.count > byteLimit {
             throw TextDataError.fileTooLarge(path: path, bytes: fileSize(path) ?? data.count, limit: byteLimit)
@@ -98,7 +101,8 @@ public enum TextCorpus {
         }
     }
 
-    /// Validates bytes as UTF-8 and returns the text, a leading byte-order mark dropped.
+    /// Validates bytes as UTF-8 and returns the text, a leading byte-order mark dropped and line
+    /// endings normalised to `"\n"` (`"\r\n"` and a lone `"\r"` each become one `"\n"`).
     ///
     /// - Parameters:
     ///   - bytes: the raw file contents.
@@ -114,7 +118,21 @@ public enum TextCorpus {
             body = UnsafeBufferPointer(rebasing: bytes[3...])
         }
         // Validated above, so no replacement character can appear.
-        return String(decoding: body, as: UTF8.self)
+        guard body.contains(0x0D) else { return String(decoding: body, as: UTF8.self) }
+        var unixLines: [UInt8] = []
+        unixLines.reserveCapacity(body.count)
+        var i = 0
+        while i < body.count {
+            let b = body[i]
+            i += 1
+            if b == 0x0D {
+                unixLines.append(0x0A)
+                if i < body.count, body[i] == 0x0A { i += 1 }
+            } else {
+                unixLines.append(b)
+            }
+        }
+        return String(decoding: unixLines, as: UTF8.self)
     }
 
     /// Array convenience for `decodeUTF8(_:path:)`.

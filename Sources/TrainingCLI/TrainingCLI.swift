@@ -40,7 +40,8 @@ public enum TrainingCLI {
 
     /// The one error path: runs `body`; any error becomes the line `<tool>: <error>` on
     /// standard error and exit status 1 (a run stopped by a signal: its own line and 128 +
-    /// signal). Errors describe themselves as `<file or option>: <what is wrong>`.
+    /// signal). Errors describe themselves as `<file or option>: <what is wrong>`; Foundation's
+    /// file-system errors are translated to `<path>: <reason>` (`describe`).
     public static func failing<T>(_ tool: String, _ body: () throws -> T) throws -> T {
         do {
             return try body()
@@ -53,9 +54,15 @@ public enum TrainingCLI {
             printError("\(tool): \(e.message)")
             throw ExitCode(1)
         } catch {
-            printError("\(tool): \(error)")
+            printError("\(tool): \(describe(error))")
             throw ExitCode(1)
         }
+    }
+
+    /// One line for an error: a Foundation file-system error as `<path>: <reason>`
+    /// (`FileSystemErrorText`), any other error as it describes itself.
+    public static func describe(_ error: any Error) -> String {
+        FileSystemErrorText.line(error) ?? "\(error)"
     }
 
     /// The entry point of a tool (call it from the root command's `static func main()`):

@@ -10,8 +10,8 @@ struct SpeechClassify: ParsableCommand {
         commandName: "speech-classify",
         abstract: "Speech utterance and frame classification with recurrent networks on MFCC features.",
         discussion: """
-        Bad input files (not audio, truncated, lying headers, empty, NaN/Inf samples, more than two \
-        channels, broken label tracks) are reported as one line each ("skipped: ...") and left out \
+        Bad input files (not audio, truncated, lying or self-contradicting headers, empty, NaN/Inf \
+        samples, broken label tracks) are reported as one line each ("skipped: ...") and left out \
         of training and evaluation; a run stops with an error only when no usable training or test \
         file remains. `features` and `predict` stop at the first bad file.
         """,
@@ -24,10 +24,10 @@ struct SpeechClassify: ParsableCommand {
 /// Writes one line to standard error.
 func note(_ s: String) { TrainingCLI.printError(s) }
 
-/// Prints skipped files: every reason up to `limit`, then a count.
-func reportSkipped(_ skipped: [SkippedFile], limit: Int = 20) {
-    for s in skipped.prefix(limit) { note("skipped: \(s.reason)") }
-    if skipped.count > limit { note("skipped: \(skipped.count - limit) more files") }
+/// Prints every skipped file, one line each, and a count when there are several.
+func reportSkipped(_ skipped: [SkippedFile]) {
+    for s in skipped { note("skipped: \(s.reason)") }
+    if skipped.count > 1 { note("skipped: \(skipped.count) files in all") }
 }
 
 /// A JSON object as one line with sorted keys.

@@ -156,14 +156,44 @@ import Testing
         }
     }
 
-    @Test func threeChannelsAreRejected() throws {
+    /// Any channel count is averaged to mono: frame i holds channel c = (c + 1) * i * 10 * sign,
+    /// so the mean is known in closed form.
+    @Test(arguments: [3, 6])
+    func manyChannelsAreAveragedToMono(channels: Int) throws {
         let dir = try makeTempDir()
-        let url = dir.appendingPathComponent("three.wav")
-        try writeBytes(wavBytes(channels: 3, sampleRate: 8000, bitsPerSample: 16,
-                                data: int16Bytes([Int16](repeating: 5, count: 300))), to: url)
+        let url = dir.appendingPathComponent("multi\(channels).wav")
+        let frames = 40
+        var pcm: [Int16] = []
+        for i in 0..<frames { for c in 0..<channels { pcm.append(Int16((c + 1) * i * 10 * (c % 2 == 0 ? 1 : -1))) } }
+        try writeBytes(wavBytes(channels: UInt16(channels), sampleRate: 8000, bitsPerSample: 16, data: int16Bytes(pcm)), to: url)
+        #expect(try AudioLoader.info(url).channels == channels)
+        let mono = try AudioLoader.loadMono(url)
+        #expect(mono.count == frames)
+        for i in 0..<frames {
+            let sum = (0..<channels).reduce(0) { $0 + ($1 + 1) * i * 10 * ($1 % 2 == 0 ? 1 : -1) }
+            let expected = Double(sum) / Double(channels) / 32768
+            #expect(abs(Double(mono[i]) - expected) < 1e-6, "frame \(i): \(mono[i]) vs \(expected)")
+        }
+    }
+
+    /// A format chunk whose bits per sample disagree with its frame size (6 bits per sample over
+    /// 16-bit frames) is refused, naming the file, instead of being decoded as garbage.
+    @Test func bitsPerSampleThatContradictTheBlockAlignmentAreRefused() throws {
+        let dir = try makeTempDir()
+        let url = dir.appendingPathComponent("six-bit.wav")
+        var bytes = wavBytes(channels: 1, sampleRate: 8000, bitsPerSample: 16, data: int16Bytes([Int16](repeating: 1000, count: 100)))
+        bytes[34] = 6   // bits per sample (offset 12 + 8 + 14), block alignment stays 2
+        try writeBytes(bytes, to: url)
         let e = caught { _ = try AudioLoader.loadMono(url) }
-        #expect(e as? AudioError == .tooManyChannels(path: url.path, channels: 3))
+        guard case .inconsistentHeader(_, let reason)? = e as? AudioError else { Issue.record("got \(String(describing: e))"); return }
+        #expect(reason.contains("6 bits per sample"), "\(reason)")
         expectOneLine(e, mentioning: url.path)
+        // Consistent headers with unusual but valid sizes still load: 8-bit and 24-bit PCM.
+        for bits: UInt16 in [8, 24] {
+            let ok = dir.appendingPathComponent("ok\(bits).wav")
+            try writeBytes(wavBytes(channels: 2, sampleRate: 8000, bitsPerSample: bits, data: [UInt8](repeating: 0x40, count: 60 * Int(bits) / 8 * 2)), to: ok)
+            #expect(try AudioLoader.loadMono(ok).count == 60)
+        }
     }
 
     @Test func missingFileIsReported() throws {

@@ -28,6 +28,14 @@ func writeFile(_ bytes: [UInt8], _ name: String, in dir: URL) throws -> String {
                       SentencePair(source: "Run!", target: "Cours !")])
 }
 
+/// Old Mac line ends (a lone CR) split lines like LF and CRLF do; line numbers count each once.
+@Test func loneCarriageReturnsEndLines() throws {
+    let pairs = try PairTSV.parse(Data("a\tb\rc\td\r\ne\tf\n\rg\th".utf8), path: "t.tsv")
+    #expect(pairs == [SentencePair(source: "a", target: "b"), SentencePair(source: "c", target: "d"),
+                      SentencePair(source: "e", target: "f"), SentencePair(source: "g", target: "h")])
+    #expect(throws: PairDataError.missingTab(path: "t.tsv", line: 3)) { try PairTSV.parse(Data("a\tb\r\n\rbad\rc\td".utf8), path: "t.tsv") }
+}
+
 @Test func writtenPairsReadBack() throws {
     let dir = try temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: dir) }
