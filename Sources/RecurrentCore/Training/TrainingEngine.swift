@@ -96,25 +96,46 @@ public final class TrainingEngine<Model: TrainableModel> {
         var trainBefore = 0.0, wallBefore = 0.0
         var best = direction.worst
         var log = TrainingLog(metricNames: metricNames, itemName: task.itemName)
+        // Temporary files of writes that a killed run left half-way.
+        let stale = AtomicFile.removeStaleTemporaries(in: c.outDirectory)
+        if !stale.isEmpty {
+            print("\(task.label): removed \(stale.count) temporary file(s) left in \(c.outDirectory) by a stopped run\n")
+        }
+        var repairLast: String?
         if c.resume {
             let fm = FileManager.default
             guard fm.fileExists(atPath: lastPath), fm.fileExists(atPath: statePath) else {
                 throw TrainingResumeError.nothingToResume(path: c.outDirectory)
             }
+            // The resume file is the saved state, whole: weights, optimizer and data position of
+            // one save. `last.safetensors` is written just before it, so a crash between the two
+            // leaves it one save ahead; it still serves to check the model and data against this run.
             let state = try TrainingState.read(path: statePath)
             if let d = TrainingFingerprint.firstDifference(saved: state.fingerprint, now: fp) {
                 throw TrainingResumeError.configurationDiffers(path: statePath, field: d.field, saved: d.saved, now: d.now)
             }
-            let checkpointStep = try SafeTensors.read(path: lastPath).metadata["step"] ?? "(none)"
-            guard checkpointStep == "\(state.step)" else {
-                throw TrainingResumeError.stepMismatch(path: lastPath, checkpointStep: checkpointStep, stateStep: state.step)
+            if let total, state.step > total {
+                throw TrainingResumeError.beyondBudget(path: statePath, step: state.step, budget: total)
+            }
+            guard state.parameters.map(\.shape) == params.map(\.shape) else {
+                throw ModelLoadError.badMetadata(statePath, "its \(state.parameters.count) weight tensors do not fit this model's \(params.count)")
             }
             try model.loadCheckpoint(from: lastPath)
-            try optimizer.load(state: state.optimizer, stepCount: state.optimizerSteps)
-            try task.data.seek(to: state.position)
-            var carried: [String: NamedTensor] = [:]
-            for t in state.carried { carried[t.name] = t }
-            try model.restoreCarriedState(carried)
+            let lastID = try SafeTensors.read(path: lastPath).metadata["save_id"]
+            let sameWeights = zip(params, state.parameters).allSatisfy { p, t in p.values.map(\.bitPattern) == t.values.map(\.bitPattern) }
+            for (p, t) in zip(params, state.parameters) { p.values = t.values }
+            do {
+                try optimizer.load(state: state.optimizer, stepCount: state.optimizerSteps)
+                try task.data.seek(to: state.position)
+                var carried: [String: NamedTensor] = [:]
+                for t in state.carried { carried[t.name] = t }
+                try model.restoreCarriedState(carried)
+            } catch let e as ModelLoadError {
+                throw e
+            } catch {
+                throw ModelLoadError.badMetadata(statePath, "\(error)")
+            }
+            if lastID != state.saveID || !sameWeights { repairLast = state.saveID }
             step = state.step
             trainBefore = state.trainSeconds
             wallBefore = state.wallSeconds
@@ -122,7 +143,13 @@ public final class TrainingEngine<Model: TrainableModel> {
             bestStep = state.bestStep
             log = TrainingLog.read(path: logPath, metricNames: metricNames, itemName: task.itemName)
             log.rows = log.rows.filter { $0.step <= step }
-            print("\(task.label): resuming from \(lastPath) at step \(step) (\(state.position))\n")
+            if let id = repairLast {
+                // Bring last.safetensors back to the state being resumed.
+                try model.writeCheckpoint(to: lastPath, extra: ["step": "\(step)", "save_id": id])
+                print("\(task.label): \(lastPath) was not from the save in \(statePath) (a run stopped between the two); "
+                      + "rewrote it from the training state\n")
+            }
+            print("\(task.label): resuming from \(statePath) at step \(step) (\(state.position))\n")
         }
 
         let reporter = progressOutput != nil
@@ -143,12 +170,16 @@ public final class TrainingEngine<Model: TrainableModel> {
             }
         }
 
+        // Both files of one save carry its id; the resume file alone holds all of the state, so
+        // whichever write a crash interrupts, the folder keeps one complete save.
         func saveLastAndState(extra: [String: String]) throws {
             try prepareOutput()
-            try model.writeCheckpoint(to: lastPath, extra: extra)
+            let id = "\(step)-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+            try model.writeCheckpoint(to: lastPath, extra: extra.merging(["save_id": id]) { _, new in new })
             try TrainingState(step: step, optimizerSteps: optimizer.stepCount, position: task.data.position,
                               trainSeconds: trainBefore + trainSeconds, wallSeconds: wallBefore + clock() - start,
-                              best: best, bestStep: bestStep, fingerprint: fp,
+                              best: best, bestStep: bestStep, fingerprint: fp, saveID: id,
+                              parameters: params.map { NamedTensor(name: $0.name, shape: $0.shape, values: $0.values) },
                               optimizer: Dictionary(optimizer.state.map { ($0.name, $0.values) }, uniquingKeysWith: { a, _ in a }),
                               carried: model.carriedState).write(to: statePath)
         }
