@@ -540,6 +540,47 @@ struct LanguageModelCommandLineTests {
         #expect(x.metadata["step"] == "300" && y.metadata["step"] == "300")
     }
 
+    /// The process killed (SIGKILL, as by `kill -9`) after each write, fsync, rename and
+    /// directory fsync of the save path in turn: `--resume` then either ends with exactly the
+    /// weights of an uninterrupted run, or, when no save was complete yet, refuses in one line
+    /// naming the folder. It never continues from a mixed pair, and no temporary file is left.
+    @Test func resumeAfterAKillAtEachSavePointMatchesTheUninterruptedRun() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let data = try folder.write("c.txt", text: grammarCorpus(sentences: 100, seed: 4))
+        func arguments(_ out: String) -> [String] {
+            ["train", "--data", data, "--out", out, "--layers", "1", "--hidden", "8", "--embedding", "4", "--batch", "4",
+             "--seq-len", "8", "--steps", "4", "--eval-every", "2", "--threads", "2", "--dropout", "0.1", "--seed", "2"]
+        }
+        let full = try runProcess(lmTrain, arguments(folder.path + "/full"), environment: ["RNN_FAULT_TRACE": "1"])
+        #expect(full.status == 0, "\(full.stderr)")
+        let expected = try SafeTensors.read(path: folder.path + "/full/last.safetensors").tensors
+        let points = full.stderr.split(separator: "\n").filter { $0.hasPrefix("fault point ") }
+        // Two saves (steps 2 and 4), each writing last, last.train, best and log.csv.
+        #expect(points.count == 32)
+        #expect(points.contains("fault point 7: last.train.safetensors renamed"))
+        var resumedRuns = 0
+        for (i, point) in points.enumerated() {
+            let out = folder.path + "/kill\(i + 1)"
+            let killed = try runProcess(lmTrain, arguments(out), environment: ["RNN_FAULT_KILL_AT": "\(i + 1)"])
+            #expect(killed.status == SIGKILL, "\(point): \(killed.stderr)")
+            let resumed = try runProcess(lmTrain, arguments(out) + ["--resume"])
+            if i + 1 < 7 {
+                // Killed before the first resume file was in place: nothing to resume.
+                #expect(resumed.status == 1 && resumed.stderr == "lm-train: \(out): no saved run to --resume from\n", "\(point): \(resumed.stderr)")
+                continue
+            }
+            resumedRuns += 1
+            #expect(resumed.status == 0, "\(point): \(resumed.stderr)")
+            let last = try SafeTensors.read(path: out + "/last.safetensors")
+            #expect(last.tensors == expected, "\(point)")
+            #expect(last.metadata["step"] == "4")
+            let left = try FileManager.default.contentsOfDirectory(atPath: out).filter { $0.contains(".tmp-") }
+            #expect(left.isEmpty, "\(point): \(left)")
+        }
+        #expect(resumedRuns == 26)
+    }
+
     /// A second SIGINT ends the process at once; whatever it leaves under the final names is complete.
     @Test func secondSigintExitsAtOnceWithoutTornFiles() throws {
         let folder = try TemporaryFolder()

@@ -96,11 +96,6 @@ public final class TrainingEngine<Model: TrainableModel> {
         var trainBefore = 0.0, wallBefore = 0.0
         var best = direction.worst
         var log = TrainingLog(metricNames: metricNames, itemName: task.itemName)
-        // Temporary files of writes that a killed run left half-way.
-        let stale = AtomicFile.removeStaleTemporaries(in: c.outDirectory)
-        if !stale.isEmpty {
-            print("\(task.label): removed \(stale.count) temporary file(s) left in \(c.outDirectory) by a stopped run\n")
-        }
         var repairLast: String?
         if c.resume {
             let fm = FileManager.default
@@ -150,6 +145,13 @@ public final class TrainingEngine<Model: TrainableModel> {
                       + "rewrote it from the training state\n")
             }
             print("\(task.label): resuming from \(statePath) at step \(step) (\(state.position))\n")
+        }
+
+        // Temporary files of writes that a killed run left half-way (after the checks of a
+        // resume, so that a refused one changes nothing).
+        let stale = AtomicFile.removeStaleTemporaries(in: c.outDirectory)
+        if !stale.isEmpty {
+            print("\(task.label): removed \(stale.count) temporary file(s) left in \(c.outDirectory) by a stopped run\n")
         }
 
         let reporter = progressOutput != nil
