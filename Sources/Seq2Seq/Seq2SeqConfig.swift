@@ -31,10 +31,11 @@ public enum Seq2SeqError: Error, CustomStringConvertible, Equatable {
     case invalidConfig(source: String, reason: String)
     /// A checkpoint whose metadata is missing a field or holds an unreadable one.
     case badMetadata(path: String, reason: String)
-    /// An input text longer than the model's maximum source length.
-    case inputTooLong(text: String, length: Int, maximum: Int)
-    /// An input text with no tokens.
-    case emptyInput(line: Int)
+    /// An input text longer than the model's maximum source length; `place` says where it was
+    /// read (`file.tsv:7`, `standard input line 3`, `argument 2`, `input 2`).
+    case inputTooLong(place: String, text: String, length: Int, maximum: Int)
+    /// An input text with no tokens, and where it was read.
+    case emptyInput(place: String)
     /// Training settings that cannot be used.
     case invalidTraining(String)
 
@@ -43,10 +44,10 @@ public enum Seq2SeqError: Error, CustomStringConvertible, Equatable {
         switch self {
         case let .invalidConfig(source, reason): return "\(source): invalid model configuration: \(reason)"
         case let .badMetadata(path, reason): return "\(path): checkpoint metadata: \(reason)"
-        case let .inputTooLong(text, length, maximum):
+        case let .inputTooLong(place, text, length, maximum):
             let shown = text.count > 40 ? String(text.prefix(40)) + "…" : text
-            return "input \"\(shown)\" has \(length) tokens, more than the model's maximum of \(maximum)"
-        case let .emptyInput(line): return "input line \(line) has no tokens"
+            return "\(place): input \"\(shown)\" has \(length) tokens, more than the model's maximum of \(maximum)"
+        case let .emptyInput(place): return "\(place): input has no tokens"
         case let .invalidTraining(why): return "training settings: \(why)"
         }
     }

@@ -93,10 +93,13 @@ func tinyBundle(_ attention: AttentionKind = .dot) throws -> Seq2SeqBundle {
 @Test func badTranslateInputIsReported() throws {
     let bundle = try tinyBundle()
     var unknown: [String: Int] = [:]
-    #expect(throws: Seq2SeqError.inputTooLong(text: "abcabca", length: 7, maximum: 6)) {
+    #expect(throws: Seq2SeqError.inputTooLong(place: "input 2", text: "abcabca", length: 7, maximum: 6)) {
         try bundle.translate(["abc", "abcabca"], unknown: &unknown)
     }
-    #expect(throws: Seq2SeqError.emptyInput(line: 2)) { try bundle.translate(["abc", ""], unknown: &unknown) }
+    #expect(throws: Seq2SeqError.inputTooLong(place: "x.tsv:9", text: "abcabca", length: 7, maximum: 6)) {
+        try bundle.translate(["abc", "abcabca"], places: ["x.tsv:4", "x.tsv:9"], unknown: &unknown)
+    }
+    #expect(throws: Seq2SeqError.emptyInput(place: "input 2")) { try bundle.translate(["abc", ""], unknown: &unknown) }
     unknown = [:]
     _ = try bundle.translate(["aqq", "q"], unknown: &unknown)
     #expect(unknown == ["q": 3])
