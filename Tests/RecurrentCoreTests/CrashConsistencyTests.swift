@@ -145,3 +145,69 @@ import Testing
                 && AtomicFile.temporaryOwner("a.tmp-12-x") == nil && AtomicFile.temporaryOwner(".a.tmp-12-X") == nil)
     }
 }
+
+/// Divergence seen at an evaluation, and losses that grow huge without overflowing.
+@Suite struct DivergenceTests {
+    /// A linear-model run whose validation loss is `figures[k]` at its k-th evaluation.
+    func engine(out: String, steps: Int, figures: [Double]) -> TrainingEngine<LinearModel> {
+        var c = TrainingConfiguration()
+        c.optimizer = .sgd; c.learningRate = 0.1; c.evalEvery = 2; c.threads = 1; c.steps = steps; c.outDirectory = out
+        let model = LinearModel()
+        var k = 0
+        let evaluation = TrainingEvaluation(metricNames: ["val_loss"], validationMetric: "val_loss", direction: .lowerIsBetter) {
+            defer { k += 1 }
+            return ["val_loss": figures[min(k, figures.count - 1)]]
+        }
+        let task = TrainingTask(label: "linear", model: model, data: PairSource(), evaluation: evaluation, fingerprint: [:])
+        return TrainingEngine(configuration: c, task: task)
+    }
+
+    /// A NaN validation loss at step 6 stops the run with one error and saves nothing more:
+    /// `last.safetensors` stays the step-4 save, `best.safetensors` the best finite one (step 2).
+    @Test func aNonFiniteValidationLossStopsBeforeSaving() throws {
+        let folder = EngineFolder()
+        defer { folder.cleanUp() }
+        let e = engine(out: folder.path, steps: 10, figures: [0.5, 0.7, .nan, 0.1])
+        var messages: [String] = []
+        e.progressOutput = { messages.append($0) }
+        var stopped = "no error"
+        do { _ = try e.run() } catch { stopped = "\(error)" }
+        #expect(stopped.hasPrefix("training diverged: val_loss is nan after step 6; "), "\(stopped)")
+        #expect(try SafeTensors.read(path: e.lastPath).metadata["step"] == "4")
+        #expect(try SafeTensors.read(path: e.bestPath).metadata["step"] == "2")
+        #expect(try SafeTensors.read(path: e.statePath).metadata["step"] == "4")
+        let log = try String(contentsOfFile: e.logPath, encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",")[0] }
+        #expect(log == ["step", "2", "4"])
+        #expect(!messages.contains { $0.contains("diverged") })
+    }
+
+    /// A first evaluation already non-finite leaves no checkpoint at all (none was good).
+    @Test func aFirstEvaluationThatIsInfiniteLeavesNothing() throws {
+        let folder = EngineFolder()
+        defer { folder.cleanUp() }
+        let e = engine(out: folder.path, steps: 10, figures: [.infinity])
+        #expect(throws: TrainingError.self) { try e.run() }
+        #expect(!FileManager.default.fileExists(atPath: e.lastPath) && !FileManager.default.fileExists(atPath: e.bestPath))
+    }
+
+    /// A finite loss 1000 times the first step's gets one warning line; the run goes on.
+    @Test func aHugeFiniteLossGivesOneWarning() throws {
+        let folder = EngineFolder()
+        defer { folder.cleanUp() }
+        let e = engine(out: folder.path, steps: 8, figures: [0.5, 3e30, 4e30, 1])
+        var messages: [String] = []
+        e.progressOutput = { messages.append($0) }
+        let s = try e.run()
+        #expect(s.steps == 8 && s.bestStep == 2)
+        let warnings = messages.filter { $0.contains("warning") }
+        #expect(warnings.count == 1, "\(messages)")
+        #expect(warnings.first?.hasPrefix("linear: warning: val_loss 3e+30 at step 4 is over 1000 times the first step's training loss (") == true,
+                "\(warnings)")
+        // An ordinary run has none.
+        let calm = engine(out: folder.path + "/calm", steps: 8, figures: [0.5, 0.4])
+        var calmMessages: [String] = []
+        calm.progressOutput = { calmMessages.append($0) }
+        _ = try calm.run()
+        #expect(!calmMessages.contains { $0.contains("warning") })
+    }
+}

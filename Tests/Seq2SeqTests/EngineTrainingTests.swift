@@ -159,7 +159,9 @@ struct TranslateToyCommandLineTests {
                                       "--clip", "0", "--out", out])
         #expect(r.status == 1)
         #expect(r.stdout.isEmpty)
-        let errorLines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("translate-toy: ") && !$0.contains(" pairs; ") }
+        let errorLines = r.stderr.split(separator: "\n").filter {
+            $0.hasPrefix("translate-toy: ") && !$0.contains(" pairs; ") && !$0.hasPrefix("translate-toy: warning: ")
+        }
         #expect(errorLines.count == 1 && errorLines.first?.hasPrefix("translate-toy: training diverged: ") == true, "\(r.stderr)")
         let line = errorLines.first.map(String.init) ?? ""
         let diverged = line.range(of: #"step [0-9]+"#, options: .regularExpression).flatMap { Int(line[$0].dropFirst(5)) } ?? 0

@@ -606,7 +606,7 @@ struct LanguageModelCommandLineTests {
                                          "--optimizer", "sgd", "--lr", "10", "--weight-decay", "1000"])
         #expect(r.status == 1)
         #expect(r.stdout.isEmpty)
-        let errorLines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("lm-train: ") }
+        let errorLines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("lm-train: ") && !$0.hasPrefix("lm-train: warning: ") }
         #expect(errorLines.count == 1 && errorLines[0].hasPrefix("lm-train: training diverged: "), "\(r.stderr)")
         let diverged = Int(errorLines.first?.split(separator: " ").last(where: { Int($0.dropLast()) != nil })?.dropLast() ?? "") ?? 0
         #expect(diverged > 0)
@@ -635,6 +635,29 @@ struct LanguageModelCommandLineTests {
                 let r = try runProcess(lmTrain, args)
                 #expect(r.status == 1 && r.stdout.isEmpty && r.stderr == expected, "\(args): \(r.stdout) \(r.stderr)")
             }
+        }
+    }
+
+    /// `--lr 1e30 --clip 0 --eval-every 1`: the step-1 weights are huge but finite (a warning
+    /// line), the step-2 weights overflow: one line saying so, exit 1, and the kept
+    /// `last.safetensors` and `best.safetensors` are the step-1 model with finite weights.
+    @Test func hugeLearningRateWarnsThenStopsKeepingFiniteCheckpoints() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let data = try folder.write("c.txt", text: grammarCorpus(sentences: 100, seed: 4))
+        let out = folder.path + "/run"
+        let r = try runProcess(lmTrain, ["train", "--data", data, "--out", out, "--layers", "1", "--hidden", "8", "--embedding", "4",
+                                         "--batch", "4", "--seq-len", "8", "--steps", "20", "--eval-every", "1", "--threads", "1",
+                                         "--lr", "1e30", "--clip", "0"])
+        #expect(r.status == 1 && r.stdout.isEmpty)
+        let lines = r.stderr.split(separator: "\n")
+        #expect(lines.filter { $0.contains("diverged") }.count == 1 && lines.last?.hasPrefix("lm-train: training diverged: ") == true,
+                "\(r.stderr)")
+        #expect(lines.filter { $0.contains("warning:") && $0.contains("learning rate may be too high") }.count == 1, "\(r.stderr)")
+        for name in ["last", "best"] {
+            let saved = try LanguageModelCheckpoint.load(path: out + "/\(name).safetensors")   // refuses non-finite weights
+            #expect(saved.metadata["step"] == "1")
+            #expect(Double(saved.metadata["val_loss"] ?? "")?.isFinite == true)
         }
     }
 

@@ -12,11 +12,17 @@ import Foundation
 ///   state continue bit-identically; a run whose fingerprinted settings differ is refused;
 /// - signals (when `handlesSignals`): SIGINT/SIGTERM finish the current step, save, and throw
 ///   `TrainingInterrupted`; a second signal exits at once;
-/// - a NaN or infinite loss (or weights found non-finite at an evaluation point) throws
-///   `TrainingError` and keeps the last checkpoint.
+/// - a NaN or infinite loss, validation loss or validation metric (or weights found
+///   non-finite at an evaluation point) throws `TrainingError` before anything more is saved,
+///   so the last checkpoint is the last one with finite weights and losses; a loss still
+///   finite but over 1000 times the first step's gets one warning line.
 ///
 /// Files are written atomically (`AtomicFile`); nothing is written before the first step
-/// unless resuming.
+/// unless resuming. A save writes `last.safetensors`, then the resume file, which holds the
+/// whole state (weights included) and the save's id, also in `last.safetensors`: whichever
+/// write a crash interrupts, `--resume` continues from the newest complete save (rewriting a
+/// `last.safetensors` that is ahead of it). A run starting in a folder removes the temporary
+/// files that killed processes left there.
 public final class TrainingEngine<Model: TrainableModel> {
     /// The run's settings.
     public let configuration: TrainingConfiguration
@@ -165,6 +171,16 @@ public final class TrainingEngine<Model: TrainableModel> {
         var stepLosses: [Double] = []
         var wroteAnything = c.resume
 
+        // One warning per run when a loss, still finite, grows past 1000 times the first
+        // step's (and past 1000): a run that is diverging without overflowing yet.
+        var firstLoss: Double?, warnedHuge = false
+        func warnIfHuge(_ loss: Double, what: String, step: Int) {
+            guard !warnedHuge, let first = firstLoss, loss > 1000 * max(first, 1) else { return }
+            warnedHuge = true
+            reporter.message("\(task.label): warning: \(what) \(String(format: "%.4g", loss)) at step \(step) is over 1000 times "
+                             + "the first step's training loss (\(String(format: "%.4g", first))); the learning rate may be too high")
+        }
+
         func prepareOutput() throws {
             if !wroteAnything {
                 try FileManager.default.createDirectory(atPath: c.outDirectory, withIntermediateDirectories: true)
@@ -192,8 +208,17 @@ public final class TrainingEngine<Model: TrainableModel> {
                 throw TrainingError.nonFiniteParameters(step: step)
             }
             let metrics = try evaluation?.evaluate() ?? [:]
-            lastMetrics = metrics
             let value = evaluation.map { metrics[$0.validationMetric] ?? .nan } ?? .nan
+            // A NaN or infinite validation figure is divergence too: stop before saving, so the
+            // last checkpoint stays the last one with finite weights and finite losses.
+            if let e = evaluation {
+                for name in [e.validationMetric] + metricNames.filter({ $0.contains("loss") }) {
+                    if let v = metrics[name], !v.isFinite { throw TrainingError.nonFiniteMetric(step: step, metric: name, value: v) }
+                }
+                if !value.isFinite { throw TrainingError.nonFiniteMetric(step: step, metric: e.validationMetric, value: value) }
+                for name in metricNames where name.contains("loss") { warnIfHuge(metrics[name] ?? 0, what: name, step: step) }
+            }
+            lastMetrics = metrics
             if windowSteps > 0 || final {
                 log.rows.append(TrainingLogRow(
                     step: step, trainLoss: windowSteps > 0 ? windowLoss / Double(windowSteps) : lastLoss,
@@ -232,6 +257,8 @@ public final class TrainingEngine<Model: TrainableModel> {
             let items = batch.itemCount
             // Throws `TrainingError.nonFiniteLoss` on divergence, before the weights change.
             try reporter.update(step: step + 1, loss: loss, tokens: items)
+            if firstLoss == nil { firstLoss = loss }
+            warnIfHuge(loss, what: "training loss", step: step + 1)
             if c.clip > 0 { clipGradientNorm(params, maxNorm: c.clip) }
             let fraction = total == nil ? c.timeBudget.map { (trainBefore + trainSeconds + clock() - t0) / $0 } : nil
             optimizer.learningRate = schedule.rate(at: step, timeFraction: fraction)
