@@ -131,3 +131,31 @@ public struct Seq2SeqConfig: Codable, Sendable, Equatable {
         try check(dropout >= 0 && dropout < 1, "dropout \(dropout) not in [0, 1)")
     }
 }
+
+extension Seq2SeqConfig {
+    /// Memory of the model, training on `batch` pairs of the longest lengths on `threads`
+    /// shards: the two embeddings, the encoder and decoder stacks, the attention's layers and
+    /// the output layer `H·Vt + Vt`; the model keeps one gradient copy per shard, the
+    /// primary's and the inference worker's.
+    public func memoryEstimate(batch: Int, threads: Int) -> MemoryEstimate {
+        let H = Double(hidden), E = Double(embedding), Vs = Double(sourceVocabSize), Vt = Double(targetVocabSize)
+        let decoderInput = embedding + (attention.usesInputFeeding ? hidden : 0)
+        var p = Vs * E + Vt * E + H * Vt + Vt
+        p += MemoryEstimate.recurrentParameters(cell: cell, input: embedding, hidden: hidden, layers: layers, bidirectional: bidirectional)
+        p += MemoryEstimate.recurrentParameters(cell: cell, input: decoderInput, hidden: hidden, layers: layers, bidirectional: false)
+        switch attention {
+        case .general: p += H * H
+        case .additive: p += H * H + (H * H + H) + H
+        default: break
+        }
+        if attention != .none { p += 2 * H * H }
+        let S = max(1, maxSourceLength), T = max(1, maxTargetLength)
+        let ns = Double(max(1, batch)) * Double(S), nt = Double(max(1, batch)) * Double(T)
+        let work = MemoryEstimate.recurrentWorkspace(cell: cell, input: embedding, hidden: hidden, layers: layers,
+                                                     bidirectional: bidirectional, rows: batch, steps: S)
+            + MemoryEstimate.recurrentWorkspace(cell: cell, input: decoderInput, hidden: hidden, layers: layers,
+                                                bidirectional: false, rows: batch, steps: T)
+            + nt * (2 * Vt + 3 * E + 4 * H + 3 * Double(S)) + ns * (3 * E + 3 * H)
+        return MemoryEstimate(parameters: p, workspace: work, gradientCopies: max(1, threads) + 2)
+    }
+}

@@ -127,6 +127,20 @@ struct SpeechCommandLineTests {
         #expect(full.stdout.split(separator: "\n").first == resumed.stdout.split(separator: "\n").first)
     }
 
+    /// A model that cannot fit in memory is refused in one line before it is allocated.
+    @Test func oversizedModelIsRefused() throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("data"), withIntermediateDirectories: true)
+        try writeToneSet(into: dir.appendingPathComponent("data"), perClass: 4, seed: 3)
+        let r = try runProcess(tool, ["train", "--data", dir.path + "/data", "--out", dir.path + "/run", "--split", "random:3:0.25",
+                                      "--hidden", "1000000", "--steps", "1"])
+        #expect(r.status == 1 && r.stdout.isEmpty, "\(r.stderr)")
+        let line = r.stderr.split(separator: "\n").last.map(String.init) ?? ""
+        #expect(line.hasPrefix("speech-classify: the model (") && line.contains(" of memory but "), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/run"))
+    }
+
     /// `--lr 1e30` drives the loss to huge but finite values: the run ends normally with one
     /// warning line, and `best.safetensors` is written.
     @Test func hugeButFiniteLossesGiveAWarning() throws {

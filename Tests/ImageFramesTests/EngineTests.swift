@@ -178,6 +178,19 @@ struct FrameCommandLineTests {
         #expect(a?["test_accuracy"] != nil && a?["test_loss"] != nil && a == b, "\(String(describing: a)) vs \(String(describing: b))")
     }
 
+    /// A model that cannot fit in memory is refused in one line before it is allocated.
+    @Test func oversizedModelIsRefused() throws {
+        let tmp = TempFolder()
+        defer { tmp.cleanup() }
+        try writeSmallShapes(tmp.sub("d"))
+        let r = try runProcess(tool, ["train", "--data", tmp.sub("d"), "--out", tmp.sub("run"), "--size", "4x4", "--hidden", "65536",
+                                      "--layers", "4", "--steps", "1"])
+        #expect(r.status == 1 && r.stdout.isEmpty, "\(r.stderr)")
+        let line = r.stderr.split(separator: "\n").last.map(String.init) ?? ""
+        #expect(line.hasPrefix("frame-classify: the model (") && line.contains(" of memory but "), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: tmp.sub("run")))
+    }
+
     /// `--lr 1e30` drives the loss to huge but finite values: the run ends normally with one
     /// warning line.
     @Test func hugeButFiniteLossesGiveAWarning() throws {

@@ -203,6 +203,17 @@ struct TranslateToyCommandLineTests {
                 "\(argument.stderr)")
     }
 
+    /// A model that cannot fit under the process's memory limit is refused in one line.
+    @Test func oversizedModelIsRefusedUnderAMemoryLimit() throws {
+        let dir = temporaryDirectory("memory")
+        let r = try runProcess("/bin/sh", ["-c", "ulimit -v 1500000 && exec \"$0\" \"$@\"", tool, "train", "--task", "reverse",
+                                           "--hidden", "4096", "--layers", "8", "--steps", "1", "--out", dir + "/run"])
+        #expect(r.status == 1, "\(r.stderr)")
+        let lines = r.stderr.split(separator: "\n").filter { !$0.contains(" pairs; ") }
+        #expect(lines.count == 1 && lines[0].hasPrefix("translate-toy: the model (") && lines[0].contains("process limit RLIMIT_AS"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/run"))
+    }
+
     /// Shared option names: the old spellings are gone, errors are one line naming the option.
     @Test func oldOptionNamesAndBadValuesGiveOneLine() throws {
         let dir = temporaryDirectory("options")

@@ -136,3 +136,16 @@ func tinyBundle(_ attention: AttentionKind = .dot) throws -> Seq2SeqBundle {
     #expect(json["val_metric"] as? String == "val_exact_match" && metrics["test_pairs"] as? Double == 200)
     #expect(abs((metrics["test_exact_match"] as? Double ?? -1) - r.exactMatch) < 1e-6)
 }
+
+/// The memory estimate counts exactly the values the model allocates, for every attention.
+@Test func memoryEstimateCountsTheAllocatedParameters() throws {
+    for attention in AttentionKind.allCases {
+        for (cell, bidirectional, layers) in [(CellKind.lstm, false, 1), (.gru, true, 2), (.rnnTanh, true, 1)] {
+            let c = Seq2SeqConfig(cell: cell, layers: layers, hidden: 6, embedding: 4, bidirectional: bidirectional, attention: attention,
+                                  sourceVocabSize: 9, targetVocabSize: 7, maxSourceLength: 5, maxTargetLength: 6, dropout: 0)
+            let model = try Seq2SeqModel(config: c, seed: 1, threads: 2)
+            let allocated = model.namedParameters.reduce(0) { $0 + $1.parameter.count }
+            #expect(c.memoryEstimate(batch: 4, threads: 2).parameters == Double(allocated), "\(attention) \(cell)")
+        }
+    }
+}

@@ -661,6 +661,28 @@ struct LanguageModelCommandLineTests {
         }
     }
 
+    /// Models that cannot fit in memory are refused before anything is allocated: one line with
+    /// what the model needs and what is available, exit 1, no output folder.
+    @Test func oversizedModelsAreRefusedBeforeAllocating() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let data = try folder.write("c.txt", text: grammarCorpus(sentences: 300, seed: 4))
+        let out = folder.path + "/run"
+        for option in [["--hidden", "1000000"], ["--layers", "100000"], ["--embedding", "10000000"]] {
+            let start = Date()
+            let r = try runProcess(lmTrain, ["train", "--data", data, "--out", out, "--steps", "1"] + option)
+            #expect(Date().timeIntervalSince(start) < 20)
+            #expect(r.status == 1 && r.stdout.isEmpty, "\(option): \(r.stderr)")
+            let lines = r.stderr.split(separator: "\n")
+            #expect(lines.count == 1 && lines[0].hasPrefix("lm-train: the model (") && lines[0].contains(" of memory but ")
+                    && lines[0].hasSuffix("; use a smaller --hidden, --layers, --embedding, --batch or --seq-len"), "\(option): \(r.stderr)")
+        }
+        let limited = try runProcess("/bin/sh", ["-c", "ulimit -v 2000000 && exec \"$0\" \"$@\"", lmTrain,
+                                                 "train", "--data", data, "--out", out, "--steps", "1", "--hidden", "20000"])
+        #expect(limited.status == 1 && limited.stderr.contains("is available (process limit RLIMIT_AS; physical memory "), "\(limited.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+
     @Test func badInputGivesOneLineAndNonZeroExit() throws {
         let folder = try TemporaryFolder()
         defer { folder.cleanUp() }
