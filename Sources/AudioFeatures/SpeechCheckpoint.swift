@@ -85,6 +85,10 @@ public struct SpeechCheckpoint {
             throw SpeechCheckpointError.badMetadata(path: path, key: "model",
                 reason: "input size \(config.inputSize), statistics for \(normalizer.featureCount) and features of width \(features.featureCount) disagree")
         }
+        if config.problem == nil {
+            try MemoryBudget.require(config.memoryEstimate(batch: 1, steps: 1, threads: threads).inferenceBytes,
+                                     for: "\(path): the model of this checkpoint")
+        }
         let model = try SpeechClassifier(config: config, seed: 0, threads: threads, source: path)
         let byName = try checkpoint.tensors(matching: model.network.stateDict.map { ($0.name, $0.shape) }, source: path)
         try model.network.load(byName, source: path)

@@ -254,7 +254,13 @@ public enum SpeechTraining {
     public static func task(options o: SpeechTrainingOptions, data: SpeechTrainingData, training: TrainingConfiguration,
                             label: String = "speech-classify") throws -> TrainingTask<SpeechLearner> {
         try o.validate()
-        let model = try SpeechClassifier(config: modelConfig(options: o, data: data), seed: training.seed,
+        let config = modelConfig(options: o, data: data)
+        let longest = data.train.map(\.features.frames).max() ?? 1
+        let estimate = config.memoryEstimate(batch: o.batch, steps: longest, threads: training.threads)
+        try MemoryBudget.require(estimate.trainingBytes(optimizerSlots: training.optimizer.slotCount),
+                                 for: "the model (\(Int(exactly: estimate.parameters).map(String.init) ?? "\(estimate.parameters)") parameters)",
+                                 hint: "--hidden, --layers, --projection or --batch")
+        let model = try SpeechClassifier(config: config, seed: training.seed,
                                          threads: training.threads, source: "command line")
         let learner = SpeechLearner(checkpoint: SpeechCheckpoint(model: model, features: data.features, normalizer: data.normalizer,
                                                                  labels: data.labels))

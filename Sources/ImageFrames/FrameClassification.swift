@@ -87,9 +87,11 @@ public enum FrameClassification {
     }
 
     /// A new model for `split` with `network` options (initialised from `seed`).
+    /// - Parameter batch: the training batch, for the memory check.
     /// - Throws: `FrameError.invalidArgument` for per-frame training without frame labels, or
-    ///   out-of-range network sizes.
-    public static func makeModel(split: FrameSplit, network: FrameNetworkOptions, seed: UInt64, threads: Int) throws -> FrameModel {
+    ///   out-of-range network sizes; `MemoryError` for a model too large to train in memory.
+    public static func makeModel(split: FrameSplit, network: FrameNetworkOptions, seed: UInt64, threads: Int,
+                                 batch: Int = 1, optimizer: OptimizerKind = .adam) throws -> FrameModel {
         let features = split.train.config
         let names = network.perFrame ? split.train.frameClassNames : split.train.classNames
         if network.perFrame && names.isEmpty {
@@ -104,6 +106,11 @@ public enum FrameClassification {
                                               bidirectional: network.bidirectional, dropout: network.dropout, classes: names.count,
                                               mode: network.perFrame ? .manyToMany : .manyToOne, pooling: network.pooling)
         if let problem = config.problem { throw FrameError.invalidArgument(problem) }
+        let longest = split.train.examples.map(\.time).max() ?? 1
+        let estimate = config.memoryEstimate(batch: batch, steps: longest, threads: threads)
+        try MemoryBudget.require(estimate.trainingBytes(optimizerSlots: optimizer.slotCount),
+                                 for: "the model (\(Int(exactly: estimate.parameters).map(String.init) ?? "\(estimate.parameters)") parameters)",
+                                 hint: "--hidden, --layers, --projection or --batch")
         let info = FrameModelInfo(features: features, statistics: split.statistics, classNames: names, model: config)
         return FrameModel(info: info, network: SequenceClassifier(config: config, seed: seed, threads: max(1, threads)))
     }

@@ -116,6 +116,8 @@ public final class FrameModel {
             let checkpoint = try ModelCheckpoint<SequenceClassifierConfig>.read(path: path, format: FrameModelInfo.checkpointFormat,
                                                                                 configurationKey: "model")
             let info = try FrameModelInfo(metadata: checkpoint.metadata, model: checkpoint.configuration, path: path)
+            try MemoryBudget.require(info.model.memoryEstimate(batch: 1, steps: 1, threads: threads).inferenceBytes,
+                                     for: "\(path): the model of this checkpoint")
             let network = SequenceClassifier(config: info.model, seed: 0, threads: threads)
             try network.load(try checkpoint.tensors(matching: network.stateDict.map { ($0.name, $0.shape) }, source: path), source: path)
             return FrameModel(info: info, network: network)

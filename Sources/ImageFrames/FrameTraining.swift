@@ -231,7 +231,8 @@ public final class FrameTrainingRun {
                 + "\(load.frames) frames in \(fmt(load.seconds, 2)) s (\(Int(load.framesPerSecond)) frames/s), features "
                 + "\(features.width)x\(features.height) \(features.colour.rawValue) \(features.mode.rawValue)"
                 + "\(features.deltas ? " + deltas" : ""), \(features.featuresPerStep) per step")
-        let model = try FrameClassification.makeModel(split: split, network: o.network, seed: training.seed, threads: training.threads)
+        let model = try FrameClassification.makeModel(split: split, network: o.network, seed: training.seed, threads: training.threads,
+                                                      batch: o.batch, optimizer: training.optimizer)
         let info = model.info
         // Labels index the model's classes by construction (the loader maps names); per-frame
         // training needs every clip's labels.txt.

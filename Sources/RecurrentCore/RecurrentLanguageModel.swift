@@ -400,9 +400,13 @@ public enum ModelLoadError: Error, CustomStringConvertible {
     case badMetadata(String, String)
     /// A tensor the model does not have (file, tensor name).
     case unexpectedTensor(String, String)
+    /// A tensor holding NaN or an infinity (file, tensor name, element index, the value).
+    case nonFiniteValue(String, String, index: Int, value: Float)
 
     public var description: String {
         switch self {
+        case let .nonFiniteValue(f, n, i, v):
+            return "\(f): tensor '\(n)' holds \(v) at element \(i); a checkpoint must hold finite numbers"
         case .unexpectedTensor(let f, let n): return "\(f): unexpected tensor '\(n)' for this configuration"
         case .missingTensor(let f, let n): return "\(f): tensor '\(n)' is missing"
         case .shapeMismatch(let f, let n, let e, let g): return "\(f): tensor '\(n)' has shape \(g), expected \(e)"

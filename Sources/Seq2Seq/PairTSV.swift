@@ -56,6 +56,13 @@ public enum PairTSV {
     /// Throws `PairDataError` for a missing / unreadable / oversized file, a line that is not
     /// UTF-8 or has no tab, an empty source or target, or a file with no pairs.
     public static func read(path: String, maxBytes: Int = defaultMaxBytes) throws(PairDataError) -> [SentencePair] {
+        try readNumbered(path: path, maxBytes: maxBytes).pairs
+    }
+
+    /// `read`, with the 1-based line number of each pair in the file (blank lines are skipped,
+    /// so pair `i` need not be on line `i + 1`).
+    public static func readNumbered(path: String, maxBytes: Int = defaultMaxBytes) throws(PairDataError)
+        -> (pairs: [SentencePair], lines: [Int]) {
         let attributes: [FileAttributeKey: Any]
         do {
             attributes = try FileManager.default.attributesOfItem(atPath: path)
@@ -75,15 +82,20 @@ public enum PairTSV {
             throw .unreadable(path: path, reason: FileSystemErrorText.reason(error) ?? error.localizedDescription)
         }
         if data.count > maxBytes { throw .tooLarge(path: path, bytes: data.count, limit: maxBytes) }
-        let pairs = try parse(data, path: path)
-        if pairs.isEmpty { throw .noPairs(path: path) }
-        return pairs
+        let parsed = try parseNumbered(data, path: path)
+        if parsed.pairs.isEmpty { throw .noPairs(path: path) }
+        return parsed
     }
 
     /// Parses TSV bytes as `read` does; `path` is only used in error messages. An input without
     /// pairs gives an empty array (no error).
     public static func parse(_ data: Data, path: String) throws(PairDataError) -> [SentencePair] {
-        var pairs: [SentencePair] = []
+        try parseNumbered(data, path: path).pairs
+    }
+
+    /// `parse`, with the 1-based line number of each pair.
+    static func parseNumbered(_ data: Data, path: String) throws(PairDataError) -> (pairs: [SentencePair], lines: [Int]) {
+        var pairs: [SentencePair] = [], lines: [Int] = []
         var failure: PairDataError?
         data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
             let bytes = raw.bindMemory(to: UInt8.self)
@@ -121,10 +133,11 @@ public enum PairTSV {
                 if fields[0].isEmpty { failure = .emptySource(path: path, line: lineNumber); return }
                 if fields[1].isEmpty { failure = .emptyTarget(path: path, line: lineNumber); return }
                 pairs.append(SentencePair(source: String(fields[0]), target: String(fields[1])))
+                lines.append(lineNumber)
             }
         }
         if let failure { throw failure }
-        return pairs
+        return (pairs, lines)
     }
 
     /// Writes `pairs` as `source<TAB>target\n` lines, atomically (temporary file + rename).

@@ -58,6 +58,7 @@ public enum Seq2SeqCheckpoint {
         guard src.count == config.sourceVocabSize, tgt.count == config.targetVocabSize else {
             throw Seq2SeqError.badMetadata(path: path, reason: "vocabulary sizes \(src.count)/\(tgt.count) differ from the config's \(config.sourceVocabSize)/\(config.targetVocabSize)")
         }
+        try MemoryBudget.require(config.memoryEstimate(batch: 1, threads: threads).inferenceBytes, for: "\(path): the model of this checkpoint")
         let model = try Seq2SeqModel(config: config, seed: 0, threads: threads)
         let byName = try checkpoint.tensors(matching: model.namedParameters.map { ($0.name, $0.parameter.shape) }, source: path)
         // `tensors(matching:)` has checked every name and shape.

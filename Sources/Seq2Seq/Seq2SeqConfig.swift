@@ -31,10 +31,11 @@ public enum Seq2SeqError: Error, CustomStringConvertible, Equatable {
     case invalidConfig(source: String, reason: String)
     /// A checkpoint whose metadata is missing a field or holds an unreadable one.
     case badMetadata(path: String, reason: String)
-    /// An input text longer than the model's maximum source length.
-    case inputTooLong(text: String, length: Int, maximum: Int)
-    /// An input text with no tokens.
-    case emptyInput(line: Int)
+    /// An input text longer than the model's maximum source length; `place` says where it was
+    /// read (`file.tsv:7`, `standard input line 3`, `argument 2`, `input 2`).
+    case inputTooLong(place: String, text: String, length: Int, maximum: Int)
+    /// An input text with no tokens, and where it was read.
+    case emptyInput(place: String)
     /// Training settings that cannot be used.
     case invalidTraining(String)
 
@@ -43,10 +44,10 @@ public enum Seq2SeqError: Error, CustomStringConvertible, Equatable {
         switch self {
         case let .invalidConfig(source, reason): return "\(source): invalid model configuration: \(reason)"
         case let .badMetadata(path, reason): return "\(path): checkpoint metadata: \(reason)"
-        case let .inputTooLong(text, length, maximum):
+        case let .inputTooLong(place, text, length, maximum):
             let shown = text.count > 40 ? String(text.prefix(40)) + "…" : text
-            return "input \"\(shown)\" has \(length) tokens, more than the model's maximum of \(maximum)"
-        case let .emptyInput(line): return "input line \(line) has no tokens"
+            return "\(place): input \"\(shown)\" has \(length) tokens, more than the model's maximum of \(maximum)"
+        case let .emptyInput(place): return "\(place): input has no tokens"
         case let .invalidTraining(why): return "training settings: \(why)"
         }
     }
@@ -128,5 +129,33 @@ public struct Seq2SeqConfig: Codable, Sendable, Equatable {
         try check((1...1000).contains(maxSourceLength), "maximum source length \(maxSourceLength) not in 1…1000")
         try check((1...1000).contains(maxTargetLength), "maximum target length \(maxTargetLength) not in 1…1000")
         try check(dropout >= 0 && dropout < 1, "dropout \(dropout) not in [0, 1)")
+    }
+}
+
+extension Seq2SeqConfig {
+    /// Memory of the model, training on `batch` pairs of the longest lengths on `threads`
+    /// shards: the two embeddings, the encoder and decoder stacks, the attention's layers and
+    /// the output layer `H·Vt + Vt`; the model keeps one gradient copy per shard, the
+    /// primary's and the inference worker's.
+    public func memoryEstimate(batch: Int, threads: Int) -> MemoryEstimate {
+        let H = Double(hidden), E = Double(embedding), Vs = Double(sourceVocabSize), Vt = Double(targetVocabSize)
+        let decoderInput = embedding + (attention.usesInputFeeding ? hidden : 0)
+        var p = Vs * E + Vt * E + H * Vt + Vt
+        p += MemoryEstimate.recurrentParameters(cell: cell, input: embedding, hidden: hidden, layers: layers, bidirectional: bidirectional)
+        p += MemoryEstimate.recurrentParameters(cell: cell, input: decoderInput, hidden: hidden, layers: layers, bidirectional: false)
+        switch attention {
+        case .general: p += H * H
+        case .additive: p += H * H + (H * H + H) + H
+        default: break
+        }
+        if attention != .none { p += 2 * H * H }
+        let S = max(1, maxSourceLength), T = max(1, maxTargetLength)
+        let ns = Double(max(1, batch)) * Double(S), nt = Double(max(1, batch)) * Double(T)
+        let work = MemoryEstimate.recurrentWorkspace(cell: cell, input: embedding, hidden: hidden, layers: layers,
+                                                     bidirectional: bidirectional, rows: batch, steps: S)
+            + MemoryEstimate.recurrentWorkspace(cell: cell, input: decoderInput, hidden: hidden, layers: layers,
+                                                bidirectional: false, rows: batch, steps: T)
+            + nt * (2 * Vt + 3 * E + 4 * H + 3 * Double(S)) + ns * (3 * E + 3 * H)
+        return MemoryEstimate(parameters: p, workspace: work, gradientCopies: max(1, threads) + 2)
     }
 }

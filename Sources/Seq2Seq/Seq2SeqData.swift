@@ -61,16 +61,18 @@ public struct EvaluationResult: Sendable {
 }
 
 extension Seq2SeqBundle {
-    /// Encodes source texts, checking them: throws `Seq2SeqError.emptyInput` (1-based line)
-    /// or `.inputTooLong`; unknown tokens are counted into `unknown` and read as `<unk>`.
-    public func encodeSources(_ texts: [String], unknown: inout [String: Int]) throws(Seq2SeqError) -> [[Int]] {
+    /// Encodes source texts, checking them: throws `Seq2SeqError.emptyInput` or
+    /// `.inputTooLong` naming where the text was read (`places[i]`, default `input <i + 1>`);
+    /// unknown tokens are counted into `unknown` and read as `<unk>`.
+    public func encodeSources(_ texts: [String], places: [String]? = nil, unknown: inout [String: Int]) throws(Seq2SeqError) -> [[Int]] {
         var out: [[Int]] = []
         out.reserveCapacity(texts.count)
         for (i, text) in texts.enumerated() {
             let ids = sourceVocabulary.encode(text: text, unknown: &unknown)
-            if ids.isEmpty { throw .emptyInput(line: i + 1) }
+            let place = places.flatMap { i < $0.count ? $0[i] : nil } ?? "input \(i + 1)"
+            if ids.isEmpty { throw .emptyInput(place: place) }
             if ids.count > model.config.maxSourceLength {
-                throw .inputTooLong(text: text, length: ids.count, maximum: model.config.maxSourceLength)
+                throw .inputTooLong(place: place, text: text, length: ids.count, maximum: model.config.maxSourceLength)
             }
             out.append(ids)
         }
@@ -79,17 +81,19 @@ extension Seq2SeqBundle {
 
     /// Translates texts (greedy for `beam` ≤ 1, else beam search of that width).
     /// - Returns: the output texts and the decoded sequences (with attention traces).
-    public func translate(_ texts: [String], beam: Int = 1, unknown: inout [String: Int]) throws(Seq2SeqError)
+    /// - Parameter places: where each text was read, for errors (see `encodeSources`).
+    public func translate(_ texts: [String], places: [String]? = nil, beam: Int = 1, unknown: inout [String: Int]) throws(Seq2SeqError)
         -> [(text: String, decoded: DecodedSequence<Seq2SeqModel.HypothesisState>)] {
-        let sources = try encodeSources(texts, unknown: &unknown)
+        let sources = try encodeSources(texts, places: places, unknown: &unknown)
         let decoded = model.decode(sources, beam: beam)
         return decoded.map { (targetVocabulary.decode($0.tokens), $0) }
     }
 
     /// Decodes the sources of `pairs` and scores the outputs against their targets.
-    public func evaluate(_ pairs: [SentencePair], beam: Int = 1) throws(Seq2SeqError) -> EvaluationResult {
+    /// - Parameter places: where each pair was read, for errors (see `encodeSources`).
+    public func evaluate(_ pairs: [SentencePair], places: [String]? = nil, beam: Int = 1) throws(Seq2SeqError) -> EvaluationResult {
         var unknown: [String: Int] = [:]
-        let sources = try encodeSources(pairs.map(\.source), unknown: &unknown)
+        let sources = try encodeSources(pairs.map(\.source), places: places, unknown: &unknown)
         let decoded = model.decode(sources, beam: beam)
         let hyps = decoded.map { targetVocabulary.decodeTokens($0.tokens) }
         let refs = pairs.map { targetVocabulary.tokenization.tokenize($0.target) }

@@ -246,6 +246,10 @@ public enum Seq2SeqTraining {
                                    sourceVocabSize: prepared.sourceVocabulary.count, targetVocabSize: prepared.targetVocabulary.count,
                                    maxSourceLength: max(prepared.longestSource, 1), maxTargetLength: prepared.longestTarget + 5,
                                    dropout: o.dropout)
+        let estimate = config.memoryEstimate(batch: o.batch, threads: training.threads)
+        try MemoryBudget.require(estimate.trainingBytes(optimizerSlots: training.optimizer.slotCount),
+                                 for: "the model (\(Int(exactly: estimate.parameters).map(String.init) ?? "\(estimate.parameters)") parameters)",
+                                 hint: "--hidden, --layers, --embedding or --batch")
         let model = try Seq2SeqModel(config: config, seed: training.seed, threads: training.threads)
         let bundle = Seq2SeqBundle(model: model, sourceVocabulary: prepared.sourceVocabulary, targetVocabulary: prepared.targetVocabulary,
                                    metadata: ["task": o.task?.rawValue ?? "data"])

@@ -76,6 +76,8 @@ public enum LanguageModelCheckpoint {
         }
         var config = c
         config.tieWeights = c.tieWeights && c.embedding == c.hidden
+        try MemoryBudget.require(config.memoryEstimate(batch: 1, steps: 1, threads: threads).inferenceBytes,
+                                 for: "\(path): the model of this checkpoint")
         let model = RecurrentLanguageModel(config: config, seed: 0, threads: threads)
         let byName = try checkpoint.tensors(matching: model.stateDict.map { ($0.name, $0.shape) }, source: path)
         try model.load(byName, source: path)

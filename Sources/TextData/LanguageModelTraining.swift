@@ -163,6 +163,10 @@ public enum LanguageModelTraining {
         }
         let config = LanguageModelConfig(cell: o.cell, layers: o.layers, hidden: o.hidden, embedding: o.embedding,
                                          vocabSize: vocab.count, dropout: o.dropout, tieWeights: o.tieWeights)
+        let estimate = config.memoryEstimate(batch: o.batch, steps: o.seqLen, threads: training.threads)
+        try MemoryBudget.require(estimate.trainingBytes(optimizerSlots: training.optimizer.slotCount),
+                                 for: "the model (\(Int(exactly: estimate.parameters).map(String.init) ?? "\(estimate.parameters)") parameters)",
+                                 hint: "--hidden, --layers, --embedding, --batch or --seq-len")
         let model = RecurrentLanguageModel(config: config, seed: training.seed, threads: training.threads)
         let learner = LanguageModelLearner(model: model, vocabulary: vocab)
         // Validation: the tail cut into consecutive seqLen chunks, each from a zero state.

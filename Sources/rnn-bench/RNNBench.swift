@@ -82,6 +82,8 @@ struct Train: ParsableCommand {
 
     func run() throws {
         let t = threads ?? Threading.defaultThreads
+        let estimate = model.config.memoryEstimate(batch: batch, steps: seqLen, threads: t)
+        try benchMemoryCheck(estimate.trainingBytes(optimizerSlots: OptimizerKind.adam.slotCount), parameters: estimate.parameters)
         Threading.useSingleThreadedBLAS()
         let net = RecurrentLanguageModel(config: model.config, seed: seed, threads: t)
         if perStep == .blas { net.kernelLevel = .generic }
@@ -121,6 +123,8 @@ struct Sample: ParsableCommand {
     @Option(help: "Generation threads (hidden units split between cores); default 1.") var threads: Int?
 
     func run() throws {
+        let estimate = model.config.memoryEstimate(batch: 1, steps: 1, threads: 1)
+        try benchMemoryCheck(estimate.inferenceBytes, parameters: estimate.parameters)
         Threading.useSingleThreadedBLAS()
         let net = RecurrentLanguageModel(config: model.config, seed: seed)
         net.generationThreads = threads
@@ -153,5 +157,17 @@ struct GEMM: ParsableCommand {
         for _ in 0..<reps { BLAS.gemm(m: m, n: n, k: k, a: a.pointer, lda: k, b: b.pointer, ldb: n, c: c.pointer, ldc: n) }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         print(String(format: "gflops=%.2f", 2.0 * Double(m * n * k) * Double(reps) / seconds / 1e9))
+    }
+}
+
+/// The memory check of every tool: a model that does not fit is one line on standard error
+/// (`rnn-bench: the model (N parameters) needs about … but … is available (…)`) and exit 1.
+func benchMemoryCheck(_ bytes: Double, parameters: Double) throws {
+    do {
+        try MemoryBudget.require(bytes, for: "the model (\(Int(exactly: parameters).map(String.init) ?? "\(parameters)") parameters)",
+                                 hint: "--hidden, --layers, --embedding, --batch or --seq-len")
+    } catch let e as MemoryError {
+        FileHandle.standardError.write(Data("rnn-bench: \(e)\n".utf8))
+        throw ExitCode(1)
     }
 }

@@ -125,9 +125,13 @@ struct Translate: ParsableCommand {
             guard beam >= 1 else { throw ValidationError("--beam must be at least 1") }
             let bundle = try Seq2SeqCheckpoint.load(path: checkpoint)
             var inputs = text
-            if inputs.isEmpty { while let line = readLine() { inputs.append(line) } }
+            var places = text.indices.map { "argument \($0 + 1)" }
+            if inputs.isEmpty {
+                while let line = readLine() { inputs.append(line) }
+                places = inputs.indices.map { "standard input line \($0 + 1)" }
+            }
             var unknown: [String: Int] = [:]
-            let out = try bundle.translate(inputs, beam: beam, unknown: &unknown)
+            let out = try bundle.translate(inputs, places: places, beam: beam, unknown: &unknown)
             reportUnknown(unknown)
             for o in out { print(o.text) }
         }
@@ -151,8 +155,8 @@ struct Eval: ParsableCommand {
         try TrainingCLI.failing("translate-toy") {
             guard beam >= 1 else { throw ValidationError("--beam must be at least 1") }
             let bundle = try Seq2SeqCheckpoint.load(path: checkpoint)
-            let pairs = try PairTSV.read(path: data)
-            let r = try bundle.evaluate(pairs, beam: beam)
+            let (pairs, lines) = try PairTSV.readNumbered(path: data)
+            let r = try bundle.evaluate(pairs, places: lines.map { "\(data):\($0)" }, beam: beam)
             reportUnknown(r.unknownTokens)
             print("pairs: \(pairs.count)")
             print(String(format: "exact match: %.2f %%", 100 * r.exactMatch))

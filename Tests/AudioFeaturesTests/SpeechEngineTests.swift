@@ -127,6 +127,36 @@ struct SpeechCommandLineTests {
         #expect(full.stdout.split(separator: "\n").first == resumed.stdout.split(separator: "\n").first)
     }
 
+    /// A model that cannot fit in memory is refused in one line before it is allocated.
+    @Test func oversizedModelIsRefused() throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("data"), withIntermediateDirectories: true)
+        try writeToneSet(into: dir.appendingPathComponent("data"), perClass: 4, seed: 3)
+        let r = try runProcess(tool, ["train", "--data", dir.path + "/data", "--out", dir.path + "/run", "--split", "random:3:0.25",
+                                      "--hidden", "1000000", "--steps", "1"])
+        #expect(r.status == 1 && r.stdout.isEmpty, "\(r.stderr)")
+        let line = r.stderr.split(separator: "\n").last.map(String.init) ?? ""
+        #expect(line.hasPrefix("speech-classify: the model (") && line.contains(" of memory but "), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/run"))
+    }
+
+    /// `--lr 1e30` drives the loss to huge but finite values: the run ends normally with one
+    /// warning line, and `best.safetensors` is written.
+    @Test func hugeButFiniteLossesGiveAWarning() throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("data"), withIntermediateDirectories: true)
+        try writeToneSet(into: dir.appendingPathComponent("data"), perClass: 4, seed: 3)
+        let out = dir.path + "/run"
+        let r = try runProcess(tool, ["train", "--data", dir.path + "/data", "--out", out, "--split", "random:3:0.25", "--hidden", "6",
+                                      "--batch", "4", "--steps", "6", "--eval-every", "1", "--threads", "1", "--lr", "1e30", "--clip", "0"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let warnings = r.stderr.split(separator: "\n").filter { $0.hasPrefix("speech-classify: warning: ") }
+        #expect(warnings.count == 1 && warnings[0].hasSuffix("the learning rate may be too high"), "\(r.stderr)")
+        #expect(try SafeTensors.read(path: out + "/best.safetensors").metadata["step"] != nil)
+    }
+
     /// Weight decay that multiplies the weights by -9999 a step overflows them within a few
     /// steps: one line, exit 1, and the last checkpoint is the last good one (finite weights,
     /// an evaluation step before the divergence).
@@ -141,7 +171,10 @@ struct SpeechCommandLineTests {
                                       "--lr", "10", "--weight-decay", "1000", "--clip", "0", "--lr-schedule", "constant"])
         #expect(r.status == 1, "\(r.stderr)")
         #expect(r.stdout.isEmpty)
-        let errorLines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("speech-classify: ") && !$0.contains("extracting") && !$0.contains(" files (split") }
+        let errorLines = r.stderr.split(separator: "\n").filter {
+            $0.hasPrefix("speech-classify: ") && !$0.contains("extracting") && !$0.contains(" files (split")
+                && !$0.hasPrefix("speech-classify: warning: ")
+        }
         #expect(errorLines.count == 1 && errorLines[0].hasPrefix("speech-classify: training diverged"), "\(r.stderr)")
         let last = try SafeTensors.read(path: out + "/last.safetensors")
         #expect(last.tensors.allSatisfy { $0.values.allSatisfy(\.isFinite) })

@@ -178,6 +178,33 @@ struct FrameCommandLineTests {
         #expect(a?["test_accuracy"] != nil && a?["test_loss"] != nil && a == b, "\(String(describing: a)) vs \(String(describing: b))")
     }
 
+    /// A model that cannot fit in memory is refused in one line before it is allocated.
+    @Test func oversizedModelIsRefused() throws {
+        let tmp = TempFolder()
+        defer { tmp.cleanup() }
+        try writeSmallShapes(tmp.sub("d"))
+        let r = try runProcess(tool, ["train", "--data", tmp.sub("d"), "--out", tmp.sub("run"), "--size", "4x4", "--hidden", "65536",
+                                      "--layers", "4", "--steps", "1"])
+        #expect(r.status == 1 && r.stdout.isEmpty, "\(r.stderr)")
+        let line = r.stderr.split(separator: "\n").last.map(String.init) ?? ""
+        #expect(line.hasPrefix("frame-classify: the model (") && line.contains(" of memory but "), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: tmp.sub("run")))
+    }
+
+    /// `--lr 1e30` drives the loss to huge but finite values: the run ends normally with one
+    /// warning line.
+    @Test func hugeButFiniteLossesGiveAWarning() throws {
+        let tmp = TempFolder()
+        defer { tmp.cleanup() }
+        try writeSmallShapes(tmp.sub("d"))
+        let r = try runProcess(tool, ["train", "--data", tmp.sub("d"), "--out", tmp.sub("run"), "--size", "4x4", "--hidden", "8",
+                                      "--batch", "4", "--steps", "6", "--eval-every", "1", "--threads", "1", "--lr", "1e30", "--clip", "0"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let warnings = r.stderr.split(separator: "\n").filter { $0.hasPrefix("frame-classify: warning: ") }
+        #expect(warnings.count == 1 && warnings[0].hasSuffix("the learning rate may be too high"), "\(r.stderr)")
+        #expect(try SafeTensors.read(path: tmp.sub("run") + "/best.safetensors").metadata["step"] != nil)
+    }
+
     /// Weight decay that multiplies the weights by -9999 a step overflows them within a few
     /// steps: one line, exit 1, and the last checkpoint is the last good one.
     @Test func divergingRunStopsAndKeepsTheLastGoodCheckpoint() throws {

@@ -159,7 +159,9 @@ struct TranslateToyCommandLineTests {
                                       "--clip", "0", "--out", out])
         #expect(r.status == 1)
         #expect(r.stdout.isEmpty)
-        let errorLines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("translate-toy: ") && !$0.contains(" pairs; ") }
+        let errorLines = r.stderr.split(separator: "\n").filter {
+            $0.hasPrefix("translate-toy: ") && !$0.contains(" pairs; ") && !$0.hasPrefix("translate-toy: warning: ")
+        }
         #expect(errorLines.count == 1 && errorLines.first?.hasPrefix("translate-toy: training diverged: ") == true, "\(r.stderr)")
         let line = errorLines.first.map(String.init) ?? ""
         let diverged = line.range(of: #"step [0-9]+"#, options: .regularExpression).flatMap { Int(line[$0].dropFirst(5)) } ?? 0
@@ -168,6 +170,48 @@ struct TranslateToyCommandLineTests {
         let saved = Int(last.metadata["step"] ?? "") ?? -1
         #expect(saved >= 1 && saved < diverged, "saved step \(saved), diverged at \(diverged)")
         #expect(last.model.stateDict.allSatisfy { $0.values.allSatisfy(\.isFinite) })
+    }
+
+    /// A NaN-poisoned checkpoint is refused by translate and eval naming the file and tensor;
+    /// an input longer than the model's maximum names its file and line (or argument).
+    @Test func poisonedCheckpointsAndOverlongInputsNameTheirPlace() throws {
+        let dir = temporaryDirectory("poison")
+        let out = dir + "/run"
+        let r = try runProcess(tool, ["train", "--task", "reverse", "--count", "100", "--alphabet", "abcd", "--max-length", "5",
+                                      "--hidden", "6", "--embedding", "4", "--batch", "8", "--steps", "2", "--threads", "1", "--out", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        let good = out + "/last.safetensors"
+        let archive = try SafeTensors.read(path: good)
+        var tensors = archive.tensors
+        let victim = tensors.indices.first { tensors[$0].name.hasPrefix("decoder.") } ?? 0
+        tensors[victim].values[3] = .nan
+        let bad = dir + "/bad.safetensors"
+        try SafeTensors.write(tensors, metadata: archive.metadata, to: bad)
+        let tsv = dir + "/pairs.tsv"
+        try "abc\tcba\n\nabcabcabcabcabcabc\tx\n".write(toFile: tsv, atomically: true, encoding: .utf8)
+        let poisoned = "translate-toy: \(bad): tensor '\(tensors[victim].name)' holds nan at element 3; a checkpoint must hold finite numbers\n"
+        for args in [["translate", "--checkpoint", bad, "abc"], ["eval", "--checkpoint", bad, "--data", tsv]] {
+            let p = try runProcess(tool, args)
+            #expect(p.status == 1 && p.stdout.isEmpty && p.stderr == poisoned, "\(args): \(p.stderr)")
+        }
+        let long = try runProcess(tool, ["eval", "--checkpoint", good, "--data", tsv])
+        #expect(long.status == 1 && long.stderr.hasPrefix("translate-toy: \(tsv):3: input \"abcabcabcabcabcabc\" has 18 tokens, more than the model's maximum of "),
+                "\(long.stderr)")
+        #expect(long.stderr.split(separator: "\n").count == 1)
+        let argument = try runProcess(tool, ["translate", "--checkpoint", good, "ab", "abcabcabcabcabcabc"])
+        #expect(argument.status == 1 && argument.stderr.hasPrefix("translate-toy: argument 2: input \"abcabcabcabcabcabc\" has 18 tokens"),
+                "\(argument.stderr)")
+    }
+
+    /// A model that cannot fit under the process's memory limit is refused in one line.
+    @Test func oversizedModelIsRefusedUnderAMemoryLimit() throws {
+        let dir = temporaryDirectory("memory")
+        let r = try runProcess("/bin/sh", ["-c", "ulimit -v 1500000 && exec \"$0\" \"$@\"", tool, "train", "--task", "reverse",
+                                           "--hidden", "4096", "--layers", "8", "--steps", "1", "--out", dir + "/run"])
+        #expect(r.status == 1, "\(r.stderr)")
+        let lines = r.stderr.split(separator: "\n").filter { !$0.contains(" pairs; ") }
+        #expect(lines.count == 1 && lines[0].hasPrefix("translate-toy: the model (") && lines[0].contains("process limit RLIMIT_AS"), "\(r.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/run"))
     }
 
     /// Shared option names: the old spellings are gone, errors are one line naming the option.

@@ -93,10 +93,13 @@ func tinyBundle(_ attention: AttentionKind = .dot) throws -> Seq2SeqBundle {
 @Test func badTranslateInputIsReported() throws {
     let bundle = try tinyBundle()
     var unknown: [String: Int] = [:]
-    #expect(throws: Seq2SeqError.inputTooLong(text: "abcabca", length: 7, maximum: 6)) {
+    #expect(throws: Seq2SeqError.inputTooLong(place: "input 2", text: "abcabca", length: 7, maximum: 6)) {
         try bundle.translate(["abc", "abcabca"], unknown: &unknown)
     }
-    #expect(throws: Seq2SeqError.emptyInput(line: 2)) { try bundle.translate(["abc", ""], unknown: &unknown) }
+    #expect(throws: Seq2SeqError.inputTooLong(place: "x.tsv:9", text: "abcabca", length: 7, maximum: 6)) {
+        try bundle.translate(["abc", "abcabca"], places: ["x.tsv:4", "x.tsv:9"], unknown: &unknown)
+    }
+    #expect(throws: Seq2SeqError.emptyInput(place: "input 2")) { try bundle.translate(["abc", ""], unknown: &unknown) }
     unknown = [:]
     _ = try bundle.translate(["aqq", "q"], unknown: &unknown)
     #expect(unknown == ["q": 3])
@@ -132,4 +135,17 @@ func tinyBundle(_ attention: AttentionKind = .dot) throws -> Seq2SeqBundle {
     let metrics = try #require(json["metrics"] as? [String: Any])
     #expect(json["val_metric"] as? String == "val_exact_match" && metrics["test_pairs"] as? Double == 200)
     #expect(abs((metrics["test_exact_match"] as? Double ?? -1) - r.exactMatch) < 1e-6)
+}
+
+/// The memory estimate counts exactly the values the model allocates, for every attention.
+@Test func memoryEstimateCountsTheAllocatedParameters() throws {
+    for attention in AttentionKind.allCases {
+        for (cell, bidirectional, layers) in [(CellKind.lstm, false, 1), (.gru, true, 2), (.rnnTanh, true, 1)] {
+            let c = Seq2SeqConfig(cell: cell, layers: layers, hidden: 6, embedding: 4, bidirectional: bidirectional, attention: attention,
+                                  sourceVocabSize: 9, targetVocabSize: 7, maxSourceLength: 5, maxTargetLength: 6, dropout: 0)
+            let model = try Seq2SeqModel(config: c, seed: 1, threads: 2)
+            let allocated = model.namedParameters.reduce(0) { $0 + $1.parameter.count }
+            #expect(c.memoryEstimate(batch: 4, threads: 2).parameters == Double(allocated), "\(attention) \(cell)")
+        }
+    }
 }

@@ -540,6 +540,47 @@ struct LanguageModelCommandLineTests {
         #expect(x.metadata["step"] == "300" && y.metadata["step"] == "300")
     }
 
+    /// The process killed (SIGKILL, as by `kill -9`) after each write, fsync, rename and
+    /// directory fsync of the save path in turn: `--resume` then either ends with exactly the
+    /// weights of an uninterrupted run, or, when no save was complete yet, refuses in one line
+    /// naming the folder. It never continues from a mixed pair, and no temporary file is left.
+    @Test func resumeAfterAKillAtEachSavePointMatchesTheUninterruptedRun() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let data = try folder.write("c.txt", text: grammarCorpus(sentences: 100, seed: 4))
+        func arguments(_ out: String) -> [String] {
+            ["train", "--data", data, "--out", out, "--layers", "1", "--hidden", "8", "--embedding", "4", "--batch", "4",
+             "--seq-len", "8", "--steps", "4", "--eval-every", "2", "--threads", "2", "--dropout", "0.1", "--seed", "2"]
+        }
+        let full = try runProcess(lmTrain, arguments(folder.path + "/full"), environment: ["RNN_FAULT_TRACE": "1"])
+        #expect(full.status == 0, "\(full.stderr)")
+        let expected = try SafeTensors.read(path: folder.path + "/full/last.safetensors").tensors
+        let points = full.stderr.split(separator: "\n").filter { $0.hasPrefix("fault point ") }
+        // Two saves (steps 2 and 4), each writing last, last.train, best and log.csv.
+        #expect(points.count == 32)
+        #expect(points.contains("fault point 7: last.train.safetensors renamed"))
+        var resumedRuns = 0
+        for (i, point) in points.enumerated() {
+            let out = folder.path + "/kill\(i + 1)"
+            let killed = try runProcess(lmTrain, arguments(out), environment: ["RNN_FAULT_KILL_AT": "\(i + 1)"])
+            #expect(killed.status == SIGKILL, "\(point): \(killed.stderr)")
+            let resumed = try runProcess(lmTrain, arguments(out) + ["--resume"])
+            if i + 1 < 7 {
+                // Killed before the first resume file was in place: nothing to resume.
+                #expect(resumed.status == 1 && resumed.stderr == "lm-train: \(out): no saved run to --resume from\n", "\(point): \(resumed.stderr)")
+                continue
+            }
+            resumedRuns += 1
+            #expect(resumed.status == 0, "\(point): \(resumed.stderr)")
+            let last = try SafeTensors.read(path: out + "/last.safetensors")
+            #expect(last.tensors == expected, "\(point)")
+            #expect(last.metadata["step"] == "4")
+            let left = try FileManager.default.contentsOfDirectory(atPath: out).filter { $0.contains(".tmp-") }
+            #expect(left.isEmpty, "\(point): \(left)")
+        }
+        #expect(resumedRuns == 26)
+    }
+
     /// A second SIGINT ends the process at once; whatever it leaves under the final names is complete.
     @Test func secondSigintExitsAtOnceWithoutTornFiles() throws {
         let folder = try TemporaryFolder()
@@ -565,7 +606,7 @@ struct LanguageModelCommandLineTests {
                                          "--optimizer", "sgd", "--lr", "10", "--weight-decay", "1000"])
         #expect(r.status == 1)
         #expect(r.stdout.isEmpty)
-        let errorLines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("lm-train: ") }
+        let errorLines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("lm-train: ") && !$0.hasPrefix("lm-train: warning: ") }
         #expect(errorLines.count == 1 && errorLines[0].hasPrefix("lm-train: training diverged: "), "\(r.stderr)")
         let diverged = Int(errorLines.first?.split(separator: " ").last(where: { Int($0.dropLast()) != nil })?.dropLast() ?? "") ?? 0
         #expect(diverged > 0)
@@ -573,6 +614,73 @@ struct LanguageModelCommandLineTests {
         let saved = Int(last.metadata["step"] ?? "") ?? -1
         #expect(saved >= 2 && saved < diverged && saved % 2 == 0, "saved \(saved), diverged \(diverged)")
         #expect(last.model.stateDict.allSatisfy { $0.values.allSatisfy(\.isFinite) })
+    }
+
+    /// A checkpoint with a NaN or an infinity in a weight is refused by every command that
+    /// loads one, in one line naming the file and the tensor, exit 1, no output.
+    @Test func nonFiniteCheckpointIsRefusedBySampleScoreAndPredict() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let ref = ReferenceLanguageModel(cell: "lstm", layers: 1, hidden: 3, embedding: 2, vocab: ["a", "b", "c"], seed: 5)
+        let data = try folder.write("t.txt", text: "abcabca\n")
+        for (k, bad) in [Float.nan, .infinity].enumerated() {
+            var tensors = ref.tensors
+            let victim = tensors.indices.last!
+            tensors[victim].values[k] = bad
+            let ckpt = folder.path + "/bad\(k).safetensors"
+            try SafeTensors.write(tensors, metadata: ref.metadata, to: ckpt)
+            let expected = "lm-train: \(ckpt): tensor '\(tensors[victim].name)' holds \(bad) at element \(k); a checkpoint must hold finite numbers\n"
+            for args in [["sample", "--checkpoint", ckpt, "--prime", "ab", "--length", "5"], ["score", "--checkpoint", ckpt, "--data", data],
+                         ["predict", "--checkpoint", ckpt, "--text", "ab"]] {
+                let r = try runProcess(lmTrain, args)
+                #expect(r.status == 1 && r.stdout.isEmpty && r.stderr == expected, "\(args): \(r.stdout) \(r.stderr)")
+            }
+        }
+    }
+
+    /// `--lr 1e30 --clip 0 --eval-every 1`: the step-1 weights are huge but finite (a warning
+    /// line), the step-2 weights overflow: one line saying so, exit 1, and the kept
+    /// `last.safetensors` and `best.safetensors` are the step-1 model with finite weights.
+    @Test func hugeLearningRateWarnsThenStopsKeepingFiniteCheckpoints() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let data = try folder.write("c.txt", text: grammarCorpus(sentences: 100, seed: 4))
+        let out = folder.path + "/run"
+        let r = try runProcess(lmTrain, ["train", "--data", data, "--out", out, "--layers", "1", "--hidden", "8", "--embedding", "4",
+                                         "--batch", "4", "--seq-len", "8", "--steps", "20", "--eval-every", "1", "--threads", "1",
+                                         "--lr", "1e30", "--clip", "0"])
+        #expect(r.status == 1 && r.stdout.isEmpty)
+        let lines = r.stderr.split(separator: "\n")
+        #expect(lines.filter { $0.contains("diverged") }.count == 1 && lines.last?.hasPrefix("lm-train: training diverged: ") == true,
+                "\(r.stderr)")
+        #expect(lines.filter { $0.contains("warning:") && $0.contains("learning rate may be too high") }.count == 1, "\(r.stderr)")
+        for name in ["last", "best"] {
+            let saved = try LanguageModelCheckpoint.load(path: out + "/\(name).safetensors")   // refuses non-finite weights
+            #expect(saved.metadata["step"] == "1")
+            #expect(Double(saved.metadata["val_loss"] ?? "")?.isFinite == true)
+        }
+    }
+
+    /// Models that cannot fit in memory are refused before anything is allocated: one line with
+    /// what the model needs and what is available, exit 1, no output folder.
+    @Test func oversizedModelsAreRefusedBeforeAllocating() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let data = try folder.write("c.txt", text: grammarCorpus(sentences: 300, seed: 4))
+        let out = folder.path + "/run"
+        for option in [["--hidden", "1000000"], ["--layers", "100000"], ["--embedding", "10000000"]] {
+            let start = Date()
+            let r = try runProcess(lmTrain, ["train", "--data", data, "--out", out, "--steps", "1"] + option)
+            #expect(Date().timeIntervalSince(start) < 20)
+            #expect(r.status == 1 && r.stdout.isEmpty, "\(option): \(r.stderr)")
+            let lines = r.stderr.split(separator: "\n")
+            #expect(lines.count == 1 && lines[0].hasPrefix("lm-train: the model (") && lines[0].contains(" of memory but ")
+                    && lines[0].hasSuffix("; use a smaller --hidden, --layers, --embedding, --batch or --seq-len"), "\(option): \(r.stderr)")
+        }
+        let limited = try runProcess("/bin/sh", ["-c", "ulimit -v 2000000 && exec \"$0\" \"$@\"", lmTrain,
+                                                 "train", "--data", data, "--out", out, "--steps", "1", "--hidden", "20000"])
+        #expect(limited.status == 1 && limited.stderr.contains("is available (process limit RLIMIT_AS; physical memory "), "\(limited.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out))
     }
 
     @Test func badInputGivesOneLineAndNonZeroExit() throws {

@@ -84,12 +84,14 @@ public enum AtomicFile {
                 failure = AtomicFileError(path: path, reason: "cannot write temporary file: \(n < 0 ? errnoText() : "no progress")")
             }
         }
+        if failure == nil { FaultInjection.point(path, "written") }
         if failure == nil, fsync(fd) != 0 {
             failure = AtomicFileError(path: path, reason: "cannot flush temporary file to disk: \(errnoText())")
         }
         if close(fd) != 0, failure == nil {
             failure = AtomicFileError(path: path, reason: "cannot close temporary file: \(errnoText())")
         }
+        if failure == nil { FaultInjection.point(path, "synced") }
         if failure == nil, let beforeRename {
             do {
                 try beforeRename()
@@ -106,6 +108,7 @@ public enum AtomicFile {
             unlink(temporary)
             throw failure
         }
+        FaultInjection.point(path, "renamed")
         // Make the rename itself durable. Some file systems cannot sync a directory (EINVAL);
         // the data is in place either way, so only real I/O errors are reported.
         let dirFD = open(directory, O_RDONLY | O_CLOEXEC)
@@ -117,6 +120,32 @@ public enum AtomicFile {
                 throw AtomicFileError(path: path, reason: "cannot flush directory \(directory) to disk: \(String(cString: strerror(code)))")
             }
         }
+        FaultInjection.point(path, "directory-synced")
+    }
+
+    /// Removes the temporary files that writes by processes no longer running left in
+    /// `directory` (a process killed half-way through `write` leaves its `.<name>.tmp-<pid>-<suffix>`).
+    /// Files of a live process, and names of any other form, are kept.
+    /// - Returns: the names removed.
+    @discardableResult
+    public static func removeStaleTemporaries(in directory: String) -> [String] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
+        var removed: [String] = []
+        for name in names {
+            guard let pid = temporaryOwner(name), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            if unlink(directory + "/" + name) == 0 { removed.append(name) }
+        }
+        return removed.sorted()
+    }
+
+    /// The process id in a temporary name `.<name>.tmp-<pid>-<suffix>` that `write` makes, or nil.
+    static func temporaryOwner(_ name: String) -> pid_t? {
+        guard name.hasPrefix("."), let marker = name.range(of: ".tmp-", options: .backwards),
+              marker.lowerBound > name.index(after: name.startIndex) else { return nil }
+        let parts = name[marker.upperBound...].split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2, let pid = pid_t(parts[0]), pid > 0, !parts[1].isEmpty,
+              parts[1].allSatisfy({ $0.isASCII && ($0.isNumber || $0.isLowercase) }) else { return nil }
+        return pid
     }
 
     /// The directory containing `path` (`.` for a bare file name, `/` for a file in the root).

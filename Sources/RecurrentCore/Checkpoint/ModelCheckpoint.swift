@@ -90,6 +90,7 @@ public struct ModelCheckpoint<Configuration: Codable>: @unchecked Sendable {
         } catch let error as DecodingError {
             throw ModelLoadError.badMetadata(path, "metadata '\(key)' is not a valid configuration: \(Self.describe(error))")
         }
+        try Self.requireFinite(archive.tensors, source: path)
         meta["format"] = nil
         meta[key] = nil
         return ModelCheckpoint(format: format, configuration: configuration, configurationKey: key, tensors: archive.tensors, metadata: meta)
@@ -116,6 +117,13 @@ public struct ModelCheckpoint<Configuration: Codable>: @unchecked Sendable {
         return byName
     }
 
+    /// Checks that every value of `tensors` is finite.
+    /// - Throws: `ModelLoadError.nonFiniteValue` naming `source`, the first tensor holding NaN
+    ///   or an infinity, and the element.
+    public static func requireFinite(_ tensors: [NamedTensor], source: String) throws {
+        try requireFiniteTensors(tensors, source: source)
+    }
+
     /// One line for a decoding error: the key path and what is wrong.
     static func describe(_ error: DecodingError) -> String {
         func path(_ c: DecodingError.Context) -> String {
@@ -126,6 +134,17 @@ public struct ModelCheckpoint<Configuration: Codable>: @unchecked Sendable {
         case .keyNotFound(let key, _): return "'\(key.stringValue)' is missing"
         case .typeMismatch(_, let c), .valueNotFound(_, let c), .dataCorrupted(let c): return path(c)
         @unknown default: return "\(error)"
+        }
+    }
+}
+
+/// Checks that every value of `tensors` is finite.
+/// - Throws: `ModelLoadError.nonFiniteValue` naming `source`, the first tensor holding NaN or an
+///   infinity, and the element.
+func requireFiniteTensors(_ tensors: [NamedTensor], source: String) throws {
+    for t in tensors {
+        if let i = t.values.firstIndex(where: { !$0.isFinite }) {
+            throw ModelLoadError.nonFiniteValue(source, t.name, index: i, value: t.values[i])
         }
     }
 }

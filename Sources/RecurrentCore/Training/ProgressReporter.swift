@@ -10,12 +10,17 @@ public enum TrainingError: Error, CustomStringConvertible, Sendable {
     case nonFiniteLoss(step: Int, value: Double)
     /// After `step` some parameter is NaN or infinite although the loss was still finite.
     case nonFiniteParameters(step: Int)
+    /// The evaluation after `step` gave a NaN or infinite `metric` (a validation loss).
+    case nonFiniteMetric(step: Int, metric: String, value: Double)
 
     /// One line explaining what happened and what to try.
     public var description: String {
         switch self {
         case let .nonFiniteLoss(step, value):
             return "training diverged: loss is \(value) at step \(step); "
+                + "try a lower learning rate or gradient clipping (the last good checkpoint is kept)"
+        case let .nonFiniteMetric(step, metric, value):
+            return "training diverged: \(metric) is \(value) after step \(step); "
                 + "try a lower learning rate or gradient clipping (the last good checkpoint is kept)"
         case let .nonFiniteParameters(step):
             return "training diverged: the weights are not finite after step \(step); "

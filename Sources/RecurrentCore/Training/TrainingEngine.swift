@@ -12,11 +12,17 @@ import Foundation
 ///   state continue bit-identically; a run whose fingerprinted settings differ is refused;
 /// - signals (when `handlesSignals`): SIGINT/SIGTERM finish the current step, save, and throw
 ///   `TrainingInterrupted`; a second signal exits at once;
-/// - a NaN or infinite loss (or weights found non-finite at an evaluation point) throws
-///   `TrainingError` and keeps the last checkpoint.
+/// - a NaN or infinite loss, validation loss or validation metric (or weights found
+///   non-finite at an evaluation point) throws `TrainingError` before anything more is saved,
+///   so the last checkpoint is the last one with finite weights and losses; a loss still
+///   finite but over 1000 times the first step's gets one warning line.
 ///
 /// Files are written atomically (`AtomicFile`); nothing is written before the first step
-/// unless resuming.
+/// unless resuming. A save writes `last.safetensors`, then the resume file, which holds the
+/// whole state (weights included) and the save's id, also in `last.safetensors`: whichever
+/// write a crash interrupts, `--resume` continues from the newest complete save (rewriting a
+/// `last.safetensors` that is ahead of it). A run starting in a folder removes the temporary
+/// files that killed processes left there.
 public final class TrainingEngine<Model: TrainableModel> {
     /// The run's settings.
     public let configuration: TrainingConfiguration
@@ -96,25 +102,41 @@ public final class TrainingEngine<Model: TrainableModel> {
         var trainBefore = 0.0, wallBefore = 0.0
         var best = direction.worst
         var log = TrainingLog(metricNames: metricNames, itemName: task.itemName)
+        var repairLast: String?
         if c.resume {
             let fm = FileManager.default
             guard fm.fileExists(atPath: lastPath), fm.fileExists(atPath: statePath) else {
                 throw TrainingResumeError.nothingToResume(path: c.outDirectory)
             }
+            // The resume file is the saved state, whole: weights, optimizer and data position of
+            // one save. `last.safetensors` is written just before it, so a crash between the two
+            // leaves it one save ahead; it still serves to check the model and data against this run.
             let state = try TrainingState.read(path: statePath)
             if let d = TrainingFingerprint.firstDifference(saved: state.fingerprint, now: fp) {
                 throw TrainingResumeError.configurationDiffers(path: statePath, field: d.field, saved: d.saved, now: d.now)
             }
-            let checkpointStep = try SafeTensors.read(path: lastPath).metadata["step"] ?? "(none)"
-            guard checkpointStep == "\(state.step)" else {
-                throw TrainingResumeError.stepMismatch(path: lastPath, checkpointStep: checkpointStep, stateStep: state.step)
+            if let total, state.step > total {
+                throw TrainingResumeError.beyondBudget(path: statePath, step: state.step, budget: total)
+            }
+            guard state.parameters.map(\.shape) == params.map(\.shape) else {
+                throw ModelLoadError.badMetadata(statePath, "its \(state.parameters.count) weight tensors do not fit this model's \(params.count)")
             }
             try model.loadCheckpoint(from: lastPath)
-            try optimizer.load(state: state.optimizer, stepCount: state.optimizerSteps)
-            try task.data.seek(to: state.position)
-            var carried: [String: NamedTensor] = [:]
-            for t in state.carried { carried[t.name] = t }
-            try model.restoreCarriedState(carried)
+            let lastID = try SafeTensors.read(path: lastPath).metadata["save_id"]
+            let sameWeights = zip(params, state.parameters).allSatisfy { p, t in p.values.map(\.bitPattern) == t.values.map(\.bitPattern) }
+            for (p, t) in zip(params, state.parameters) { p.values = t.values }
+            do {
+                try optimizer.load(state: state.optimizer, stepCount: state.optimizerSteps)
+                try task.data.seek(to: state.position)
+                var carried: [String: NamedTensor] = [:]
+                for t in state.carried { carried[t.name] = t }
+                try model.restoreCarriedState(carried)
+            } catch let e as ModelLoadError {
+                throw e
+            } catch {
+                throw ModelLoadError.badMetadata(statePath, "\(error)")
+            }
+            if lastID != state.saveID || !sameWeights { repairLast = state.saveID }
             step = state.step
             trainBefore = state.trainSeconds
             wallBefore = state.wallSeconds
@@ -122,7 +144,20 @@ public final class TrainingEngine<Model: TrainableModel> {
             bestStep = state.bestStep
             log = TrainingLog.read(path: logPath, metricNames: metricNames, itemName: task.itemName)
             log.rows = log.rows.filter { $0.step <= step }
-            print("\(task.label): resuming from \(lastPath) at step \(step) (\(state.position))\n")
+            if let id = repairLast {
+                // Bring last.safetensors back to the state being resumed.
+                try model.writeCheckpoint(to: lastPath, extra: ["step": "\(step)", "save_id": id])
+                print("\(task.label): \(lastPath) was not from the save in \(statePath) (a run stopped between the two); "
+                      + "rewrote it from the training state\n")
+            }
+            print("\(task.label): resuming from \(statePath) at step \(step) (\(state.position))\n")
+        }
+
+        // Temporary files of writes that a killed run left half-way (after the checks of a
+        // resume, so that a refused one changes nothing).
+        let stale = AtomicFile.removeStaleTemporaries(in: c.outDirectory)
+        if !stale.isEmpty {
+            print("\(task.label): removed \(stale.count) temporary file(s) left in \(c.outDirectory) by a stopped run\n")
         }
 
         let reporter = progressOutput != nil
@@ -136,6 +171,16 @@ public final class TrainingEngine<Model: TrainableModel> {
         var stepLosses: [Double] = []
         var wroteAnything = c.resume
 
+        // One warning per run when a loss, still finite, grows past 1000 times the first
+        // step's (and past 1000): a run that is diverging without overflowing yet.
+        var firstLoss: Double?, warnedHuge = false
+        func warnIfHuge(_ loss: Double, what: String, step: Int) {
+            guard !warnedHuge, let first = firstLoss, loss > 1000 * max(first, 1) else { return }
+            warnedHuge = true
+            reporter.message("\(task.label): warning: \(what) \(String(format: "%.4g", loss)) at step \(step) is over 1000 times "
+                             + "the first step's training loss (\(String(format: "%.4g", first))); the learning rate may be too high")
+        }
+
         func prepareOutput() throws {
             if !wroteAnything {
                 try FileManager.default.createDirectory(atPath: c.outDirectory, withIntermediateDirectories: true)
@@ -143,12 +188,16 @@ public final class TrainingEngine<Model: TrainableModel> {
             }
         }
 
+        // Both files of one save carry its id; the resume file alone holds all of the state, so
+        // whichever write a crash interrupts, the folder keeps one complete save.
         func saveLastAndState(extra: [String: String]) throws {
             try prepareOutput()
-            try model.writeCheckpoint(to: lastPath, extra: extra)
+            let id = "\(step)-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+            try model.writeCheckpoint(to: lastPath, extra: extra.merging(["save_id": id]) { _, new in new })
             try TrainingState(step: step, optimizerSteps: optimizer.stepCount, position: task.data.position,
                               trainSeconds: trainBefore + trainSeconds, wallSeconds: wallBefore + clock() - start,
-                              best: best, bestStep: bestStep, fingerprint: fp,
+                              best: best, bestStep: bestStep, fingerprint: fp, saveID: id,
+                              parameters: params.map { NamedTensor(name: $0.name, shape: $0.shape, values: $0.values) },
                               optimizer: Dictionary(optimizer.state.map { ($0.name, $0.values) }, uniquingKeysWith: { a, _ in a }),
                               carried: model.carriedState).write(to: statePath)
         }
@@ -159,8 +208,17 @@ public final class TrainingEngine<Model: TrainableModel> {
                 throw TrainingError.nonFiniteParameters(step: step)
             }
             let metrics = try evaluation?.evaluate() ?? [:]
-            lastMetrics = metrics
             let value = evaluation.map { metrics[$0.validationMetric] ?? .nan } ?? .nan
+            // A NaN or infinite validation figure is divergence too: stop before saving, so the
+            // last checkpoint stays the last one with finite weights and finite losses.
+            if let e = evaluation {
+                for name in [e.validationMetric] + metricNames.filter({ $0.contains("loss") }) {
+                    if let v = metrics[name], !v.isFinite { throw TrainingError.nonFiniteMetric(step: step, metric: name, value: v) }
+                }
+                if !value.isFinite { throw TrainingError.nonFiniteMetric(step: step, metric: e.validationMetric, value: value) }
+                for name in metricNames where name.contains("loss") { warnIfHuge(metrics[name] ?? 0, what: name, step: step) }
+            }
+            lastMetrics = metrics
             if windowSteps > 0 || final {
                 log.rows.append(TrainingLogRow(
                     step: step, trainLoss: windowSteps > 0 ? windowLoss / Double(windowSteps) : lastLoss,
@@ -199,6 +257,8 @@ public final class TrainingEngine<Model: TrainableModel> {
             let items = batch.itemCount
             // Throws `TrainingError.nonFiniteLoss` on divergence, before the weights change.
             try reporter.update(step: step + 1, loss: loss, tokens: items)
+            if firstLoss == nil { firstLoss = loss }
+            warnIfHuge(loss, what: "training loss", step: step + 1)
             if c.clip > 0 { clipGradientNorm(params, maxNorm: c.clip) }
             let fraction = total == nil ? c.timeBudget.map { (trainBefore + trainSeconds + clock() - t0) / $0 } : nil
             optimizer.learningRate = schedule.rate(at: step, timeFraction: fraction)
