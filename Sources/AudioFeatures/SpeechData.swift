@@ -258,6 +258,7 @@ extension DatasetSplit {
         switch self {
         case .official: return "official"
         case let .speaker(s): return "speaker:\(s)"
+        case let .speakers(names): return "speakers:" + names.joined(separator: ",")
         case let .random(seed, fraction): return "random:\(seed):\(fraction)"
         }
     }

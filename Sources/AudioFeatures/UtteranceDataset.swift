@@ -81,14 +81,23 @@ public enum DatasetSplit: Sendable, Equatable {
     case official
     /// All utterances of this speaker → test, the rest → train.
     case speaker(String)
+    /// All utterances of these speakers → test, the rest → train.
+    case speakers([String])
     /// Seeded shuffle, then the first `testFraction` of the files → test.
     case random(seed: UInt64, testFraction: Double)
 
-    /// Parses `official`, `speaker:NAME`, `random`, `random:SEED`, `random:SEED:FRACTION`
-    /// (defaults seed 1, fraction 0.1).
+    /// Parses `official`, `speaker:NAME`, `speakers:A,B,...`, `random`, `random:SEED`,
+    /// `random:SEED:FRACTION` (defaults seed 1, fraction 0.1).
     public init(parsing s: String) throws {
         if s == "official" { self = .official; return }
         if s.hasPrefix("speaker:"), s.count > 8 { self = .speaker(String(s.dropFirst(8))); return }
+        if s.hasPrefix("speakers:") {
+            let names = s.dropFirst(9).split(separator: ",", omittingEmptySubsequences: false).map { String($0).trimmingCharacters(in: .whitespaces) }
+            guard !names.isEmpty, names.allSatisfy({ !$0.isEmpty }) else {
+                throw DatasetError.invalidOption(source: "split", reason: "'\(s)' is not speakers:A,B,... (names separated by commas)")
+            }
+            self = .speakers(names); return
+        }
         if s == "random" || s.hasPrefix("random:") {
             let parts = s.split(separator: ":").dropFirst()
             let seed = parts.first.flatMap { UInt64($0) }
@@ -100,7 +109,7 @@ public enum DatasetSplit: Sendable, Equatable {
             guard f > 0, f < 1 else { throw DatasetError.invalidOption(source: "split", reason: "test fraction \(f) outside (0, 1)") }
             self = .random(seed: seed ?? 1, testFraction: f); return
         }
-        throw DatasetError.invalidOption(source: "split", reason: "'\(s)' is not official, speaker:NAME or random[:SEED[:FRACTION]]")
+        throw DatasetError.invalidOption(source: "split", reason: "'\(s)' is not official, speaker:NAME, speakers:A,B,... or random[:SEED[:FRACTION]]")
     }
 }
 
@@ -214,10 +223,12 @@ public enum UtteranceDataset {
                 guard let i = u.index else { throw DatasetError.unlabelled(path: u.url.path, reason: "no take index ({label}_{speaker}_{index})") }
                 if i <= 4 { test.append(u) } else { train.append(u) }
             }
-        case let .speaker(name):
+        case .speaker, .speakers:
+            let held: Set<String>
+            if case let .speaker(name) = split { held = [name] } else if case let .speakers(names) = split { held = Set(names) } else { held = [] }
             for u in utterances {
                 guard let s = u.speaker else { throw DatasetError.unlabelled(path: u.url.path, reason: "no speaker ({label}_{speaker}_{index})") }
-                if s == name { test.append(u) } else { train.append(u) }
+                if held.contains(s) { test.append(u) } else { train.append(u) }
             }
         case let .random(seed, fraction):
             var order = Array(utterances.indices)

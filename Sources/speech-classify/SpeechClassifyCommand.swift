@@ -103,7 +103,7 @@ struct Train: ParsableCommand {
     @OptionGroup var budget: BudgetOptions
     @Option(help: "utterance (one label per file), frame (label tracks) or sequence (a label sequence per file, CTC; labels from the name's first field or a manifest: characters, or words when it has spaces).")
     var task: SpeechTask = .utterance
-    @Option(help: "Test split: official (take 0-4 test), speaker:NAME, random[:SEED[:FRACTION]]; a folder with train/ and test/ uses them.")
+    @Option(help: "Test split: official (take 0-4 test), speaker:NAME, speakers:A,B,..., random[:SEED[:FRACTION]]; a folder with train/ and test/ uses them.")
     var split: String = "official"
     @Option(name: .customLong("label-pattern"), help: "Utterance labels: field:N[:SEP], regex:PATTERN, folder, manifest:PATH.")
     var labelPattern: String = "field:0:_"
@@ -173,7 +173,7 @@ struct Eval: ParsableCommand {
     var checkpoint: String
     @Option(help: "Data folder (all its files are evaluated unless --split is given).")
     var data: String
-    @Option(help: "Evaluate only the test part of this split (official, speaker:NAME, random...).")
+    @Option(help: "Evaluate only the test part of this split (official, speaker:NAME, speakers:A,B,..., random...).")
     var split: String?
     @Option(name: .customLong("label-pattern"), help: "Utterance labels: field:N[:SEP], regex:PATTERN, folder, manifest:PATH.")
     var labelPattern: String = "field:0:_"

@@ -64,6 +64,11 @@ import Testing
         #expect(official.train.map { $0.url.lastPathComponent } == ["3_alice_7.wav", "5_bob_30.wav", "7_carol_5.wav"])
         let bob = try UtteranceDataset.split(u, by: DatasetSplit(parsing: "speaker:bob"))
         #expect(bob.test.allSatisfy { $0.speaker == "bob" } && bob.test.count == 2 && bob.train.count == 4)
+        let two = try UtteranceDataset.split(u, by: DatasetSplit(parsing: "speakers:bob,carol"))
+        #expect(two.test.map { $0.url.lastPathComponent } == ["5_bob_2.wav", "5_bob_30.wav", "7_carol_4.wav", "7_carol_5.wav"])
+        #expect(two.train.map { $0.url.lastPathComponent } == ["3_alice_0.wav", "3_alice_7.wav"])
+        #expect(try DatasetSplit(parsing: "speakers:bob,carol").name == "speakers:bob,carol")
+        #expect(throws: DatasetError.self) { _ = try DatasetSplit(parsing: "speakers:bob,,carol") }
 
         let r1 = try UtteranceDataset.split(u, by: DatasetSplit(parsing: "random:42:0.5"))
         let r2 = try UtteranceDataset.split(u, by: .random(seed: 42, testFraction: 0.5))
