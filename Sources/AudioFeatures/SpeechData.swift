@@ -13,6 +13,9 @@ public struct SpeechExample: Sendable {
     public var frameLabels: [Int32]
     /// Class indices of the label sequence (sequence task; never the blank 0), empty otherwise.
     public var labelSequence: [Int32]
+    /// The decoded mono audio at the feature rate, kept for training examples when augmentation
+    /// changes the audio (features are then recomputed at every step); nil otherwise.
+    public var audio: [Float]? = nil
 
     /// Creates an example.
     public init(path: String, features: FeatureMatrix, label: Int = -1, frameLabels: [Int32] = [], labelSequence: [Int32] = []) {

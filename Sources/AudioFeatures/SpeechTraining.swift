@@ -35,6 +35,8 @@ public struct SpeechTrainingOptions: Sendable, Encodable {
     public var batch = 32
     /// Share of the training files held out (stratified by label) to choose `best.safetensors`.
     public var valFraction = 0.1
+    /// On-the-fly augmentation of the training examples; nil = none.
+    public var augmentation: AugmentationConfig? = nil
 
     /// The defaults above.
     public init() {}
@@ -42,6 +44,7 @@ public struct SpeechTrainingOptions: Sendable, Encodable {
     enum CodingKeys: String, CodingKey {
         case dataPath = "data", task, split, labelPattern = "label_pattern", utteranceCMN = "utterance_cmn"
         case cell, layers, hidden, bidirectional, pooling, projection, dropout, batch, valFraction = "val_fraction"
+        case augmentation
     }
 
     /// Checks the sizes; the message names the option.
@@ -53,6 +56,12 @@ public struct SpeechTrainingOptions: Sendable, Encodable {
         if batch < 1 { throw fail("--batch", "must be at least 1 (got \(batch))") }
         if !(dropout >= 0 && dropout < 1) { throw fail("--dropout", "must be in [0, 1) (got \(dropout))") }
         if !(valFraction >= 0 && valFraction < 1) { throw fail("--val-fraction", "must be at least 0 and below 1 (got \(valFraction))") }
+        if let a = augmentation {
+            if let problem = a.problem { throw fail("augmentation", problem) }
+            if task == .frame && !a.speeds.isEmpty {
+                throw fail("--speed-perturb", "changes the timing of the audio, which the frame task's label tracks fix; use it with the utterance or sequence task")
+            }
+        }
     }
 }
 
@@ -126,6 +135,8 @@ public final class SpeechLearner: TrainableModel {
     public let checkpoint: SpeechCheckpoint
     /// The network.
     public var classifier: SpeechClassifier { checkpoint.model }
+    /// Augments each training batch (nil: batches train as they are).
+    public var augmenter: SpeechAugmenter?
 
     /// Wraps a checkpoint's parts.
     public init(checkpoint: SpeechCheckpoint) { self.checkpoint = checkpoint }
@@ -135,7 +146,8 @@ public final class SpeechLearner: TrainableModel {
     /// One step on the batch padded to `[batch, time, features]`; mean loss over utterances
     /// (utterance task) or valid frames (frame task).
     public func trainStep(on batch: SpeechBatch, seed: UInt64) -> Double {
-        classifier.network.trainStep(classifier.batch(batch.examples, labelled: true), seed: seed).loss
+        let examples = augmenter?.augment(batch.examples, seed: seed) ?? batch.examples
+        return classifier.network.trainStep(classifier.batch(examples, labelled: true), seed: seed).loss
     }
 
     public func writeCheckpoint(to path: String, extra: [String: String]) throws {
@@ -234,7 +246,16 @@ public enum SpeechTraining {
         let data = try SpeechCorpus.prepare(folder: folder, task: o.task, split: split, rule: rule, config: features, threads: threads)
         let parts = ValidationSplit(count: data.train.count, fraction: o.valFraction, seed: seed,
                                     labels: o.task == .utterance ? data.train.map(\.label) : nil)
-        return SpeechTrainingData(train: parts.train.map { data.train[$0] }, validation: parts.validation.map { data.train[$0] },
+        var train = parts.train.map { data.train[$0] }
+        if o.augmentation?.changesAudio == true {
+            // Augmentation recomputes features from the audio at every step: keep it decoded.
+            let rate = features.sampleRate
+            let audio = try Threading.parallelMap(count: train.count, threads: threads) { i in
+                try AudioLoader.loadMono(URL(fileURLWithPath: train[i].path), sampleRate: rate)
+            }
+            for i in train.indices { train[i].audio = audio[i] }
+        }
+        return SpeechTrainingData(train: train, validation: parts.validation.map { data.train[$0] },
                                   test: data.test, labels: data.labels, normalizer: data.normalizer, features: features,
                                   skipped: data.skipped, splitNote: data.splitNote,
                                   featureSeconds: ProgressReporter.monotonicSeconds() - t0)
@@ -264,6 +285,9 @@ public enum SpeechTraining {
                                          threads: training.threads, source: "command line")
         let learner = SpeechLearner(checkpoint: SpeechCheckpoint(model: model, features: data.features, normalizer: data.normalizer,
                                                                  labels: data.labels))
+        if let a = o.augmentation, a.isEnabled {
+            learner.augmenter = SpeechAugmenter(config: a, features: data.features, normalizer: data.normalizer, threads: training.threads)
+        }
         let silence = data.labels.index(of: LabelTrack.silence)
         let validation = data.validation
         var names = ["val_loss", "val_accuracy"]

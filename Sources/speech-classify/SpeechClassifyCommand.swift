@@ -111,6 +111,7 @@ struct Train: ParsableCommand {
     @Option(help: "Width of a learned tanh input projection (0 = none).") var projection: Int = 0
     @Flag(name: .customLong("utterance-cmn"), help: "Subtract each utterance's mean from its static features (cepstral mean normalisation).")
     var utteranceCMN = false
+    @OptionGroup var augmentation: AugmentationOptions
 
     func run() throws {
         try TrainingCLI.failing("speech-classify") {
@@ -127,6 +128,7 @@ struct Train: ParsableCommand {
             o.pooling = pooling; o.projection = projection
             o.batch = budget.batch ?? speechDefaults.batch
             o.valFraction = runOptions.valFraction ?? speechDefaults.valFraction
+            o.augmentation = try augmentation.config()
             print(try trainAndReport(o, training, evalEveryGiven: budget.evalEvery != nil, label: "train"))
         }
     }

@@ -1,0 +1,138 @@
+import Foundation
+import RecurrentCore
+
+/// On-the-fly augmentation of training audio, drawn anew for every example at every step from a
+/// seed (the engine's step seed and the example's place in the batch), so a run — and a resumed
+/// run — sees the same perturbations on every machine and with any thread count.
+///
+/// In order: speed perturbation (resampling by a factor drawn from `speeds`, which changes the
+/// duration and the pitch together, as in Ko et al. 2015), a random gain, white noise at a
+/// random signal-to-noise ratio; then, on the normalised features, SpecAugment-style masks
+/// (Park et al. 2019): `timeMasks` spans of up to `timeMaskWidth` frames and `frequencyMasks`
+/// bands of up to `frequencyMaskWidth` cepstral coefficients (the same coefficients of the
+/// static, Δ and ΔΔ groups) set to 0, the normalised mean.
+public struct AugmentationConfig: Codable, Sendable, Equatable {
+    /// Speed factors to draw from (e.g. 0.9, 1.0, 1.1); empty = no speed perturbation.
+    public var speeds: [Double] = []
+    /// Gain range in decibels; nil = none.
+    public var gainDecibels: ClosedRange<Double>? = nil
+    /// Signal-to-noise range of added white noise in decibels; nil = none.
+    public var noiseSNR: ClosedRange<Double>? = nil
+    /// Number of time masks per example and their largest width in frames.
+    public var timeMasks = 0, timeMaskWidth = 0
+    /// Number of frequency masks per example and their largest width in coefficients.
+    public var frequencyMasks = 0, frequencyMaskWidth = 0
+
+    /// No augmentation.
+    public init() {}
+
+    /// Whether anything is switched on.
+    public var isEnabled: Bool { changesAudio || timeMasks > 0 || frequencyMasks > 0 }
+    /// Whether the audio itself changes (so features must be recomputed per step).
+    public var changesAudio: Bool { !speeds.isEmpty || gainDecibels != nil || noiseSNR != nil }
+
+    /// A one-line reason when a field is out of range, nil when usable.
+    public var problem: String? {
+        if speeds.contains(where: { !($0 >= 0.5 && $0 <= 2) }) { return "speed factors must be within 0.5...2" }
+        if let g = gainDecibels, g.lowerBound < -40 || g.upperBound > 20 { return "gain must be within -40...20 dB" }
+        if let n = noiseSNR, n.lowerBound < -10 || n.upperBound > 100 { return "noise SNR must be within -10...100 dB" }
+        if timeMasks < 0 || timeMasks > 20 || timeMaskWidth < 0 || timeMaskWidth > 1000 { return "time masks must be 0...20 of 0...1000 frames" }
+        if frequencyMasks < 0 || frequencyMasks > 10 || frequencyMaskWidth < 0 { return "frequency masks must be 0...10" }
+        if (timeMasks > 0) != (timeMaskWidth > 0) { return "time masks need both a count and a width" }
+        if (frequencyMasks > 0) != (frequencyMaskWidth > 0) { return "frequency masks need both a count and a width" }
+        return nil
+    }
+
+    /// The perturbed audio of `signal` (mono, at the feature rate).
+    func perturb(_ signal: [Float], rng: inout SeededRandom) throws -> [Float] {
+        var x = signal
+        if !speeds.isEmpty {
+            let speed = speeds[rng.nextInt(below: speeds.count)]
+            if speed != 1 { x = try Self.resample(x, ratio: 1 / speed) }
+        }
+        if let g = gainDecibels {
+            let k = Float(pow(10, Self.uniform(&rng, g) / 20))
+            for i in x.indices { x[i] *= k }
+        }
+        if let snr = noiseSNR, !x.isEmpty {
+            let power = x.reduce(0.0) { $0 + Double($1) * Double($1) } / Double(x.count)
+            let sigma = Float((power / pow(10, Self.uniform(&rng, snr) / 10)).squareRoot())
+            for i in x.indices { x[i] += sigma * rng.normal() }
+        }
+        return x
+    }
+
+    /// Masks spans of frames and bands of coefficients of normalised features in place.
+    /// `cepstral` is the width of one coefficient group (static, Δ, ΔΔ).
+    func mask(_ m: inout FeatureMatrix, cepstral: Int, rng: inout SeededRandom) {
+        let F = m.features, T = m.frames
+        for _ in 0..<frequencyMasks {
+            let w = rng.nextInt(in: 0...min(frequencyMaskWidth, cepstral))
+            guard w > 0 else { continue }
+            let f0 = rng.nextInt(below: cepstral - w + 1)
+            for t in 0..<T {
+                for group in stride(from: 0, to: F, by: cepstral) {
+                    for f in (group + f0)..<min(group + f0 + w, F) { m.values[t * F + f] = 0 }
+                }
+            }
+        }
+        for _ in 0..<timeMasks {
+            // A mask never covers more than a fifth of the utterance.
+            let w = rng.nextInt(in: 0...min(timeMaskWidth, T / 5))
+            guard w > 0 else { continue }
+            let t0 = rng.nextInt(below: T - w + 1)
+            for t in t0..<(t0 + w) { for f in 0..<F { m.values[t * F + f] = 0 } }
+        }
+    }
+
+    static func uniform(_ rng: inout SeededRandom, _ r: ClosedRange<Double>) -> Double {
+        r.lowerBound + (r.upperBound - r.lowerBound) * rng.nextDouble()
+    }
+
+    /// `signal` resampled by `ratio` (output rate / input rate) with libsamplerate.
+    static func resample(_ signal: [Float], ratio: Double) throws -> [Float] {
+        let converter = try Resampler(path: "speed perturbation", ratio: ratio, maxInput: max(signal.count, 1))
+        var out: [Float] = []
+        out.reserveCapacity(Int(Double(signal.count) * ratio) + 64)
+        try signal.withUnsafeBufferPointer { try converter.process($0, endOfInput: true) { out.append(contentsOf: $0) } }
+        return out
+    }
+}
+
+/// Features of augmented training examples, one MFCC extractor per thread.
+public final class SpeechAugmenter: @unchecked Sendable {
+    /// What to apply.
+    public let config: AugmentationConfig
+    /// Feature settings of the model.
+    public let features: FeatureConfig
+    /// The training statistics the features are normalised with.
+    public let normalizer: FeatureNormalizer
+    /// Threads used to recompute features.
+    public let threads: Int
+
+    /// An augmenter; `config.problem` must be nil.
+    public init(config: AugmentationConfig, features: FeatureConfig, normalizer: FeatureNormalizer, threads: Int) {
+        precondition(config.problem == nil, config.problem ?? "")
+        self.config = config; self.features = features; self.normalizer = normalizer; self.threads = max(1, threads)
+    }
+
+    /// The examples with augmented features (labels unchanged). Example `k` draws from
+    /// `seed` and `k` alone. Examples without audio keep their features (masks still apply).
+    public func augment(_ examples: [SpeechExample], seed: UInt64) -> [SpeechExample] {
+        let results = Threading.parallelMap(count: examples.count, threads: threads,
+                                            makeWorker: { try MFCCExtractor(config: self.features) }) { extractor, k -> SpeechExample in
+            var rng = SeededRandom(seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(k) &+ 0xA5)
+            var e = examples[k]
+            if self.config.changesAudio, let audio = e.audio {
+                var f = extractor.features(of: try self.config.perturb(audio, rng: &rng))
+                if f.frames == 0 { return e }
+                try self.normalizer.apply(to: &f, source: e.path)
+                e.features = f
+            }
+            self.config.mask(&e.features, cepstral: self.features.cepstralCount, rng: &rng)
+            return e
+        }
+        // A failure (which the checks above make unlikely) keeps the clean example.
+        return results.enumerated().map { k, r in (try? r.get()) ?? examples[k] }
+    }
+}

@@ -1,0 +1,59 @@
+import ArgumentParser
+import AudioFeatures
+
+/// `speech-classify train`'s augmentation flags: `--augment` switches on a tested set, each
+/// flag sets (or with `off`, clears) one part.
+struct AugmentationOptions: ParsableArguments {
+    @Flag(help: "Augment training audio: speed 0.9/1.0/1.1, gain -6:6 dB, noise at 10:40 dB SNR, 2 time masks of up to 8 frames, 2 frequency masks of up to 3 coefficients (each part can be changed by its flag).")
+    var augment = false
+    @Option(name: .customLong("speed-perturb"), help: "Speed factors drawn per example, e.g. 0.9,1.0,1.1 (resampled with libsamplerate), or off.")
+    var speedPerturb: String?
+    @Option(name: .customLong("gain-db"), help: "Random gain per example, MIN:MAX decibels, or off.")
+    var gain: String?
+    @Option(name: .customLong("noise-snr"), help: "White noise per example at a random signal-to-noise ratio, MIN:MAX decibels, or off.")
+    var noise: String?
+    @Option(name: .customLong("time-masks"), help: "SpecAugment time masks per example, COUNT:MAX_FRAMES, or off.")
+    var timeMasks: String?
+    @Option(name: .customLong("freq-masks"), help: "SpecAugment frequency masks per example, COUNT:MAX_COEFFICIENTS, or off.")
+    var frequencyMasks: String?
+
+    /// The configuration the flags describe; nil when nothing is switched on.
+    func config() throws -> AugmentationConfig? {
+        var a = AugmentationConfig()
+        if augment {
+            a.speeds = [0.9, 1.0, 1.1]; a.gainDecibels = -6...6; a.noiseSNR = 10...40
+            a.timeMasks = 2; a.timeMaskWidth = 8; a.frequencyMasks = 2; a.frequencyMaskWidth = 3
+        }
+        func range(_ s: String, _ flag: String) throws -> ClosedRange<Double> {
+            let p = s.split(separator: ":").map { Double($0) }
+            guard p.count == 2, let lo = p[0], let hi = p[1], lo.isFinite, hi.isFinite, lo <= hi else {
+                throw ValidationError("\(flag): expected MIN:MAX with MIN <= MAX, or off; got '\(s)'")
+            }
+            return lo...hi
+        }
+        func pair(_ s: String, _ flag: String) throws -> (Int, Int) {
+            let p = s.split(separator: ":").map { Int($0) }
+            guard p.count == 2, let n = p[0], let w = p[1], n >= 1, w >= 1 else {
+                throw ValidationError("\(flag): expected COUNT:WIDTH (both at least 1), or off; got '\(s)'")
+            }
+            return (n, w)
+        }
+        if let s = speedPerturb {
+            if s == "off" { a.speeds = [] } else {
+                let f = s.split(separator: ",").map { Double($0) }
+                guard !f.isEmpty, f.allSatisfy({ $0 != nil }) else { throw ValidationError("--speed-perturb: expected factors like 0.9,1.0,1.1, or off; got '\(s)'") }
+                a.speeds = f.map { $0! }
+            }
+        }
+        if let s = gain { a.gainDecibels = s == "off" ? nil : try range(s, "--gain-db") }
+        if let s = noise { a.noiseSNR = s == "off" ? nil : try range(s, "--noise-snr") }
+        if let s = timeMasks {
+            if s == "off" { a.timeMasks = 0; a.timeMaskWidth = 0 } else { (a.timeMasks, a.timeMaskWidth) = try pair(s, "--time-masks") }
+        }
+        if let s = frequencyMasks {
+            if s == "off" { a.frequencyMasks = 0; a.frequencyMaskWidth = 0 } else { (a.frequencyMasks, a.frequencyMaskWidth) = try pair(s, "--freq-masks") }
+        }
+        if let problem = a.problem { throw ValidationError("augmentation: \(problem)") }
+        return a.isEnabled ? a : nil
+    }
+}

@@ -1,0 +1,146 @@
+import Foundation
+import RecurrentCore
+import TestSupport
+import Testing
+@testable import AudioFeatures
+
+@Suite("training-audio augmentation")
+struct AugmentationTests {
+    static func tone(_ hz: Double, seconds: Double = 0.5, rate: Int = 8000, amplitude: Float = 0.5) -> [Float] {
+        (0..<Int(seconds * Double(rate))).map { amplitude * Float(sin(2 * Double.pi * hz * Double($0) / Double(rate))) }
+    }
+
+    static func rms(_ x: [Float]) -> Double { (x.reduce(0.0) { $0 + Double($1) * Double($1) } / Double(x.count)).squareRoot() }
+
+    /// Upward zero crossings per second of the middle of a signal (away from filter edges).
+    static func frequency(_ x: [Float], rate: Int = 8000) -> Double {
+        let mid = x[(x.count / 4)..<(3 * x.count / 4)]
+        var crossings = 0
+        var previous = mid.first!
+        for v in mid.dropFirst() { if previous < 0 && v >= 0 { crossings += 1 }; previous = v }
+        return Double(crossings) / (Double(mid.count) / Double(rate))
+    }
+
+    @Test("speed 1.1 shortens by 1/1.1 and raises a 1000 Hz tone to 1100 Hz; 0.9 the reverse")
+    func speed() throws {
+        let x = Self.tone(1000)
+        for speed in [1.1, 0.9] {
+            var a = AugmentationConfig()
+            a.speeds = [speed]
+            var rng = SeededRandom(seed: 1)
+            let y = try a.perturb(x, rng: &rng)
+            #expect(abs(Double(y.count) - Double(x.count) / speed) <= 2, "length \(y.count) at speed \(speed)")
+            #expect(abs(Self.frequency(y) - 1000 * speed) < 15, "frequency \(Self.frequency(y)) at speed \(speed)")
+        }
+    }
+
+    @Test("gain scales the level by the drawn decibels; noise lands at the drawn signal-to-noise ratio")
+    func gainAndNoise() throws {
+        let x = Self.tone(440, seconds: 2)
+        var g = AugmentationConfig()
+        g.gainDecibels = -6 ... -6
+        var rng = SeededRandom(seed: 2)
+        let y = try g.perturb(x, rng: &rng)
+        #expect(abs(Self.rms(y) / Self.rms(x) - pow(10, -6.0 / 20)) < 1e-4)
+
+        var n = AugmentationConfig()
+        n.noiseSNR = 10...10
+        let z = try n.perturb(x, rng: &rng)
+        let noise = zip(z, x).map { $0 - $1 }
+        let snr = 20 * log10(Self.rms(x) / Self.rms(noise))
+        #expect(abs(snr - 10) < 0.3, "measured SNR \(snr) dB")
+    }
+
+    @Test("frequency masks zero the same coefficients in the static, delta and delta-delta groups; time masks whole frames")
+    func masks() {
+        var a = AugmentationConfig()
+        a.frequencyMasks = 1; a.frequencyMaskWidth = 4
+        let T = 50, F = 39
+        var m = FeatureMatrix(frames: T, features: F, values: [Float](repeating: 1, count: T * F))
+        var rng = SeededRandom(seed: 3)
+        a.mask(&m, cepstral: 13, rng: &rng)
+        let zeroColumns = (0..<F).filter { f in (0..<T).allSatisfy { m.values[$0 * F + f] == 0 } }
+        let statics = zeroColumns.filter { $0 < 13 }
+        #expect(statics.count <= 4)
+        #expect(zeroColumns == statics + statics.map { $0 + 13 } + statics.map { $0 + 26 })
+        #expect(m.values.filter { $0 == 0 }.count == zeroColumns.count * T)
+
+        var t = AugmentationConfig()
+        t.timeMasks = 2; t.timeMaskWidth = 6
+        var found = false
+        for seed in 0..<10 {
+            var u = FeatureMatrix(frames: T, features: F, values: [Float](repeating: 1, count: T * F))
+            var r = SeededRandom(seed: UInt64(seed))
+            t.mask(&u, cepstral: 13, rng: &r)
+            let zeroFrames = (0..<T).filter { f in (0..<F).allSatisfy { u.values[f * F + $0] == 0 } }
+            #expect(zeroFrames.count <= 12)
+            #expect(u.values.filter { $0 == 0 }.count == zeroFrames.count * F)
+            found = found || !zeroFrames.isEmpty
+        }
+        #expect(found)
+    }
+
+    @Test("augmented batches depend on the seed and the example alone, not on the thread count")
+    func deterministic() throws {
+        var a = AugmentationConfig()
+        a.speeds = [0.9, 1.0, 1.1]; a.gainDecibels = -6...6; a.noiseSNR = 10...30; a.timeMasks = 1; a.timeMaskWidth = 5
+        let features = FeatureConfig()
+        let extractor = try MFCCExtractor(config: features)
+        let examples = [440.0, 900.0, 1500.0].enumerated().map { k, hz -> SpeechExample in
+            var e = SpeechExample(path: "tone\(k).wav", features: extractor.features(of: Self.tone(hz)), label: k)
+            e.audio = Self.tone(hz)
+            return e
+        }
+        let normalizer = try FeatureNormalizer.fitted(to: examples.map(\.features), featureCount: features.featureCount)
+        let one = SpeechAugmenter(config: a, features: features, normalizer: normalizer, threads: 1)
+        let two = SpeechAugmenter(config: a, features: features, normalizer: normalizer, threads: 2)
+        let x = one.augment(examples, seed: 7), y = two.augment(examples, seed: 7), z = one.augment(examples, seed: 8)
+        #expect(x.map(\.features) == y.map(\.features))
+        #expect(x.map(\.features) != z.map(\.features))
+        #expect(x.map(\.label) == [0, 1, 2])
+        #expect(x.map(\.features) != examples.map(\.features))
+    }
+
+    @Test("speed perturbation with the frame task is refused naming the flag")
+    func frameTaskRefusesSpeed() {
+        var o = SpeechTrainingOptions()
+        o.task = .frame
+        var a = AugmentationConfig()
+        a.speeds = [0.9, 1.1]
+        o.augmentation = a
+        #expect { try o.validate() } throws: { "\($0)".contains("--speed-perturb") }
+    }
+}
+
+@Suite("augmented training on the engine", .serialized)
+struct AugmentedTrainingTests {
+    func run(_ o: SpeechTrainingOptions, _ data: SpeechTrainingData, out: String, steps: Int, resume: Bool = false) throws -> TrainingRunSummary {
+        var t = TrainingConfiguration()
+        t.learningRate = 1e-2; t.lrSchedule = .constant; t.steps = steps; t.evalEvery = 4; t.seed = 3; t.threads = 2
+        t.outDirectory = out; t.resume = resume
+        let engine = TrainingEngine(configuration: t, task: try SpeechTraining.task(options: o, data: data, training: t))
+        engine.progressOutput = { _ in }
+        return try engine.run()
+    }
+
+    /// Augmentation changes what the steps see; a resumed augmented run equals an uninterrupted one.
+    @Test func augmentationChangesStepsAndResumesExactly() throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try writeToneSet(into: dir, perClass: 4, seed: 9)
+        var o = SpeechTrainingOptions()
+        o.dataPath = dir.path; o.split = "random:3:0.25"; o.cell = .gru; o.hidden = 6; o.batch = 4; o.valFraction = 0.2
+        let plain = try run(o, try SpeechTraining.prepare(options: o, seed: 3, threads: 2), out: dir.path + "/plain", steps: 8)
+        var a = AugmentationConfig()
+        a.speeds = [0.9, 1.1]; a.noiseSNR = 10...20; a.frequencyMasks = 1; a.frequencyMaskWidth = 2
+        o.augmentation = a
+        let data = try SpeechTraining.prepare(options: o, seed: 3, threads: 2)
+        #expect(data.train.allSatisfy { $0.audio != nil } && data.validation.allSatisfy { $0.audio == nil })
+        let full = try run(o, data, out: dir.path + "/full", steps: 8)
+        #expect(full.stepLosses != plain.stepLosses)
+        _ = try run(o, data, out: dir.path + "/split", steps: 4)
+        let resumed = try run(o, data, out: dir.path + "/split", steps: 8, resume: true)
+        #expect(resumed.stepLosses == Array(full.stepLosses.suffix(4)))
+        #expect(try differingTensors(dir.path + "/full/last.safetensors", dir.path + "/split/last.safetensors") == [])
+    }
+}
