@@ -245,6 +245,7 @@ public enum SpeechTraining {
         try o.validate()
         let model = try SpeechClassifier(config: modelConfig(options: o, data: data), seed: training.seed,
                                          threads: training.threads, source: "command line")
+        model.network.precision = training.precision
         let learner = SpeechLearner(checkpoint: SpeechCheckpoint(model: model, features: data.features, normalizer: data.normalizer,
                                                                  labels: data.labels))
         let silence = data.labels.index(of: LabelTrack.silence)

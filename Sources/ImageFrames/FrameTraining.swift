@@ -232,6 +232,7 @@ public final class FrameTrainingRun {
                 + "\(features.width)x\(features.height) \(features.colour.rawValue) \(features.mode.rawValue)"
                 + "\(features.deltas ? " + deltas" : ""), \(features.featuresPerStep) per step")
         let model = try FrameClassification.makeModel(split: split, network: o.network, seed: training.seed, threads: training.threads)
+        model.network.precision = training.precision
         let info = model.info
         // Labels index the model's classes by construction (the loader maps names); per-frame
         // training needs every clip's labels.txt.

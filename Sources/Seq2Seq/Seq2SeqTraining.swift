@@ -247,6 +247,7 @@ public enum Seq2SeqTraining {
                                    maxSourceLength: max(prepared.longestSource, 1), maxTargetLength: prepared.longestTarget + 5,
                                    dropout: o.dropout)
         let model = try Seq2SeqModel(config: config, seed: training.seed, threads: training.threads)
+        model.precision = training.precision
         let bundle = Seq2SeqBundle(model: model, sourceVocabulary: prepared.sourceVocabulary, targetVocabulary: prepared.targetVocabulary,
                                    metadata: ["task": o.task?.rawValue ?? "data"])
         let data = try Seq2SeqBatchSource(pairs: prepared.train, batchSize: o.batch, maxSourceLength: config.maxSourceLength,

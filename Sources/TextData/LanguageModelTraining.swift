@@ -163,6 +163,7 @@ public enum LanguageModelTraining {
         let config = LanguageModelConfig(cell: o.cell, layers: o.layers, hidden: o.hidden, embedding: o.embedding,
                                          vocabSize: vocab.count, dropout: o.dropout, tieWeights: o.tieWeights)
         let model = RecurrentLanguageModel(config: config, seed: training.seed, threads: training.threads)
+        model.precision = training.precision
         let learner = LanguageModelLearner(model: model, vocabulary: vocab)
         // Validation: the tail cut into consecutive seqLen chunks, each from a zero state.
         let evaluation = validate ? TrainingEvaluation(metricNames: ["val_loss"], validationMetric: "val_loss", direction: .lowerIsBetter) {
