@@ -165,54 +165,79 @@ void rnn_pack_b_bf16(const float *src, int ld, int k, int n, int transposed, uin
 __attribute__((target("avx512f,avx512bf16")))
 static void bblock(int pairs, const int32_t *ap, const uint16_t *b0, const uint16_t *b1, float *c, int ldc, int rows,
                    __mmask16 m0, __mmask16 m1) {
-    __m512 acc0[8], acc1[8];
-    for (int r = 0; r < 8; r++) {
-        acc0[r] = r < rows ? _mm512_maskz_loadu_ps(m0, c + (size_t)r * ldc) : _mm512_setzero_ps();
-        acc1[r] = r < rows ? _mm512_maskz_loadu_ps(m1, c + (size_t)r * ldc + 16) : _mm512_setzero_ps();
-    }
+    /* The sixteen accumulators are named one by one: written as arrays, the compiler split the
+       loop over K in two (one per panel), which doubled the broadcasts. */
+#define LOAD(r) \
+    __m512 c0##r = r < rows ? _mm512_maskz_loadu_ps(m0, c + (size_t)r * ldc) : _mm512_setzero_ps(); \
+    __m512 c1##r = r < rows ? _mm512_maskz_loadu_ps(m1, c + (size_t)r * ldc + 16) : _mm512_setzero_ps();
+    LOAD(0) LOAD(1) LOAD(2) LOAD(3) LOAD(4) LOAD(5) LOAD(6) LOAD(7)
+#undef LOAD
     for (int q = 0; q < pairs; q++) {
         __m512bh x0 = (__m512bh)_mm512_loadu_si512(b0 + (size_t)q * 32);
         __m512bh x1 = (__m512bh)_mm512_loadu_si512(b1 + (size_t)q * 32);
-        for (int r = 0; r < 8; r++) {
-            __m512bh av = (__m512bh)_mm512_set1_epi32(ap[q * 8 + r]);
-            acc0[r] = _mm512_dpbf16_ps(acc0[r], av, x0);
-            acc1[r] = _mm512_dpbf16_ps(acc1[r], av, x1);
-        }
+        const int32_t *aq = ap + q * 8;
+#define STEP(r) { \
+        __m512bh av = (__m512bh)_mm512_set1_epi32(aq[r]); \
+        c0##r = _mm512_dpbf16_ps(c0##r, av, x0); \
+        c1##r = _mm512_dpbf16_ps(c1##r, av, x1); }
+        STEP(0) STEP(1) STEP(2) STEP(3) STEP(4) STEP(5) STEP(6) STEP(7)
+#undef STEP
+    }
+#define STORE(r) \
+    if (r < rows) { \
+        _mm512_mask_storeu_ps(c + (size_t)r * ldc, m0, c0##r); \
+        _mm512_mask_storeu_ps(c + (size_t)r * ldc + 16, m1, c1##r); \
+    }
+    STORE(0) STORE(1) STORE(2) STORE(3) STORE(4) STORE(5) STORE(6) STORE(7)
+#undef STORE
+}
+
+/* Rows r0.. r0 + rows - 1 of A, pairs q0 .. q0 + kp - 1, interleaved: ap[q * 8 + r]; missing rows
+   are zeros. With an even row stride one gather fetches two pairs of all eight rows. */
+__attribute__((target("avx512f")))
+static void interleave_rows(const uint16_t *a, int lda, int rows, int q0, int kp, int32_t *ap) {
+    if (rows == 8 && !(lda & 1)) {
+        const int32_t *base = (const int32_t *)(const void *)(a + 2 * (size_t)q0);
+        const int s = lda / 2;
+        const __m512i idx = _mm512_setr_epi32(0, s, 2 * s, 3 * s, 4 * s, 5 * s, 6 * s, 7 * s,
+                                              1, s + 1, 2 * s + 1, 3 * s + 1, 4 * s + 1, 5 * s + 1, 6 * s + 1, 7 * s + 1);
+        int q = 0;
+        for (; q + 2 <= kp; q += 2) _mm512_store_si512(ap + q * 8, _mm512_i32gather_epi32(idx, base + q, 4));
+        for (; q < kp; q++)
+            for (int r = 0; r < 8; r++) ap[q * 8 + r] = base[(size_t)r * s + q];
+        return;
     }
     for (int r = 0; r < 8; r++) {
         if (r < rows) {
-            _mm512_mask_storeu_ps(c + (size_t)r * ldc, m0, acc0[r]);
-            _mm512_mask_storeu_ps(c + (size_t)r * ldc + 16, m1, acc1[r]);
+            const uint16_t *row = a + (size_t)r * lda + 2 * (size_t)q0;
+            for (int q = 0; q < kp; q++) memcpy(&ap[q * 8 + r], row + 2 * q, 4);
+        } else {
+            for (int q = 0; q < kp; q++) ap[q * 8 + r] = 0;
         }
     }
 }
 
-/* K in blocks of KC pairs; for each block of 8 rows the rows' pairs are interleaved into a
-   4 KB buffer (L1-resident) and multiplied with every panel of B, which streams from L2. */
+/* Blocked like a GEMM library: K in blocks of KC pairs and N in blocks of NC columns, so that
+   the block of B in use (256 x 512 bf16, 256 KB) stays in the L2 cache while every block of 8
+   rows of A, interleaved into a 4 KB buffer in the L1 cache, passes over it. */
 __attribute__((target("avx512f,avx512bf16")))
 static void gemm_bf16_avx512(int m, int n, int k, const uint16_t *a, int lda, const uint16_t *packed, float *c, int ldc) {
-    enum { KC = 128 };   /* pairs per K block: 256 values of K */
+    enum { KC = 128, NC = 512 };   /* pairs per K block (256 values of K); columns per N block */
     int32_t ap[KC * 8] __attribute__((aligned(64)));
-    int panels = padded_columns(n) / 16, pairs = pairs_of(k);
+    int pairs = pairs_of(k);
     const size_t panel = (size_t)pairs * 32;
     for (int q0 = 0; q0 < pairs; q0 += KC) {
         int kp = pairs - q0 < KC ? pairs - q0 : KC;
-        for (int r0 = 0; r0 < m; r0 += 8) {
-            int rows = m - r0 < 8 ? m - r0 : 8;
-            for (int r = 0; r < 8; r++) {
-                if (r < rows) {
-                    const uint16_t *row = a + (size_t)(r0 + r) * lda + 2 * (size_t)q0;
-                    for (int q = 0; q < kp; q++) memcpy(&ap[q * 8 + r], row + 2 * q, 4);
-                } else {
-                    for (int q = 0; q < kp; q++) ap[q * 8 + r] = 0;
+        for (int n0 = 0; n0 < n; n0 += NC) {
+            int n1 = n0 + NC < n ? n0 + NC : n;
+            for (int r0 = 0; r0 < m; r0 += 8) {
+                int rows = m - r0 < 8 ? m - r0 : 8;
+                interleave_rows(a + (size_t)r0 * lda, lda, rows, q0, kp, ap);
+                for (int col = n0; col < n1; col += 32) {
+                    const uint16_t *b0 = packed + (size_t)(col / 16) * panel + (size_t)q0 * 32, *b1 = b0 + panel;
+                    bblock(kp, ap, b0, b1, c + (size_t)r0 * ldc + col, ldc, rows,
+                           rnn_lane_mask16(n - col), rnn_lane_mask16(n - col - 16));
                 }
-            }
-            for (int p = 0; p < panels; p += 2) {
-                int col = p * 16;
-                if (col >= n) break;
-                const uint16_t *b0 = packed + (size_t)p * panel + (size_t)q0 * 32, *b1 = b0 + panel;
-                bblock(kp, ap, b0, b1, c + (size_t)r0 * ldc + col, ldc, rows,
-                       rnn_lane_mask16(n - col), rnn_lane_mask16(n - col - 16));
             }
         }
     }
