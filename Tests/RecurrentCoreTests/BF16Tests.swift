@@ -333,6 +333,15 @@ func fp32SumBound(_ absSum: Double, terms: Int) -> Double { Double(terms + 1) * 
         #expect(lines.count == 1 && lines[0].contains("--precision: bf16 needs"), "\(r.stderr)")
     }
 
+    @Test(.enabled(if: bench != nil && ISALevel.supported >= .avx2)) func infoSaysWhyNot() throws {
+        let r = try runProcess(Self.bench!, ["info"], environment: ["RNN_ISA": "avx2"])
+        #expect(r.stdout.contains("\nprecision: fp32 only (bf16 needs "), "\(r.stdout)")
+        if Precision.bf16Available {
+            let free = try runProcess(Self.bench!, ["info"], environment: ["RNN_ISA": nil])
+            #expect(free.stdout.contains("\nprecision: fp32, bf16 (avx512_bf16)\n"), "\(free.stdout)")
+        }
+    }
+
     @Test func configurationRefusesWhatCannotRun() throws {
         var c = TrainingConfiguration()
         c.steps = 1
