@@ -352,7 +352,11 @@ func fp32SumBound(_ absSum: Double, terms: Int) -> Double { Double(terms + 1) * 
         } else {
             #expect(throws: TrainingSetupError.self) { try c.validate() }
         }
+        let bf16Print = c.fingerprint
         c.precision = .fp32
         #expect(c.fingerprint["precision"] == nil, "fp32 stays out of the fingerprint, so runs saved before the setting resume")
+        // A run saved in bf16 and resumed in fp32 differs in exactly that field.
+        let d = TrainingFingerprint.firstDifference(saved: bf16Print, now: c.fingerprint)
+        #expect(d?.field == "precision" && d?.saved == "bf16" && d?.now == "(absent)")
     }
 }
