@@ -283,6 +283,7 @@ public enum SpeechTraining {
                                  hint: "--hidden, --layers, --projection or --batch")
         let model = try SpeechClassifier(config: config, seed: training.seed,
                                          threads: training.threads, source: "command line")
+        model.network.precision = training.precision
         let learner = SpeechLearner(checkpoint: SpeechCheckpoint(model: model, features: data.features, normalizer: data.normalizer,
                                                                  labels: data.labels))
         if let a = o.augmentation, a.isEnabled {

@@ -233,6 +233,7 @@ public final class FrameTrainingRun {
                 + "\(features.deltas ? " + deltas" : ""), \(features.featuresPerStep) per step")
         let model = try FrameClassification.makeModel(split: split, network: o.network, seed: training.seed, threads: training.threads,
                                                       batch: o.batch, optimizer: training.optimizer)
+        model.network.precision = training.precision
         let info = model.info
         // Labels index the model's classes by construction (the loader maps names); per-frame
         // training needs every clip's labels.txt.

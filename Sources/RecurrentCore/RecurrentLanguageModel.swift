@@ -176,6 +176,15 @@ public final class RecurrentLanguageModel: ParameterContainer {
         get { replicas[0].stack.kernelLevel }
         set { for r in replicas { r.stack.kernelLevel = newValue } }
     }
+    /// Number format of the recurrent products in every replica and in batch-1 generation
+    /// (see `Precision`); default fp32.
+    public var precision: Precision {
+        get { replicas[0].stack.precision }
+        set {
+            for r in replicas { r.stack.precision = newValue }
+            dropGenerator()
+        }
+    }
     public var decoder: Linear { replicas[0].decoder }
 
     /// Parameters with their PyTorch `state_dict` names (`embedding.weight`, `rnn.weight_ih_l0`,
@@ -388,7 +397,8 @@ extension RecurrentLanguageModel {
         return table.withUnsafeBufferPointer { tp in
             StepGenerator(cell: config.cell, hidden: H, vocab: V, table: tp.baseAddress!, layerWeights: weights,
                           decoderWeight: rep.decoder.weight.value, decoderBias: rep.decoder.bias.map { UnsafePointer($0.value) },
-                          parts: parts, level: stack.kernelLevel)
+                          parts: parts, level: stack.kernelLevel,
+                          precision: first.computesInBF16 ? .bf16 : .fp32)
         }
     }
 }

@@ -120,6 +120,13 @@ public final class RecurrentLayer: ParameterContainer {
     private let packedForward = FloatBuffer(), packedBackward = FloatBuffer()
     private var usePacked = false
     private var level = ISALevel.inUse
+    // bf16 (see `Precision`): packed weights W_hh^T, W_hh, W_ih^T, W_ih; the gradient dG packed
+    // as a right operand; the bf16 left operands of one step and of the whole sequence.
+    private let bfForward = BF16Buffer(), bfBackward = BF16Buffer(), bfInput = BF16Buffer(), bfInputBack = BF16Buffer()
+    private let bfGrad = BF16Buffer(), bfStep = BF16Buffer(), bfSequence = BF16Buffer()
+    private let gradTransposed = FloatBuffer()   // [max(H, I), GH] dW^T before it is added to dW
+    private var requested = Precision.fp32
+    private var useBF16 = false
 
     /// Instruction-set level of the per-step products: `.avx512` and `.avx2` use the packed
     /// kernel of that width, `.generic` uses BLAS. Defaults to `ISALevel.inUse`; a level above
@@ -128,6 +135,17 @@ public final class RecurrentLayer: ParameterContainer {
         get { level }
         set { level = min(newValue, .supported) }
     }
+
+    /// Number format of the layer's matrix products (see `Precision`); default fp32. bf16 runs
+    /// where `Precision.bf16Available` and the layer's `kernelLevel` is `.avx512`; elsewhere the
+    /// layer computes in fp32 (tools refuse `--precision bf16` there before building a model).
+    public var precision: Precision {
+        get { requested }
+        set { requested = newValue }
+    }
+
+    /// Whether the products run in bf16: `precision` is bf16 and this processor and level can.
+    public var computesInBF16: Bool { requested == .bf16 && level >= .avx512 && Precision.bf16Available }
 
     private var lastT = 0, lastB = 0
     private var lastLengths: [Int]? = nil
@@ -159,6 +177,7 @@ public final class RecurrentLayer: ParameterContainer {
         weightHH = Parameter(sharing: other.weightHH)
         biasIH = Parameter(sharing: other.biasIH)
         biasHH = Parameter(sharing: other.biasHH)
+        requested = other.requested
     }
 
     public var namedParameters: [(name: String, parameter: Parameter)] {
@@ -219,8 +238,12 @@ public final class RecurrentLayer: ParameterContainer {
         if let lengths { precondition(lengths.count == B && lengths.allSatisfy { $0 >= 0 && $0 <= T }, "invalid lengths") }
         let H = hiddenSize, G = cell.gateCount, GH = G * H, N = T * B
         lastT = T; lastB = B; lastLengths = lengths
-        usePacked = level >= .avx2 && B >= PackedKernels.minimumBatch && T >= PackedKernels.minimumSteps
-        if usePacked {
+        useBF16 = computesInBF16
+        usePacked = !useBF16 && level >= .avx2 && B >= PackedKernels.minimumBatch && T >= PackedKernels.minimumSteps
+        if useBF16 {
+            let p = bfForward.reserve(rnn_packed_bf16_size(Int32(H), Int32(GH)))
+            rnn_pack_b_bf16(weightHH.value, Int32(H), Int32(H), Int32(GH), 1, p)
+        } else if usePacked {
             let p = packedForward.reserve(rnn_packed_size(Int32(H), Int32(GH)))
             rnn_pack_b(weightHH.value, Int32(H), Int32(H), Int32(GH), 1, p)
         }
@@ -242,6 +265,11 @@ public final class RecurrentLayer: ParameterContainer {
         for j in 0..<GH { bias[j] = cell == .gru ? bIH[j] : bIH[j] + bHH[j] }
         for n in 0..<N { (gp + n * GH).update(from: bias, count: GH) }
         switch input {
+        case .dense(let x, _) where useBF16:
+            let I = inputSize
+            let w = bfInput.reserve(rnn_packed_bf16_size(Int32(I), Int32(GH)))
+            rnn_pack_b_bf16(weightIH.value, Int32(I), Int32(I), Int32(GH), 1, w)
+            bf16Product(m: N, n: GH, k: I, a: x, lda: I, packed: w, c: gp, ldc: GH, scratch: bfSequence)
         case .dense(let x, _):
             BLAS.gemm(transB: true, m: N, n: GH, k: inputSize, a: x, lda: inputSize,
                       b: weightIH.value, ldb: inputSize, beta: 1, c: gp, ldc: GH)
@@ -349,10 +377,46 @@ public final class RecurrentLayer: ParameterContainer {
     @inline(__always)
     private func recurrentProduct(_ h: UnsafePointer<Float>, _ B: Int, into out: UnsafeMutablePointer<Float>, _ whh: UnsafePointer<Float>) {
         let H = hiddenSize, GH = cell.gateCount * H
-        if usePacked {
+        if useBF16 {
+            bf16Product(m: B, n: GH, k: H, a: h, lda: H, packed: bfForward.pointer, c: out, ldc: GH, scratch: bfStep)
+        } else if usePacked {
             rnn_gemm_packed(Int32(level.rawValue), Int32(B), Int32(GH), Int32(H), h, Int32(H), packedForward.pointer, out, Int32(GH))
         } else {
             BLAS.gemm(transB: true, m: B, n: GH, k: H, a: h, lda: H, b: whh, ldb: H, beta: 1, c: out, ldc: GH)
+        }
+    }
+
+    /// `c[m, n] += a[m, k] B` in bf16: `a` (fp32, row stride `lda`) is rounded into `scratch`,
+    /// `B` was packed by `rnn_pack_b_bf16(…, k, n, …)`; products accumulate in fp32.
+    @inline(__always)
+    private func bf16Product(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, packed: UnsafePointer<UInt16>,
+                             c: UnsafeMutablePointer<Float>, ldc: Int, scratch: BF16Buffer) {
+        if m == 0 || n == 0 || k == 0 { return }
+        let k2 = (k + 1) / 2 * 2
+        let ab = scratch.reserve(m * k2)
+        rnn_to_bf16(a, Int32(m), Int32(k), Int32(lda), ab, Int32(k2))
+        rnn_gemm_bf16(Int32(m), Int32(n), Int32(k), ab, Int32(k2), packed, c, Int32(ldc))
+    }
+
+    /// `grad[GH, cols] += (lhs^T dG)^T`, i.e. `dG^T lhs`, in bf16: `lhs [N, cols]` (row stride
+    /// `cols`) is rounded and transposed into a left operand, `dG` was packed by
+    /// `rnn_pack_b_bf16(dG, GH, N, GH, 0, packedGrad)`.
+    private func bf16WeightGradient(lhs: UnsafePointer<Float>, rows N: Int, cols: Int, packedGrad: UnsafePointer<UInt16>,
+                                    into grad: UnsafeMutablePointer<Float>) {
+        let GH = cell.gateCount * hiddenSize, n2 = (N + 1) / 2 * 2
+        let at = bfSequence.reserve(cols * n2)
+        rnn_to_bf16_transposed(lhs, Int32(N), Int32(cols), Int32(cols), at, Int32(n2))
+        let t = gradTransposed.reserve(cols * GH)
+        t.update(repeating: 0, count: cols * GH)
+        rnn_gemm_bf16(Int32(cols), Int32(GH), Int32(N), at, Int32(n2), packedGrad, t, Int32(GH))
+        // Blocks of 32 x 32 keep both sides of the transposed addition in the cache.
+        for g0 in stride(from: 0, to: GH, by: 32) {
+            for c0 in stride(from: 0, to: cols, by: 32) {
+                for g in g0..<min(g0 + 32, GH) {
+                    let row = grad + g * cols
+                    for c in c0..<min(c0 + 32, cols) { row[c] += t[c * GH + g] }
+                }
+            }
         }
     }
 
@@ -390,7 +454,10 @@ public final class RecurrentLayer: ParameterContainer {
         }
         let gp = gates.pointer, sp = states.pointer, cp = cells.pointer, tcp = tanhCells.pointer, hnp = hhN.pointer
         let whh = weightHH.value
-        if usePacked {
+        if useBF16 {
+            let p = bfBackward.reserve(rnn_packed_bf16_size(Int32(GH), Int32(H)))
+            rnn_pack_b_bf16(whh, Int32(H), Int32(GH), Int32(H), 0, p)
+        } else if usePacked {
             let p = packedBackward.reserve(rnn_packed_size(Int32(GH), Int32(H)))
             rnn_pack_b(whh, Int32(H), Int32(GH), Int32(H), 0, p)
         }
@@ -464,7 +531,9 @@ public final class RecurrentLayer: ParameterContainer {
                 }
             }
             // dh_prev += dG_h W_hh
-            if usePacked {
+            if useBF16 {
+                bf16Product(m: B, n: H, k: GH, a: dghT, lda: GH, packed: bfBackward.pointer, c: dhp, ldc: H, scratch: bfStep)
+            } else if usePacked {
                 rnn_gemm_packed(Int32(level.rawValue), Int32(B), Int32(H), Int32(GH), dghT, Int32(GH), packedBackward.pointer, dhp, Int32(H))
             } else {
                 BLAS.gemm(m: B, n: H, k: GH, a: dghT, lda: GH, b: whh, ldb: H, beta: 1, c: dhp, ldc: H)
@@ -475,7 +544,13 @@ public final class RecurrentLayer: ParameterContainer {
         // Weight gradients as large GEMMs over all T*B rows.
         if N > 0 {
             let hPrevAll = sp + (reverse ? B * H : 0)     // [T, B, H] time-aligned entering states
-            BLAS.gemm(transA: true, m: GH, n: H, k: N, a: dgh, lda: GH, b: hPrevAll, ldb: H, beta: 1, c: weightHH.grad, ldc: H)
+            if useBF16 {
+                let pg = bfGrad.reserve(rnn_packed_bf16_size(Int32(N), Int32(GH)))
+                rnn_pack_b_bf16(dgh, Int32(GH), Int32(N), Int32(GH), 0, pg)
+                bf16WeightGradient(lhs: hPrevAll, rows: N, cols: H, packedGrad: pg, into: weightHH.grad)
+            } else {
+                BLAS.gemm(transA: true, m: GH, n: H, k: N, a: dgh, lda: GH, b: hPrevAll, ldb: H, beta: 1, c: weightHH.grad, ldc: H)
+            }
             if cell == .gru {
                 BLAS.addColumnSums(dgx, rows: N, cols: GH, lda: GH, into: biasIH.grad)
                 BLAS.addColumnSums(dgh, rows: N, cols: GH, lda: GH, into: biasHH.grad)
@@ -489,6 +564,17 @@ public final class RecurrentLayer: ParameterContainer {
                 for j in 0..<GH { bi[j] += sums[j]; bh[j] += sums[j] }
             }
             switch input {
+            case .dense(let x, _) where useBF16:
+                let I = inputSize
+                // dG as packed above (for a GRU, dG_x differs from the dG_h packed for W_hh).
+                if cell == .gru { rnn_pack_b_bf16(dgx, Int32(GH), Int32(N), Int32(GH), 0, bfGrad.pointer) }
+                bf16WeightGradient(lhs: x, rows: N, cols: I, packedGrad: bfGrad.pointer, into: weightIH.grad)
+                if let gradInput {
+                    let w = bfInputBack.reserve(rnn_packed_bf16_size(Int32(GH), Int32(I)))
+                    rnn_pack_b_bf16(weightIH.value, Int32(I), Int32(GH), Int32(I), 0, w)
+                    if !accumulate { gradInput.update(repeating: 0, count: N * I) }
+                    bf16Product(m: N, n: I, k: GH, a: dgx, lda: GH, packed: w, c: gradInput, ldc: I, scratch: bfSequence)
+                }
             case .dense(let x, _):
                 BLAS.gemm(transA: true, m: GH, n: inputSize, k: N, a: dgx, lda: GH, b: x, ldb: inputSize, beta: 1,
                           c: weightIH.grad, ldc: inputSize)

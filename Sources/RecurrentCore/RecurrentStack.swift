@@ -51,6 +51,12 @@ public final class RecurrentStack: ParameterContainer {
         set { for row in layers { for layer in row { layer.kernelLevel = newValue } } }
     }
 
+    /// Number format of every layer's products (see `RecurrentLayer.precision`).
+    public var precision: Precision {
+        get { layers[0][0].precision }
+        set { for row in layers { for layer in row { layer.precision = newValue } } }
+    }
+
     /// Creates the stack with PyTorch's default initialisation.
     public init(cell: CellKind, inputSize: Int, hiddenSize: Int, numLayers: Int = 1, bidirectional: Bool = false,
                 dropout: Float = 0, rng: inout SeededRandom) {

@@ -441,6 +441,11 @@ public final class SequenceClassifier: ParameterContainer {
     public var projection: Linear? { replicas[0].projection }
     /// The primary's recurrent stack.
     public var rnn: RecurrentStack { replicas[0].stack }
+    /// Number format of the recurrent products in every replica (see `Precision`); default fp32.
+    public var precision: Precision {
+        get { replicas[0].stack.precision }
+        set { for r in replicas { r.stack.precision = newValue } }
+    }
     /// The primary's output layer.
     public var classifier: Linear { replicas[0].classifier }
 

@@ -30,9 +30,11 @@ final class StepGenerator {
     /// See `StepGeneratorCore.init`; starts `parts - 1` worker threads.
     init(cell: CellKind, hidden: Int, vocab: Int, table: UnsafePointer<Float>,
          layerWeights: [(wih: UnsafePointer<Float>, whh: UnsafePointer<Float>, bih: UnsafePointer<Float>, bhh: UnsafePointer<Float>)],
-         decoderWeight: UnsafePointer<Float>, decoderBias: UnsafePointer<Float>?, parts: Int, level: ISALevel) {
+         decoderWeight: UnsafePointer<Float>, decoderBias: UnsafePointer<Float>?, parts: Int, level: ISALevel,
+         precision: Precision = .fp32) {
         let core = StepGeneratorCore(cell: cell, hidden: hidden, vocab: vocab, table: table, layerWeights: layerWeights,
-                                     decoderWeight: decoderWeight, decoderBias: decoderBias, parts: parts, level: level)
+                                     decoderWeight: decoderWeight, decoderBias: decoderBias, parts: parts, level: level,
+                                     precision: precision)
         self.core = core
         for p in 1..<core.units.count {
             let t = Thread { core.workerLoop(part: p) }
@@ -65,18 +67,22 @@ final class StepGeneratorCore: @unchecked Sendable {
     let cell: CellKind
     let layers: Int, hidden: Int, vocab: Int
     let level: ISALevel
+    /// bf16: the recurrent layers' matrices are packed as bf16 and the vectors rounded before
+    /// each product (the output layer stays fp32).
+    let precision: Precision
     /// Hidden-unit ranges, one per part.
     let units: [Range<Int>]
 
     private let table: FloatBuffer          // [V, G H] layer 0 input projection + biases
-    private let whh: [[FloatBuffer]]        // [part][layer] packed [H, G n_p]
-    private let wih: [[FloatBuffer]]        // [part][layer] packed [H, G n_p], layer >= 1
+    private let whh: [[PackedMatrix]]       // [part][layer] packed [H, G n_p]
+    private let wih: [[PackedMatrix]]       // [part][layer] packed [H, G n_p], layer >= 1
     private let bx: [[FloatBuffer]]         // [part][layer] [G n_p] input-side bias (layer >= 1)
     private let bh: [[FloatBuffer]]         // [part][layer] [G n_p] hidden-side bias (GRU; zeros otherwise)
     private let ax: [FloatBuffer], ah: [FloatBuffer], tmp: [FloatBuffer]   // per part [G n_p]
     private let h: [FloatBuffer]            // [2] x [L, H]: read h[cur], write h[1 - cur]
     private let c: FloatBuffer              // [L, H] LSTM cell state
-    private let decoder: FloatBuffer        // packed [H, V]
+    private let decoder: PackedMatrix       // packed [H, V]
+    private let hb: [BF16Buffer]            // per part: the vector of a bf16 product, rounded
     private let decoderBias: FloatBuffer    // [V]
     private let logits: FloatBuffer         // [V]
     private var cur = 0
@@ -101,8 +107,11 @@ final class StepGeneratorCore: @unchecked Sendable {
     ///   - decoderWeight: `[V, H]`; `decoderBias`: `[V]` or nil.
     init(cell: CellKind, hidden H: Int, vocab V: Int, table tableValues: UnsafePointer<Float>,
          layerWeights: [(wih: UnsafePointer<Float>, whh: UnsafePointer<Float>, bih: UnsafePointer<Float>, bhh: UnsafePointer<Float>)],
-         decoderWeight: UnsafePointer<Float>, decoderBias bias: UnsafePointer<Float>?, parts requested: Int, level: ISALevel) {
+         decoderWeight: UnsafePointer<Float>, decoderBias bias: UnsafePointer<Float>?, parts requested: Int, level: ISALevel,
+         precision: Precision = .fp32) {
         precondition(level >= .avx2, "the generator needs the packed kernels")
+        precondition(precision == .fp32 || (level >= .avx512 && Precision.bf16Available), "bf16 generation needs AVX512_BF16")
+        self.precision = precision
         self.cell = cell
         self.layers = layerWeights.count
         self.hidden = H
@@ -119,10 +128,8 @@ final class StepGeneratorCore: @unchecked Sendable {
             for g in 0..<G { for j in r { out.append(contentsOf: UnsafeBufferPointer(start: w + (g * H + j) * cols, count: cols)) } }
             return out
         }
-        func pack(_ rows: [Float], n: Int, k: Int) -> FloatBuffer {
-            let b = FloatBuffer(count: rnn_packed_size(Int32(k), Int32(n)))
-            rows.withUnsafeBufferPointer { rnn_pack_b($0.baseAddress!, Int32(k), Int32(k), Int32(n), 1, b.pointer) }
-            return b
+        func pack(_ rows: [Float], n: Int, k: Int) -> PackedMatrix {
+            rows.withUnsafeBufferPointer { PackedMatrix(rows: $0.baseAddress!, n: n, k: k, precision: precision) }
         }
         func vector(_ v: UnsafePointer<Float>, _ r: Range<Int>, plus w: UnsafePointer<Float>? = nil) -> FloatBuffer {
             let b = FloatBuffer(count: G * r.count)
@@ -130,11 +137,11 @@ final class StepGeneratorCore: @unchecked Sendable {
             for g in 0..<G { for j in r { b.pointer[i] = v[g * H + j] + (w?[g * H + j] ?? 0); i += 1 } }
             return b
         }
-        var whh: [[FloatBuffer]] = [], wih: [[FloatBuffer]] = [], bx: [[FloatBuffer]] = [], bh: [[FloatBuffer]] = []
+        var whh: [[PackedMatrix]] = [], wih: [[PackedMatrix]] = [], bx: [[FloatBuffer]] = [], bh: [[FloatBuffer]] = []
         for r in units {
             let n = G * r.count
             whh.append(layerWeights.map { pack(gather($0.whh, cols: H, r), n: n, k: H) })
-            wih.append(layerWeights.enumerated().map { $0.offset == 0 ? FloatBuffer() : pack(gather($0.element.wih, cols: H, r), n: n, k: H) })
+            wih.append(layerWeights.enumerated().map { $0.offset == 0 ? PackedMatrix.empty : pack(gather($0.element.wih, cols: H, r), n: n, k: H) })
             bx.append(layerWeights.map { cell == .gru ? vector($0.bih, r) : vector($0.bih, r, plus: $0.bhh) })
             bh.append(layerWeights.map { cell == .gru ? vector($0.bhh, r) : FloatBuffer(count: n) })
         }
@@ -144,9 +151,9 @@ final class StepGeneratorCore: @unchecked Sendable {
         tmp = units.map { FloatBuffer(count: $0.count) }
         h = [FloatBuffer(count: L * H), FloatBuffer(count: L * H)]
         c = FloatBuffer(count: L * H)
-        let packedDecoder = FloatBuffer(count: rnn_packed_size(Int32(H), Int32(V)))
-        rnn_pack_b(decoderWeight, Int32(H), Int32(H), Int32(V), 1, packedDecoder.pointer)
-        decoder = packedDecoder
+        // The output layer is not a recurrent product: fp32 in every precision, as in training.
+        decoder = PackedMatrix(rows: decoderWeight, n: V, k: H, precision: .fp32)
+        hb = units.map { _ in BF16Buffer(count: H + 1) }
         decoderBias = FloatBuffer(count: V)
         if let bias { decoderBias.pointer.update(from: bias, count: V) }
         logits = FloatBuffer(count: V)
@@ -218,7 +225,7 @@ final class StepGeneratorCore: @unchecked Sendable {
         cur = 1 - cur
         let top = h[cur].pointer + (layers - 1) * hidden
         logits.pointer.update(from: decoderBias.pointer, count: vocab)
-        rnn_matvec_packed(Int32(level.rawValue), Int32(vocab), Int32(hidden), top, decoder.pointer, logits.pointer)
+        decoder.multiply(top, into: logits.pointer, level: level, scratch: hb[0])
         return UnsafePointer(logits.pointer)
     }
 
@@ -236,7 +243,7 @@ final class StepGeneratorCore: @unchecked Sendable {
     /// Layer `l` of one token for part `p`: its units' gates, `c` and new `h`.
     @inline(__always)
     private func layer(_ l: Int, part p: Int) {
-        let H = hidden, G = cell.gateCount, r = units[p], n = r.count, isa = Int32(level.rawValue)
+        let H = hidden, G = cell.gateCount, r = units[p], n = r.count
         let hOld = h[cur].pointer + l * H, hNew = h[1 - cur].pointer + l * H
         let x = ax[p].pointer, y = ah[p].pointer
         if l == 0 {
@@ -245,10 +252,10 @@ final class StepGeneratorCore: @unchecked Sendable {
             for g in 0..<G { (x + i).update(from: row + g * H + r.lowerBound, count: n); i += n }
         } else {
             x.update(from: bx[p][l].pointer, count: G * n)
-            rnn_matvec_packed(isa, Int32(G * n), Int32(H), h[1 - cur].pointer + (l - 1) * H, wih[p][l].pointer, x)
+            wih[p][l].multiply(h[1 - cur].pointer + (l - 1) * H, into: x, level: level, scratch: hb[p])
         }
         y.update(from: bh[p][l].pointer, count: G * n)
-        rnn_matvec_packed(isa, Int32(G * n), Int32(H), hOld, whh[p][l].pointer, y)
+        whh[p][l].multiply(hOld, into: y, level: level, scratch: hb[p])
 
         let j0 = r.lowerBound
         switch cell {
@@ -273,6 +280,43 @@ final class StepGeneratorCore: @unchecked Sendable {
             (hNew + j0).update(from: x, count: n)
         case .rnnRelu:
             for i in 0..<n { hNew[j0 + i] = max(0, x[i] + y[i]) }
+        }
+    }
+}
+
+/// A weight matrix packed once for `y += x W^T` with a vector `x`: fp32 (`rnn_pack_b`,
+/// `rnn_matvec_packed`) or bf16 (`rnn_pack_b_bf16`, `rnn_matvec_bf16`, `x` rounded first).
+final class PackedMatrix: @unchecked Sendable {
+    let n: Int, k: Int
+    private let fp32: FloatBuffer?
+    private let bf16: BF16Buffer?
+
+    /// No matrix (layer 0's input weights, which the generator tabulates instead).
+    static let empty = PackedMatrix()
+    private init() { n = 0; k = 0; fp32 = nil; bf16 = nil }
+
+    /// Packs `W [n, k]` (row-major) as the right operand `W^T [k, n]`.
+    init(rows w: UnsafePointer<Float>, n: Int, k: Int, precision: Precision) {
+        self.n = n; self.k = k
+        if precision == .bf16 {
+            let b = BF16Buffer(count: rnn_packed_bf16_size(Int32(k), Int32(n)))
+            rnn_pack_b_bf16(w, Int32(k), Int32(k), Int32(n), 1, b.pointer)
+            bf16 = b; fp32 = nil
+        } else {
+            let b = FloatBuffer(count: rnn_packed_size(Int32(k), Int32(n)))
+            rnn_pack_b(w, Int32(k), Int32(k), Int32(n), 1, b.pointer)
+            fp32 = b; bf16 = nil
+        }
+    }
+
+    /// `y[n] += x[k] W^T`; `scratch` holds the rounded `x` in bf16 (at least k + 1 values).
+    @inline(__always)
+    func multiply(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, level: ISALevel, scratch: BF16Buffer) {
+        if let bf16 {
+            rnn_to_bf16(x, 1, Int32(k), Int32(k), scratch.pointer, Int32(k + 1))
+            rnn_matvec_bf16(Int32(n), Int32(k), scratch.pointer, bf16.pointer, y)
+        } else if let fp32 {
+            rnn_matvec_packed(Int32(level.rawValue), Int32(n), Int32(k), x, fp32.pointer, y)
         }
     }
 }

@@ -173,3 +173,41 @@ public struct Tensor: Sendable, Equatable {
         self.values = [Float](repeating: 0, count: shape.reduce(1, *))
     }
 }
+
+/// A growable, 64-byte-aligned buffer of bfloat16 values (stored as `UInt16`, the upper half of
+/// the fp32 bits), for the operands of the bf16 products (see `Precision`). Like `FloatBuffer`,
+/// `reserve(_:)` grows it only when more room is needed and grown storage is zero-filled.
+public final class BF16Buffer: @unchecked Sendable {
+    /// Start of the storage; valid for `capacity` elements.
+    public private(set) var pointer: UnsafeMutablePointer<UInt16>
+    /// Number of elements the storage holds.
+    public private(set) var capacity: Int
+
+    /// Creates a zero-filled buffer of `count` elements.
+    public init(count: Int = 0) {
+        capacity = max(count, 1)
+        pointer = BF16Buffer.allocate(capacity)
+    }
+
+    deinit { free(pointer) }
+
+    private static func allocate(_ n: Int) -> UnsafeMutablePointer<UInt16> {
+        var raw: UnsafeMutableRawPointer?
+        let status = posix_memalign(&raw, 64, n * MemoryLayout<UInt16>.stride)
+        guard status == 0, let raw else { fatalError("out of memory allocating \(n) bf16 values") }
+        let p = raw.bindMemory(to: UInt16.self, capacity: n)
+        p.initialize(repeating: 0, count: n)
+        return p
+    }
+
+    /// Ensures room for `count` elements (old contents are discarded when it grows).
+    @discardableResult
+    public func reserve(_ count: Int) -> UnsafeMutablePointer<UInt16> {
+        if count > capacity {
+            free(pointer)
+            capacity = count
+            pointer = BF16Buffer.allocate(count)
+        }
+        return pointer
+    }
+}

@@ -36,6 +36,17 @@ public final class Seq2SeqModel: ParameterContainer {
         Threading.useSingleThreadedBLAS()
     }
 
+    /// Number format of the encoder's and decoder's recurrent products in every worker (see
+    /// `Precision`); default fp32.
+    public var precision: Precision {
+        get { primary.encoder.precision }
+        set {
+            for m in [primary, inference.modules] + workers.map(\.modules) { m.encoder.precision = newValue; m.decoder.precision = newValue }
+            for w in workers + [inference] { for s in w.stepStacks { s.precision = newValue } }
+            inferenceStack.precision = newValue
+        }
+    }
+
     /// Parameters with their checkpoint names (`encoder.embedding.weight`, `encoder.rnn.weight_ih_l0`,
     /// …, `attention.*`, `decoder.out.weight`, `decoder.out.bias`).
     public var namedParameters: [(name: String, parameter: Parameter)] { primary.namedParameters }

@@ -251,6 +251,7 @@ public enum Seq2SeqTraining {
                                  for: "the model (\(Int(exactly: estimate.parameters).map(String.init) ?? "\(estimate.parameters)") parameters)",
                                  hint: "--hidden, --layers, --embedding or --batch")
         let model = try Seq2SeqModel(config: config, seed: training.seed, threads: training.threads)
+        model.precision = training.precision
         let bundle = Seq2SeqBundle(model: model, sourceVocabulary: prepared.sourceVocabulary, targetVocabulary: prepared.targetVocabulary,
                                    metadata: ["task": o.task?.rawValue ?? "data"])
         let data = try Seq2SeqBatchSource(pairs: prepared.train, batchSize: o.batch, maxSourceLength: config.maxSourceLength,

@@ -168,6 +168,7 @@ public enum LanguageModelTraining {
                                  for: "the model (\(Int(exactly: estimate.parameters).map(String.init) ?? "\(estimate.parameters)") parameters)",
                                  hint: "--hidden, --layers, --embedding, --batch or --seq-len")
         let model = RecurrentLanguageModel(config: config, seed: training.seed, threads: training.threads)
+        model.precision = training.precision
         let learner = LanguageModelLearner(model: model, vocabulary: vocab)
         // Validation: the tail cut into consecutive seqLen chunks, each from a zero state.
         let evaluation = validate ? TrainingEvaluation(metricNames: ["val_loss"], validationMetric: "val_loss", direction: .lowerIsBetter) {

@@ -5,6 +5,8 @@ import RecurrentCore
 extension CellKind: ExpressibleByArgument {}
 /// `--optimizer sgd|adam|adamw|rmsprop`.
 extension OptimizerKind: ExpressibleByArgument {}
+/// `--precision fp32|bf16`.
+extension Precision: ExpressibleByArgument {}
 /// `--lr-schedule constant|cosine|step`.
 extension LearningRateScheduleKind: ExpressibleByArgument {}
 /// `--pooling last|mean` (the sequence classifiers of speech-classify and frame-classify).

@@ -1,9 +1,25 @@
 import ArgumentParser
 import RecurrentCore
 
-/// Where a run reads and writes, its seed and threads: `--data --out --val-fraction --seed
-/// --threads --resume --verbose`. Options without a value take the tool's default
-/// (`TrainingDefaults`).
+/// `--precision fp32|bf16`: the number format of the recurrent products (see `Precision`), for
+/// training (part of `RunOptions`) and for the commands that run a trained model.
+public struct PrecisionOption: ParsableArguments {
+    @Option(help: "Recurrent matrix products in fp32, or bf16 with fp32 accumulation (processors with AVX512_BF16).")
+    public var precision: Precision = .fp32
+
+    public init() {}
+
+    /// The precision, checked against this processor.
+    /// - Throws: `PrecisionUnavailable` (one line) when bf16 cannot run here.
+    public func checked() throws -> Precision {
+        try precision.checkAvailable()
+        return precision
+    }
+}
+
+/// Where a run reads and writes, its seed, threads and precision: `--data --out --val-fraction
+/// --seed --threads --precision --resume --verbose`. Options without a value take the tool's
+/// default (`TrainingDefaults`).
 public struct RunOptions: ParsableArguments {
     @Option(help: "Training data: a file or folder (what it holds depends on the tool).")
     public var data: String?
@@ -15,6 +31,7 @@ public struct RunOptions: ParsableArguments {
     public var seed: UInt64?
     @Option(help: "Data-parallel threads (batch shards); default: all cores.")
     public var threads: Int?
+    @OptionGroup public var precision: PrecisionOption
     @Flag(help: "Continue the run saved in --out (weights, optimizer, schedule, data position), bit-identically.")
     public var resume = false
     @Flag(help: "Print a line about the machine before training.")

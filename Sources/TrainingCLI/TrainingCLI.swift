@@ -32,6 +32,7 @@ public enum TrainingCLI {
         c.evalEvery = budget.evalEvery ?? defaults.evalEvery
         c.seed = run.seed ?? defaults.seed
         c.threads = run.threads ?? Threading.defaultThreads
+        c.precision = run.precision.precision
         c.outDirectory = run.out ?? defaults.out
         c.resume = run.resume
         try c.validate()

@@ -107,12 +107,15 @@ struct Sample: ParsableCommand {
     @Option(help: "Softmax temperature; 0 = greedy.") var temperature: Float = 1
     @Option(name: .customLong("top-k"), help: "Sample only from the K most likely tokens.") var topK: Int?
     @Option(help: "Random seed.") var seed: UInt64 = 0
+    @OptionGroup var precision: PrecisionOption
 
     func run() throws {
         try TrainingCLI.failing("lm-train") {
             guard length >= 0 else { throw ValidationError("--length: must be at least 0") }
+            let precision = try precision.checked()
             Threading.useSingleThreadedBLAS()
             let loaded = try LanguageModelCheckpoint.load(path: checkpoint)
+            loaded.model.precision = precision
             _ = try LanguageModelGeneration.generate(loaded: loaded, prime: prime, length: length, temperature: temperature,
                                                      topK: topK, seed: seed) { FileHandle.standardOutput.write(Data($0.utf8)) }
             FileHandle.standardOutput.write(Data("\n".utf8))
@@ -124,11 +127,14 @@ struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Greedy next-token prediction at every position of TEXT, from a zero state.")
     @Option(help: "Checkpoint (.safetensors).") var checkpoint: String
     @Option(help: "Input text.") var text: String
+    @OptionGroup var precision: PrecisionOption
 
     func run() throws {
         try TrainingCLI.failing("lm-train") {
+            let precision = try precision.checked()
             Threading.useSingleThreadedBLAS()
             let loaded = try LanguageModelCheckpoint.load(path: checkpoint)
+            loaded.model.precision = precision
             let ids = try loaded.vocabulary.encode(text, source: "--text")
             let next = LanguageModelScoring.predictNext(model: loaded.model, ids: ids)
             let tokens = next.map { loaded.vocabulary.token(for: Int($0)) ?? "" }
@@ -141,11 +147,14 @@ struct Score: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Mean negative log-likelihood of a file read as one token stream.")
     @Option(help: "Checkpoint (.safetensors).") var checkpoint: String
     @Option(help: "Text file to score.") var data: String
+    @OptionGroup var precision: PrecisionOption
 
     func run() throws {
         try TrainingCLI.failing("lm-train") {
+            let precision = try precision.checked()
             Threading.useSingleThreadedBLAS()
             let loaded = try LanguageModelCheckpoint.load(path: checkpoint)
+            loaded.model.precision = precision
             let text = try TextCorpus.load(path: data)
             let ids = try loaded.vocabulary.encode(text, source: data)
             guard ids.count >= 2 else { throw ValidationError("\(data): needs at least 2 tokens to score") }

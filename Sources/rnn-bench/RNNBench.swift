@@ -54,6 +54,23 @@ enum PerStepKernel: String, ExpressibleByArgument, CaseIterable {
     case packed, blas
 }
 
+extension Precision: ExpressibleByArgument {}
+
+/// `--precision fp32|bf16`, refused with one line where bf16 cannot run.
+struct PrecisionOption: ParsableArguments {
+    @Option(help: "Recurrent matrix products in fp32, or bf16 with fp32 accumulation (processors with AVX512_BF16).")
+    var precision: Precision = .fp32
+
+    /// The precision, or one line on stderr and exit status 1 where it cannot run.
+    func checked() throws -> Precision {
+        if let reason = Precision.unavailability(of: precision) {
+            FileHandle.standardError.write(Data("rnn-bench: --precision: \(reason)\n".utf8))
+            throw ExitCode.failure
+        }
+        return precision
+    }
+}
+
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print the processor, its instruction-set features, and the GEMM engine, kernels and threads in use.")
@@ -75,8 +92,10 @@ struct Train: ParsableCommand {
     @Option(help: "Seed.") var seed: UInt64 = 0
     @Option(name: .customLong("per-step"), help: "Per-step products: packed (the kernel of the level in use) or blas (OpenBLAS sgemm each step).")
     var perStep: PerStepKernel = .packed
+    @OptionGroup var precision: PrecisionOption
 
     func validate() throws {
+        if perStep == .blas && precision.precision == .bf16 { throw ValidationError("--per-step blas runs fp32 products; use it with --precision fp32") }
         guard batch >= 1, seqLen >= 1, steps >= 1 else { throw ValidationError("--batch, --seq-len and --steps must be positive") }
     }
 
@@ -87,6 +106,7 @@ struct Train: ParsableCommand {
         Threading.useSingleThreadedBLAS()
         let net = RecurrentLanguageModel(config: model.config, seed: seed, threads: t)
         if perStep == .blas { net.kernelLevel = .generic }
+        net.precision = try precision.checked()
         let opt = Adam(parameters: net.parameters, learningRate: 2e-3)
         opt.threads = t
         var rng = SeededRandom(seed: seed &+ 1)
@@ -107,9 +127,9 @@ struct Train: ParsableCommand {
         let start = DispatchTime.now().uptimeNanoseconds
         for i in 1...steps { step(i) }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        print(String(format: "cell=%@ layers=%d hidden=%d embedding=%d vocab=%d batch=%d seq_len=%d threads=%d steps=%d isa=%@ gemm=%@ per_step=%@",
+        print(String(format: "cell=%@ layers=%d hidden=%d embedding=%d vocab=%d batch=%d seq_len=%d threads=%d steps=%d isa=%@ gemm=%@ per_step=%@ precision=%@",
                      model.cell, model.layers, model.hidden, model.embedding, model.vocab, batch, seqLen, t, steps,
-                     "\(ISALevel.inUse)", SystemInfo.gemmCore, perStep == .blas ? "blas" : "\(net.kernelLevel)"))
+                     "\(ISALevel.inUse)", SystemInfo.gemmCore, perStep == .blas ? "blas" : "\(net.kernelLevel)", "\(net.precision)"))
         print(String(format: "loss=%.4f seconds=%.3f ms_per_step=%.3f peak_rss_mb=%.1f", loss, seconds, seconds * 1000 / Double(steps), peakResidentMegabytes()))
         print(String(format: "tokens_per_s=%.0f", Double(steps * n) / seconds))
     }
@@ -121,6 +141,7 @@ struct Sample: ParsableCommand {
     @Option(help: "Tokens to generate.") var length: Int = 2000
     @Option(help: "Seed.") var seed: UInt64 = 0
     @Option(help: "Generation threads (hidden units split between cores); default 1.") var threads: Int?
+    @OptionGroup var precision: PrecisionOption
 
     func run() throws {
         let estimate = model.config.memoryEstimate(batch: 1, steps: 1, threads: 1)
@@ -128,13 +149,15 @@ struct Sample: ParsableCommand {
         Threading.useSingleThreadedBLAS()
         let net = RecurrentLanguageModel(config: model.config, seed: seed)
         net.generationThreads = threads
+        net.precision = try precision.checked()
         let sampler = TokenSampler(model: net, temperature: 1, topK: nil, seed: seed)
         var token: Int32 = 0
         for _ in 0..<20 { token = sampler.next(after: token) }
         let start = DispatchTime.now().uptimeNanoseconds
         for _ in 0..<length { token = sampler.next(after: token) }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        print(String(format: "cell=%@ layers=%d hidden=%d vocab=%d tokens=%d seconds=%.3f", model.cell, model.layers, model.hidden, model.vocab, length, seconds))
+        print(String(format: "cell=%@ layers=%d hidden=%d vocab=%d tokens=%d seconds=%.3f precision=%@", model.cell, model.layers, model.hidden,
+                     model.vocab, length, seconds, "\(net.precision)"))
         print(String(format: "us_per_token=%.1f", seconds * 1e6 / Double(length)))
     }
 }

@@ -55,10 +55,30 @@ struct SharedOnly: ParsableCommand {
         }
     }
 
+    /// `--precision` is part of the shared run options: it reaches the configuration (and its
+    /// fingerprint, bf16 only), defaults to fp32, and takes only fp32 or bf16.
+    @Test func precisionOption() throws {
+        #expect(try configuration(["--steps", "1"]).precision == .fp32)
+        #expect(throws: (any Error).self) { _ = try SharedOnly.parse(["--precision", "fp16"]) }
+        let parsed = try SharedOnly.parse(["--precision", "bf16", "--steps", "1"])
+        #expect(parsed.run.precision.precision == .bf16)
+        if Precision.bf16Available {
+            let c = try TrainingCLI.configuration(run: parsed.run, optimization: parsed.optimization, budget: parsed.budget,
+                                                  defaults: TrainingDefaults(out: "runs/x"))
+            #expect(c.precision == .bf16 && c.fingerprint["precision"] == "bf16")
+        } else {
+            #expect(throws: TrainingSetupError.self) {
+                _ = try TrainingCLI.configuration(run: parsed.run, optimization: parsed.optimization, budget: parsed.budget,
+                                                  defaults: TrainingDefaults(out: "runs/x"))
+            }
+        }
+    }
+
     @Test func helpListsEnumeratedValues() {
         let help = SharedOnly.helpMessage(columns: 400)
         #expect(help.contains("values: sgd, adam, adamw, rmsprop"))
         #expect(help.contains("values: constant, cosine, step"))
         #expect(help.contains("values: rnn_tanh, rnn_relu, lstm, gru"))
+        #expect(help.contains("values: fp32, bf16"))
     }
 }

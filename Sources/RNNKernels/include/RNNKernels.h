@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include "RNNCPU.h"   /* CPU features, instruction-set level */
 #include "RNNBLAS.h"  /* the GEMM engine */
+#include "RNNBF16.h"  /* bf16 products (AVX512_BF16) */
 
 /* Number of floats rnn_pack_b writes for a K x N operand (N rounded up to a multiple of 32). */
 size_t rnn_packed_size(int k, int n);

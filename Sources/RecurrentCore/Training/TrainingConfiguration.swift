@@ -65,6 +65,9 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var seed: UInt64 = 0
     /// Data-parallel threads (fingerprinted: dropout masks are drawn per batch shard).
     public var threads: Int = Threading.defaultThreads
+    /// Number format of the recurrent products (fingerprinted: a run trained in bf16 and
+    /// continued in fp32 is a different run). Checkpoints are fp32 either way.
+    public var precision: Precision = .fp32
     /// Folder for `last.safetensors`, `best.safetensors`, `last.train.safetensors`, `log.csv`, `loss.png`.
     public var outDirectory = "runs/train"
     /// Continue the run saved in `outDirectory`.
@@ -79,7 +82,10 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     /// The settings that must not change across `--resume`, by configuration field name
     /// (`learning_rate`, `lr_schedule`, …), with their values as text.
     public var fingerprint: [String: String] {
-        TrainingFingerprint.fields(of: self).filter { !Self.unfingerprinted.contains($0.key) }
+        var fields = TrainingFingerprint.fields(of: self).filter { !Self.unfingerprinted.contains($0.key) }
+        // fp32 is what runs saved before the setting existed used: left out so they still resume.
+        if precision == .fp32 { fields["precision"] = nil }
+        return fields
     }
 
     /// Checks the settings; the message names the field's option.
@@ -101,6 +107,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         if !(clip >= 0 && clip.isFinite) { throw fail("--clip", "must be at least 0 (got \(clip))") }
         if evalEvery < 0 { throw fail("--eval-every", "must be at least 0 (got \(evalEvery))") }
         if threads < 1 { throw fail("--threads", "must be at least 1 (got \(threads))") }
+        if let reason = Precision.unavailability(of: precision) { throw fail("--precision", reason) }
     }
 
     /// Builds the optimizer over `parameters` (their order keys its saved state).
@@ -142,7 +149,7 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case optimizer, learningRate = "learning_rate", momentum, nesterov, weightDecay = "weight_decay"
         case lrSchedule = "lr_schedule", lrFloor = "lr_floor", lrDecayEvery = "lr_decay_every", lrDecayFactor = "lr_decay_factor"
-        case warmup, clip, steps, epochs, timeBudget = "time_budget", evalEvery = "eval_every", seed, threads
+        case warmup, clip, steps, epochs, timeBudget = "time_budget", evalEvery = "eval_every", seed, threads, precision
         case outDirectory = "out_directory", resume
     }
 }

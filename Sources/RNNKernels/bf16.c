@@ -1,0 +1,298 @@
+#include "RNNBF16.h"
+#include "RNNCPU.h"
+#include "lane_masks.h"
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+static int padded_columns(int n) { return (n + 31) / 32 * 32; }
+static int pairs_of(int k) { return (k + 1) / 2; }
+
+int rnn_bf16_supported(void) {
+    return rnn_isa() >= RNN_ISA_AVX512 && (rnn_cpu_features_at(rnn_isa()) & RNN_CPU_AVX512_BF16) != 0;
+}
+
+uint16_t rnn_float_to_bf16(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    if ((u & 0x7F800000u) == 0) return (uint16_t)((u >> 16) & 0x8000u);            /* zero, denormal */
+    if ((u & 0x7F800000u) == 0x7F800000u && (u & 0x007FFFFFu)) return (uint16_t)((u >> 16) | 0x0040u); /* NaN */
+    u += 0x7FFFu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+float rnn_bf16_to_float(uint16_t x) {
+    uint32_t u = (uint32_t)x << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+#if defined(__x86_64__)
+/* The vector conversions need AVX512_BF16 with BW and VL (every processor with AVX512_BF16 has them). */
+static int has_bf16_bw_vl(void) {
+    const unsigned need = RNN_CPU_AVX512_BF16 | RNN_CPU_AVX512BW | RNN_CPU_AVX512VL;
+    return (rnn_cpu()->features & need) == need;
+}
+
+/* 16 floats (lanes past `mask` read as zero) -> 16 bf16. */
+__attribute__((target("avx512f,avx512bf16")))
+static inline __m256i cvt16(const float *src, __mmask16 mask) {
+    return (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(mask, src));
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+static void to_bf16_avx512(const float *src, int rows, int cols, int lds, uint16_t *dst, int ldd) {
+    for (int r = 0; r < rows; r++) {
+        const float *s = src + (size_t)r * lds;
+        uint16_t *d = dst + (size_t)r * ldd;
+        int c = 0;
+        for (; c + 16 <= cols; c += 16) _mm256_storeu_si256((__m256i *)(d + c), cvt16(s + c, 0xFFFF));
+        if (c < cols) {
+            __mmask16 m = rnn_lane_mask16(cols - c);
+            _mm256_mask_storeu_epi16(d + c, m, cvt16(s + c, m));
+        }
+        if (cols & 1) d[cols] = 0;
+    }
+}
+
+/* Non-transposed packing: two source rows (k, k + 1) of one panel give 16 pairs; the two
+   converted halves are interleaved by one permutation. */
+__attribute__((target("avx512f,avx512bw,avx512bf16")))
+static void pack_rows_avx512(const float *src, int ld, int k, int n, uint16_t *packed) {
+    int panels = padded_columns(n) / 16, pairs = pairs_of(k);
+    const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
+                                                23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    for (int p = 0; p < panels; p++) {
+        uint16_t *dst = packed + (size_t)p * pairs * 32;
+        int col = p * 16;
+        __mmask16 m = rnn_lane_mask16(n - col);
+        for (int q = 0; q < pairs; q++) {
+            const float *r0 = src + (size_t)(2 * q) * ld + col;
+            __m512 lo = _mm512_maskz_loadu_ps(m, r0);
+            __m512 hi = 2 * q + 1 < k ? _mm512_maskz_loadu_ps(m, r0 + ld) : _mm512_setzero_ps();
+            __m512i both = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);   /* lanes 0-15 from lo, 16-31 from hi */
+            _mm512_storeu_si512(dst + (size_t)q * 32, _mm512_permutexvar_epi16(interleave, both));
+        }
+    }
+}
+#endif
+
+void rnn_to_bf16(const float *src, int rows, int cols, int lds, uint16_t *dst, int ldd) {
+#if defined(__x86_64__)
+    if (has_bf16_bw_vl()) { to_bf16_avx512(src, rows, cols, lds, dst, ldd); return; }
+#endif
+    for (int r = 0; r < rows; r++) {
+        for (int c = 0; c < cols; c++) dst[(size_t)r * ldd + c] = rnn_float_to_bf16(src[(size_t)r * lds + c]);
+        if (cols & 1) dst[(size_t)r * ldd + cols] = 0;
+    }
+}
+
+#if defined(__x86_64__)
+/* Tiles of 32 x 32: each row of a tile converted by the vector instruction into a small buffer
+   (which stays in the L1 cache), then written out column by column. */
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+static void to_bf16_transposed_avx512(const float *src, int rows, int cols, int lds, uint16_t *dst, int ldd) {
+    uint16_t tile[32 * 32] __attribute__((aligned(64)));
+    for (int r0 = 0; r0 < rows; r0 += 32) {
+        int nr = rows - r0 < 32 ? rows - r0 : 32;
+        for (int c0 = 0; c0 < cols; c0 += 32) {
+            int nc = cols - c0 < 32 ? cols - c0 : 32;
+            __mmask16 m0 = rnn_lane_mask16(nc), m1 = rnn_lane_mask16(nc - 16);
+            for (int r = 0; r < nr; r++) {
+                const float *s = src + (size_t)(r0 + r) * lds + c0;
+                _mm256_store_si256((__m256i *)(tile + r * 32), cvt16(s, m0));
+                _mm256_store_si256((__m256i *)(tile + r * 32 + 16), cvt16(s + 16, m1));
+            }
+            for (int c = 0; c < nc; c++) {
+                uint16_t *d = dst + (size_t)(c0 + c) * ldd + r0;
+                for (int r = 0; r < nr; r++) d[r] = tile[r * 32 + c];
+            }
+        }
+    }
+    if (rows & 1)
+        for (int c = 0; c < cols; c++) dst[(size_t)c * ldd + rows] = 0;
+}
+#endif
+
+void rnn_to_bf16_transposed(const float *src, int rows, int cols, int lds, uint16_t *dst, int ldd) {
+#if defined(__x86_64__)
+    if (has_bf16_bw_vl()) { to_bf16_transposed_avx512(src, rows, cols, lds, dst, ldd); return; }
+#endif
+    enum { TILE = 32 };
+    for (int r0 = 0; r0 < rows; r0 += TILE) {
+        int r1 = r0 + TILE < rows ? r0 + TILE : rows;
+        for (int c0 = 0; c0 < cols; c0 += TILE) {
+            int c1 = c0 + TILE < cols ? c0 + TILE : cols;
+            for (int r = r0; r < r1; r++)
+                for (int c = c0; c < c1; c++) dst[(size_t)c * ldd + r] = rnn_float_to_bf16(src[(size_t)r * lds + c]);
+        }
+    }
+    if (rows & 1)
+        for (int c = 0; c < cols; c++) dst[(size_t)c * ldd + rows] = 0;
+}
+
+size_t rnn_packed_bf16_size(int k, int n) { return (size_t)pairs_of(k) * 2 * (size_t)padded_columns(n); }
+
+void rnn_pack_b_bf16(const float *src, int ld, int k, int n, int transposed, uint16_t *packed) {
+#if defined(__x86_64__)
+    if (!transposed && has_bf16_bw_vl()) {
+        pack_rows_avx512(src, ld, k, n, packed);
+        return;
+    }
+#endif
+    int panels = padded_columns(n) / 16, pairs = pairs_of(k);
+    for (int p = 0; p < panels; p++) {
+        uint16_t *dst = packed + (size_t)p * pairs * 32;
+        for (int kk = 0; kk < 2 * pairs; kk++) {
+            for (int j = 0; j < 16; j++) {
+                int col = p * 16 + j;
+                float v = 0;
+                if (col < n && kk < k) v = transposed ? src[(size_t)col * ld + kk] : src[(size_t)kk * ld + col];
+                dst[(size_t)(kk / 2) * 32 + j * 2 + (kk & 1)] = rnn_float_to_bf16(v);
+            }
+        }
+    }
+}
+
+#if defined(__x86_64__)
+/* One block of 8 rows x 32 columns over `pairs` pairs of K: 16 accumulators. The block's A is
+   interleaved in `ap` (pair q of row r at ap[q * 8 + r], one 32-bit word), so the eight
+   broadcasts of a step read one half cache line of the L1 cache; only the first `rows` rows
+   of C are read and written. */
+__attribute__((target("avx512f,avx512bf16")))
+static void bblock(int pairs, const int32_t *ap, const uint16_t *b0, const uint16_t *b1, float *c, int ldc, int rows,
+                   __mmask16 m0, __mmask16 m1) {
+    /* The sixteen accumulators are named one by one: written as arrays, the compiler split the
+       loop over K in two (one per panel), which doubled the broadcasts. */
+#define LOAD(r) \
+    __m512 c0##r = r < rows ? _mm512_maskz_loadu_ps(m0, c + (size_t)r * ldc) : _mm512_setzero_ps(); \
+    __m512 c1##r = r < rows ? _mm512_maskz_loadu_ps(m1, c + (size_t)r * ldc + 16) : _mm512_setzero_ps();
+    LOAD(0) LOAD(1) LOAD(2) LOAD(3) LOAD(4) LOAD(5) LOAD(6) LOAD(7)
+#undef LOAD
+    for (int q = 0; q < pairs; q++) {
+        __m512bh x0 = (__m512bh)_mm512_loadu_si512(b0 + (size_t)q * 32);
+        __m512bh x1 = (__m512bh)_mm512_loadu_si512(b1 + (size_t)q * 32);
+        const int32_t *aq = ap + q * 8;
+#define STEP(r) { \
+        __m512bh av = (__m512bh)_mm512_set1_epi32(aq[r]); \
+        c0##r = _mm512_dpbf16_ps(c0##r, av, x0); \
+        c1##r = _mm512_dpbf16_ps(c1##r, av, x1); }
+        STEP(0) STEP(1) STEP(2) STEP(3) STEP(4) STEP(5) STEP(6) STEP(7)
+#undef STEP
+    }
+#define STORE(r) \
+    if (r < rows) { \
+        _mm512_mask_storeu_ps(c + (size_t)r * ldc, m0, c0##r); \
+        _mm512_mask_storeu_ps(c + (size_t)r * ldc + 16, m1, c1##r); \
+    }
+    STORE(0) STORE(1) STORE(2) STORE(3) STORE(4) STORE(5) STORE(6) STORE(7)
+#undef STORE
+}
+
+/* Rows r0.. r0 + rows - 1 of A, pairs q0 .. q0 + kp - 1, interleaved: ap[q * 8 + r]; missing rows
+   are zeros. With an even row stride one gather fetches two pairs of all eight rows. */
+__attribute__((target("avx512f")))
+static void interleave_rows(const uint16_t *a, int lda, int rows, int q0, int kp, int32_t *ap) {
+    if (rows == 8 && !(lda & 1)) {
+        const int32_t *base = (const int32_t *)(const void *)(a + 2 * (size_t)q0);
+        const int s = lda / 2;
+        const __m512i idx = _mm512_setr_epi32(0, s, 2 * s, 3 * s, 4 * s, 5 * s, 6 * s, 7 * s,
+                                              1, s + 1, 2 * s + 1, 3 * s + 1, 4 * s + 1, 5 * s + 1, 6 * s + 1, 7 * s + 1);
+        int q = 0;
+        for (; q + 2 <= kp; q += 2) _mm512_store_si512(ap + q * 8, _mm512_i32gather_epi32(idx, base + q, 4));
+        for (; q < kp; q++)
+            for (int r = 0; r < 8; r++) ap[q * 8 + r] = base[(size_t)r * s + q];
+        return;
+    }
+    for (int r = 0; r < 8; r++) {
+        if (r < rows) {
+            const uint16_t *row = a + (size_t)r * lda + 2 * (size_t)q0;
+            for (int q = 0; q < kp; q++) memcpy(&ap[q * 8 + r], row + 2 * q, 4);
+        } else {
+            for (int q = 0; q < kp; q++) ap[q * 8 + r] = 0;
+        }
+    }
+}
+
+/* Blocked like a GEMM library: K in blocks of KC pairs and N in blocks of NC columns, so that
+   the block of B in use (256 x 512 bf16, 256 KB) stays in the L2 cache while every block of 8
+   rows of A, interleaved into a 4 KB buffer in the L1 cache, passes over it. */
+__attribute__((target("avx512f,avx512bf16")))
+static void gemm_bf16_avx512(int m, int n, int k, const uint16_t *a, int lda, const uint16_t *packed, float *c, int ldc) {
+    enum { KC = 128, NC = 512 };   /* pairs per K block (256 values of K); columns per N block */
+    int32_t ap[KC * 8] __attribute__((aligned(64)));
+    int pairs = pairs_of(k);
+    const size_t panel = (size_t)pairs * 32;
+    for (int q0 = 0; q0 < pairs; q0 += KC) {
+        int kp = pairs - q0 < KC ? pairs - q0 : KC;
+        for (int n0 = 0; n0 < n; n0 += NC) {
+            int n1 = n0 + NC < n ? n0 + NC : n;
+            for (int r0 = 0; r0 < m; r0 += 8) {
+                int rows = m - r0 < 8 ? m - r0 : 8;
+                interleave_rows(a + (size_t)r0 * lda, lda, rows, q0, kp, ap);
+                for (int col = n0; col < n1; col += 32) {
+                    const uint16_t *b0 = packed + (size_t)(col / 16) * panel + (size_t)q0 * 32, *b1 = b0 + panel;
+                    bblock(kp, ap, b0, b1, c + (size_t)r0 * ldc + col, ldc, rows,
+                           rnn_lane_mask16(n - col), rnn_lane_mask16(n - col - 16));
+                }
+            }
+        }
+    }
+}
+
+__attribute__((target("avx512f,avx512bf16")))
+static void matvec_bf16_avx512(int n, int k, const uint16_t *x, const uint16_t *packed, float *y) {
+    int panels = (n + 15) / 16, pairs = pairs_of(k), p = 0;
+    const size_t s = (size_t)pairs * 32;
+    for (; p + 4 <= panels; p += 4) {
+        const uint16_t *b = packed + (size_t)p * s;
+        int col = p * 16;
+        __mmask16 m3 = rnn_lane_mask16(n - col - 48);
+        __m512 a0 = _mm512_loadu_ps(y + col), a1 = _mm512_loadu_ps(y + col + 16), a2 = _mm512_loadu_ps(y + col + 32);
+        __m512 a3 = _mm512_maskz_loadu_ps(m3, y + col + 48);
+        for (int q = 0; q < pairs; q++) {
+            int pair;
+            memcpy(&pair, x + 2 * q, 4);
+            __m512bh xv = (__m512bh)_mm512_set1_epi32(pair);
+            const uint16_t *bq = b + (size_t)q * 32;
+            a0 = _mm512_dpbf16_ps(a0, xv, (__m512bh)_mm512_loadu_si512(bq));
+            a1 = _mm512_dpbf16_ps(a1, xv, (__m512bh)_mm512_loadu_si512(bq + s));
+            a2 = _mm512_dpbf16_ps(a2, xv, (__m512bh)_mm512_loadu_si512(bq + 2 * s));
+            a3 = _mm512_dpbf16_ps(a3, xv, (__m512bh)_mm512_loadu_si512(bq + 3 * s));
+        }
+        _mm512_storeu_ps(y + col, a0); _mm512_storeu_ps(y + col + 16, a1); _mm512_storeu_ps(y + col + 32, a2);
+        _mm512_mask_storeu_ps(y + col + 48, m3, a3);
+    }
+    for (; p < panels; p++) {
+        const uint16_t *b = packed + (size_t)p * s;
+        int col = p * 16;
+        __mmask16 m = rnn_lane_mask16(n - col);
+        __m512 a = _mm512_maskz_loadu_ps(m, y + col);
+        for (int q = 0; q < pairs; q++) {
+            int pair;
+            memcpy(&pair, x + 2 * q, 4);
+            a = _mm512_dpbf16_ps(a, (__m512bh)_mm512_set1_epi32(pair), (__m512bh)_mm512_loadu_si512(b + (size_t)q * 32));
+        }
+        _mm512_mask_storeu_ps(y + col, m, a);
+    }
+}
+#endif
+
+void rnn_gemm_bf16(int m, int n, int k, const uint16_t *a, int lda, const uint16_t *packed, float *c, int ldc) {
+#if defined(__x86_64__)
+    if (m > 0 && n > 0 && k > 0) gemm_bf16_avx512(m, n, k, a, lda, packed, c, ldc);
+#else
+    (void)m; (void)n; (void)k; (void)a; (void)lda; (void)packed; (void)c; (void)ldc;
+#endif
+}
+
+void rnn_matvec_bf16(int n, int k, const uint16_t *x, const uint16_t *packed, float *y) {
+#if defined(__x86_64__)
+    if (n > 0 && k > 0) matvec_bf16_avx512(n, k, x, packed, y);
+#else
+    (void)n; (void)k; (void)x; (void)packed; (void)y;
+#endif
+}

@@ -1,0 +1,56 @@
+#ifndef RNN_BF16_H
+#define RNN_BF16_H
+/* bf16 matrix products for processors with AVX512_BF16 (AMD Zen 4, Intel Cooper Lake, Sapphire
+   Rapids and later): operands rounded to bfloat16 (round to nearest even; the instruction's
+   conversion), products accumulated in fp32 by vdpbf16ps, which does two multiply-adds per lane
+   and so twice the work of an fp32 FMA per instruction, from half the bytes.
+
+   Layouts. A bf16 value is stored as uint16_t (the upper half of the fp32 bits). The left
+   operand A is bf16, row-major, with its K columns padded by a zero to an even count (the
+   conversions below write that zero). The right operand B[K, N] is packed by rnn_pack_b_bf16
+   into panels of 16 columns (zero-padded to a multiple of 32 columns) holding K in pairs:
+   element (k, j) of panel p sits at p * K2 * 16 + (k / 2) * 32 + j * 2 + k % 2, K2 = K rounded
+   up to even; one vdpbf16ps then multiplies a broadcast pair (A[r][2q], A[r][2q + 1]) with the
+   pairs of 16 columns.
+
+   Every function except the conversions' and packing's portable paths needs AVX512_BF16; call
+   them only when rnn_bf16_supported() is true. */
+#include <stddef.h>
+#include <stdint.h>
+
+/* Whether the processor has AVX512_BF16 and the level in use (rnn_isa(), with the RNN_ISA cap)
+   is avx512. */
+int rnn_bf16_supported(void);
+
+/* fp32 -> bf16, round to nearest even, as vcvtneps2bf16 does it (denormal inputs become signed
+   zeros, NaN stays NaN). */
+uint16_t rnn_float_to_bf16(float x);
+/* bf16 -> fp32 (exact). */
+float rnn_bf16_to_float(uint16_t x);
+
+/* dst[r][c] = bf16(src[r][c]) for r < rows, c < cols (row strides lds, ldd); when cols is odd
+   dst[r][cols] = 0, so a row of dst has an even count of valid columns. ldd >= cols rounded up
+   to even. */
+void rnn_to_bf16(const float *src, int rows, int cols, int lds, uint16_t *dst, int ldd);
+
+/* dst[c][r] = bf16(src[r][c]): the transpose of src [rows, cols] as a bf16 [cols, rows] matrix
+   with row stride ldd; when rows is odd dst[c][rows] = 0. ldd >= rows rounded up to even. */
+void rnn_to_bf16_transposed(const float *src, int rows, int cols, int lds, uint16_t *dst, int ldd);
+
+/* Number of uint16_t rnn_pack_b_bf16 writes for a K x N operand. */
+size_t rnn_packed_bf16_size(int k, int n);
+
+/* Packs B[K, N] as bf16 in the layout above.
+   transposed == 0: B[k][n] = src[k * ld + n]; transposed == 1: B[k][n] = src[n * ld + k]. */
+void rnn_pack_b_bf16(const float *src, int ld, int k, int n, int transposed, uint16_t *packed);
+
+/* C[M, N] += A[M, K] * B: A bf16 (row stride lda, K padded to even as above), B packed by
+   rnn_pack_b_bf16(..., k, n, ...), C fp32 (row stride ldc). Blocks of 8 rows x 32 columns,
+   K in blocks of 256 so that a block of B stays in the L1 cache. */
+void rnn_gemm_bf16(int m, int n, int k, const uint16_t *a, int lda, const uint16_t *packed, float *c, int ldc);
+
+/* y[N] += x[K] * B, x bf16 (K padded to even), B packed by rnn_pack_b_bf16(..., k, n, ...):
+   the matrix-vector product of batch-1 generation, four panels per pass. */
+void rnn_matvec_bf16(int n, int k, const uint16_t *x, const uint16_t *packed, float *y);
+
+#endif
