@@ -247,7 +247,8 @@ func trainSpeech(_ o: SpeechTrainingOptions, data: SpeechTrainingData, epochs: I
         defer { try? FileManager.default.removeItem(at: dir) }
         try writeToneSet(into: dir, perClass: 2, seed: 1)
         let tone = (0..<800).map { Float(sin(Double($0) * 0.3)) * 0.5 }
-        // Not audio, truncated, header sizes that lie, zero-length, NaN in float data, three channels.
+        // Not audio, truncated, header sizes that lie, zero-length, NaN in float data, a format
+        // chunk whose 6 bits per sample contradict its 2-byte frames.
         try writeBytes(Array("this is not a wav file at all, just text".utf8), to: dir.appendingPathComponent("low_bad_90.wav"))
         let full = wavBytes(channels: 1, sampleRate: 8000, bitsPerSample: 16, data: int16Bytes(tone.map { Int16($0 * 30000) }))
         try writeBytes(Array(full.prefix(30)), to: dir.appendingPathComponent("low_bad_91.wav"))
@@ -257,8 +258,9 @@ func trainSpeech(_ o: SpeechTrainingOptions, data: SpeechTrainingData, epochs: I
         var nan = tone; nan[100] = .nan
         try writeBytes(wavBytes(formatTag: 3, channels: 1, sampleRate: 8000, bitsPerSample: 32, data: float32Bytes(nan)),
                        to: dir.appendingPathComponent("low_bad_94.wav"))
-        try writeBytes(wavBytes(channels: 3, sampleRate: 8000, bitsPerSample: 16, data: int16Bytes([Int16](repeating: 5, count: 3000))),
-                       to: dir.appendingPathComponent("low_bad_95.wav"))
+        var sixBits = wavBytes(channels: 1, sampleRate: 8000, bitsPerSample: 16, data: int16Bytes([Int16](repeating: 5, count: 3000)))
+        sixBits[34] = 6
+        try writeBytes(sixBits, to: dir.appendingPathComponent("low_bad_95.wav"))
         let files = try SpeechCorpus.list(folder: dir, task: .utterance)
         #expect(files.count == 12)
         let (loaded, skipped) = try SpeechCorpus.load(files, task: .utterance, config: FeatureConfig(), threads: 2)

@@ -91,7 +91,7 @@ func writeFile(_ bytes: [UInt8], _ name: String, in dir: URL) throws -> String {
         }
     }
     let missing = dir.appendingPathComponent("missing.tsv").path
-    #expect(throws: PairDataError.unreadable(path: missing, reason: "no such file")) { _ = try PairTSV.read(path: missing) }
+    #expect(throws: PairDataError.unreadable(path: missing, reason: "no such file or folder")) { _ = try PairTSV.read(path: missing) }
     let big = try writeFile(Array("a\tb\n".utf8), "big.tsv", in: dir)
     #expect(throws: PairDataError.tooLarge(path: big, bytes: 4, limit: 3)) { _ = try PairTSV.read(path: big, maxBytes: 3) }
     #expect(PairDataError.missingTab(path: "x.tsv", line: 3).description == "x.tsv:3: no tab between source and target (expected source<TAB>target)")
