@@ -281,7 +281,7 @@ public enum FrameGenerator {
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         } catch {
-            throw FrameError.writeFailed(path: path, reason: "cannot create folder")
+            throw FrameError.writeFailed(path: path, reason: "cannot create folder: " + (FileSystemErrorText.reason(error) ?? "\(error)"))
         }
     }
 

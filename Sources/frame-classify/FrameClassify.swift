@@ -233,6 +233,9 @@ struct Demo: ParsableCommand {
 
     func run() throws {
         try guarded {
+            guard seconds > 0, seconds.isFinite else {
+                throw TrainingSetupError.invalid(option: "--seconds", reason: "must be a positive number of seconds (got \(seconds))")
+            }
             let root = dir ?? (NSTemporaryDirectory() + "frame-classify-demo-" + String(UInt32.random(in: 0...UInt32.max), radix: 16))
             stderrLine("frame-classify demo: generating 'shapes' clips in \(root)/data")
             try FrameGenerator.writeShapes(root: root + "/data", trainPerClass: 500, testPerClass: 125, seed: 1)

@@ -78,6 +78,9 @@ struct Demo: ParsableCommand {
 
     func run() throws {
         try TrainingCLI.failing("lm-train") {
+            guard timeBudget > 0, timeBudget.isFinite else {
+                throw TrainingSetupError.invalid(option: "--time-budget", reason: "must be a positive number of seconds (got \(timeBudget))")
+            }
             var o = LanguageModelTrainingOptions()
             o.dataPath = nil
             o.layers = 2; o.hidden = 256; o.embedding = 64; o.batch = 32; o.seqLen = 64

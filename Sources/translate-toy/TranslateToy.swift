@@ -177,6 +177,9 @@ struct Demo: ParsableCommand {
 
     func run() throws {
         try TrainingCLI.failing("translate-toy") {
+            guard timeBudget > 0, timeBudget.isFinite else {
+                throw TrainingSetupError.invalid(option: "--time-budget", reason: "must be a positive number of seconds (got \(timeBudget))")
+            }
             print("translate-toy demo: learning to turn dates written in many formats into ISO 8601 (\(Int(timeBudget)) s of training)")
             var o = Seq2SeqTrainingOptions()
             o.task = .dates; o.count = 30000

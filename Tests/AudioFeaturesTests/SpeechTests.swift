@@ -247,8 +247,8 @@ func trainSpeech(_ o: SpeechTrainingOptions, data: SpeechTrainingData, epochs: I
         defer { try? FileManager.default.removeItem(at: dir) }
         try writeToneSet(into: dir, perClass: 2, seed: 1)
         let tone = (0..<800).map { Float(sin(Double($0) * 0.3)) * 0.5 }
-        // Not audio, truncated, header sizes that lie, zero-length, NaN in float data, a bits-per-sample
-        // field that contradicts the frame size.
+        // Not audio, truncated, header sizes that lie, zero-length, NaN in float data, a format
+        // chunk whose 6 bits per sample contradict its 2-byte frames.
         try writeBytes(Array("this is not a wav file at all, just text".utf8), to: dir.appendingPathComponent("low_bad_90.wav"))
         let full = wavBytes(channels: 1, sampleRate: 8000, bitsPerSample: 16, data: int16Bytes(tone.map { Int16($0 * 30000) }))
         try writeBytes(Array(full.prefix(30)), to: dir.appendingPathComponent("low_bad_91.wav"))
@@ -258,7 +258,7 @@ func trainSpeech(_ o: SpeechTrainingOptions, data: SpeechTrainingData, epochs: I
         var nan = tone; nan[100] = .nan
         try writeBytes(wavBytes(formatTag: 3, channels: 1, sampleRate: 8000, bitsPerSample: 32, data: float32Bytes(nan)),
                        to: dir.appendingPathComponent("low_bad_94.wav"))
-        var sixBits = wavBytes(channels: 1, sampleRate: 8000, bitsPerSample: 16, data: int16Bytes(tone.map { Int16($0 * 30000) }))
+        var sixBits = wavBytes(channels: 1, sampleRate: 8000, bitsPerSample: 16, data: int16Bytes([Int16](repeating: 5, count: 3000)))
         sixBits[34] = 6
         try writeBytes(sixBits, to: dir.appendingPathComponent("low_bad_95.wav"))
         let files = try SpeechCorpus.list(folder: dir, task: .utterance)

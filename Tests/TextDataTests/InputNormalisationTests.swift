@@ -92,6 +92,15 @@ struct LanguageModelInputCommandLineTests {
         #expect(r.status == 1 && r.stderr.hasPrefix("lm-train: --sample-every: "), "\(r.stderr)")
     }
 
+    /// A non-finite demo budget is refused before anything runs (it used to trap converting NaN
+    /// to an integer for the first line).
+    @Test func demoRefusesANonFiniteBudget() throws {
+        for value in ["nan", "inf"] {
+            let r = try runProcess(lmTrain, ["demo", "--time-budget", value, "--out", "/nonexistent/never"])
+            #expect(r.status == 1 && r.stderr == "lm-train: --time-budget: must be a positive number of seconds (got \(value))\n", "\(r.stderr)")
+        }
+    }
+
     /// An output folder that cannot be made: `<tool>: <path>: <reason>`, never Foundation's
     /// `NSCocoaErrorDomain` text.
     @Test func outputFolderErrorsNameThePathAndTheReason() throws {
