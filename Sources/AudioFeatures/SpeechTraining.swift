@@ -138,6 +138,9 @@ public final class SpeechLearner: TrainableModel {
         classifier.network.trainStep(classifier.batch(batch.examples, labelled: true), seed: seed).loss
     }
 
+    /// Trains this rank's shards of each batch (`SequenceClassifier.processGroup`).
+    public func distribute(over group: ProcessGroup) throws { classifier.network.processGroup = group }
+
     public func writeCheckpoint(to path: String, extra: [String: String]) throws {
         try checkpoint.write(to: path, extra: extra)
     }

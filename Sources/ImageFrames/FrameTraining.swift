@@ -157,6 +157,9 @@ public final class FrameLearner: TrainableModel {
         model.network.trainStep(batch.sequences, seed: seed).loss
     }
 
+    /// Trains this rank's shards of each batch (`SequenceClassifier.processGroup`).
+    public func distribute(over group: ProcessGroup) throws { model.network.processGroup = group }
+
     public func writeCheckpoint(to path: String, extra: [String: String]) throws {
         try model.save(to: path, extra: extra)
     }

@@ -123,6 +123,9 @@ public final class LanguageModelLearner: TrainableModel {
         }
         model.setCarriedState(RecurrentState(h: h.values, c: tensors["c"]?.values), batch: h.values.count / perRow)
     }
+
+    /// Trains this rank's shards of each batch (`RecurrentLanguageModel.processGroup`).
+    public func distribute(over group: ProcessGroup) throws { model.processGroup = group }
 }
 
 /// Sets up language-model training for the engine: loads and splits the text, builds the
