@@ -169,7 +169,8 @@ public enum LanguageModelTraining {
         let learner = LanguageModelLearner(model: model, vocabulary: vocab)
         // Validation: the tail cut into consecutive seqLen chunks, each from a zero state.
         let evaluation = validate ? TrainingEvaluation(metricNames: ["val_loss"], validationMetric: "val_loss", direction: .lowerIsBetter) {
-            ["val_loss": LanguageModelScoring.chunkedLoss(model: model, ids: split.validation, seqLen: o.seqLen)]
+            ["val_loss": LanguageModelScoring.chunkedLoss(model: model, ids: split.validation, seqLen: o.seqLen,
+                                                           group: model.processGroup)]
         } : nil
         return TrainingTask(label: label, model: learner, data: data, evaluation: evaluation,
                             fingerprint: TrainingFingerprint.fields(of: o), itemName: "tokens",

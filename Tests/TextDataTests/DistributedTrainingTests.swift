@@ -18,11 +18,13 @@ struct LanguageModelDistributedTests {
          "--warmup", "3", "--seed", "2"]
     }
 
+    /// The validation text (about 2,200 characters, 3 evaluation batches of 128 chunks) is split
+    /// across the ranks too.
     @Test(arguments: [false, true])
     func twoRanksTrainLikeOneProcessWithTwoThreads(tcp: Bool) throws {
         let folder = try TemporaryFolder()
         defer { folder.cleanUp() }
-        let data = try folder.write("c.txt", text: grammarCorpus(sentences: 120, seed: 4))
+        let data = try folder.write("c.txt", text: grammarCorpus(sentences: 1000, seed: 4))
         let one = try runProcess(tool, arguments(data, out: folder.path + "/one", steps: 30, threads: 2))
         #expect(one.status == 0, "\(one.stderr)")
         let two = try runMPI(ranks: 2, tool, arguments(data, out: folder.path + "/two", steps: 30, threads: 1), tcp: tcp)
@@ -41,6 +43,22 @@ struct LanguageModelDistributedTests {
         let s1 = try SafeTensors.read(path: folder.path + "/one/last.train.safetensors").tensors
         let s2 = try SafeTensors.read(path: folder.path + "/two/last.train.safetensors").tensors
         #expect(s1 == s2 && s1.contains { $0.name == "state.h" && $0.values.count == 5 * 8 })
+    }
+
+    /// Three ranks sum the gradients in rank order down a chain: the same sums as one process
+    /// adding three shards in shard order.
+    @Test func threeRanksTrainLikeOneProcessWithThreeThreads() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let data = try folder.write("c.txt", text: grammarCorpus(sentences: 120, seed: 4))
+        let one = try runProcess(tool, arguments(data, out: folder.path + "/one", steps: 20, threads: 3))
+        #expect(one.status == 0, "\(one.stderr)")
+        let three = try runMPI(ranks: 3, tool, arguments(data, out: folder.path + "/three", steps: 20, threads: 1))
+        #expect(three.status == 0, "\(three.stderr)")
+        #expect(three.stdout.contains("\"ranks\":3,"))
+        #expect(logWithoutTimings(folder.path + "/one/log.csv") == logWithoutTimings(folder.path + "/three/log.csv"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: folder.path + "/one/last.safetensors"))
+                == Data(contentsOf: URL(fileURLWithPath: folder.path + "/three/last.safetensors")))
     }
 
     /// 2 ranks → 1 process and 1 process → 2 ranks continue an interrupted run exactly.

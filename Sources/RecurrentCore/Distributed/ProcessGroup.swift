@@ -44,6 +44,8 @@ public final class ProcessGroup: @unchecked Sendable {
         var r: Int32 = 0, s: Int32 = 0
         MPI_Comm_rank(cmpi_comm_world(), &r)
         MPI_Comm_size(cmpi_comm_world(), &s)
+        // Ranks divide the cores between them already: OpenBLAS threads would oversubscribe.
+        Threading.useSingleThreadedBLAS()
         return ProcessGroup(rank: Int(r), size: Int(s), usesMPI: true)
     }
 
@@ -131,6 +133,15 @@ public final class ProcessGroup: @unchecked Sendable {
     /// result on every rank, and the same as one process summing all the terms in that order).
     public func sumInOrder(_ local: [Double]) -> Double {
         allGather(local).reduce(0, +)
+    }
+
+    /// `body(k)` for every `k` in `0 ..< count`, on every rank in `k` order: each rank computes
+    /// a contiguous run of the `k` (`Threading.shards` over the ranks) and the results are
+    /// gathered. For evaluation split across ranks.
+    public func inParts(count: Int, _ body: (Int) -> Double) -> [Double] {
+        guard size > 1 else { return (0..<count).map(body) }
+        let runs = Threading.shards(count: count, parts: size)
+        return allGather(rank < runs.count ? runs[rank].map(body) : [])
     }
 
     /// Waits until every rank gets here.
