@@ -36,7 +36,7 @@ public func logWithoutTimings(_ path: String) -> [String] {
 public struct RankDeath: Sendable {
     /// mpirun's exit status, output and error output.
     public let result: ProcessResult
-    /// Seconds from the kill until mpirun had ended.
+    /// Seconds from the kill until mpirun and every rank had ended.
     public let secondsToEnd: Double
     /// Whether any process of the job was still alive afterwards.
     public let survivorsLeft: Bool
@@ -44,7 +44,7 @@ public struct RankDeath: Sendable {
 
 /// Starts `executable` on `ranks` ranks, waits until mpirun's error output contains `marker`,
 /// kills rank `victim` with SIGKILL and waits (at most `timeout` seconds, then kills the job)
-/// for mpirun to end.
+/// for mpirun and every rank to end.
 public func runMPIKillingRank(ranks: Int, victim: Int, _ executable: String, _ arguments: [String],
                               after marker: String, timeout: Double = 30) throws -> RankDeath {
     let c = mpirunCommand(ranks: ranks, executable, arguments)
@@ -71,7 +71,10 @@ public func runMPIKillingRank(ranks: Int, victim: Int, _ executable: String, _ a
         _ = out.fileHandleForReading.readDataToEndOfFile()
     }
     collector.start()
-    while p.isRunning && Date().timeIntervalSince(start) < timeout { usleep(20_000) }
+    // Until mpirun and every rank have ended (a rank may take a moment to die after mpirun's SIGKILL).
+    while (p.isRunning || ranksByPid.values.contains(where: isRunning)) && Date().timeIntervalSince(start) < timeout {
+        usleep(20_000)
+    }
     let took = Date().timeIntervalSince(start)
     if p.isRunning {
         for pid in ranksByPid.values { kill(pid, SIGKILL) }

@@ -8,12 +8,16 @@ import Glibc
 /// SIGINT or SIGTERM), summed over the ranks in rank order (`ProcessGroup.sumInRankOrder`) and
 /// copied back, so every rank holds the whole batch's gradient and learns the same stop
 /// decision. The exchange starts after backward is done: none of it overlaps with computing.
+/// A barrier first separates waiting for the slowest rank (`waitSeconds`) from the exchange
+/// itself (`seconds`); on shared memory it costs microseconds.
 struct DistributedGradients {
     let parameters: [Parameter]
     let group: ProcessGroup
     private var flat: [Float]
-    /// Seconds spent in `sum` (copies included).
+    /// Seconds spent exchanging (copies included), after every rank arrived.
     private(set) var seconds = 0.0
+    /// Seconds spent waiting for the other ranks to finish their backward pass.
+    private(set) var waitSeconds = 0.0
 
     init(parameters: [Parameter], group: ProcessGroup) {
         self.parameters = parameters
@@ -23,7 +27,10 @@ struct DistributedGradients {
 
     /// Sums the gradients over the ranks in place; returns the signal any rank caught.
     mutating func sum(signal: Int32?) -> Int32? {
+        let arrived = ProgressReporter.monotonicSeconds()
+        group.barrier()
         let t0 = ProgressReporter.monotonicSeconds()
+        waitSeconds += t0 - arrived
         let (parameters, group) = (self.parameters, self.group)
         let caught: (interrupt: Bool, terminate: Bool) = flat.withUnsafeMutableBufferPointer { b in
             let base = b.baseAddress!

@@ -18,7 +18,8 @@ public final class ProcessGroup: @unchecked Sendable {
     private let usesMPI: Bool
     private var finalized = false
 
-    private init(rank: Int, size: Int, usesMPI: Bool) {
+    /// A group description without MPI (tests use it to check the shard arithmetic of other ranks).
+    init(rank: Int, size: Int, usesMPI: Bool) {
         self.rank = rank; self.size = size; self.usesMPI = usesMPI
     }
 

@@ -272,6 +272,7 @@ public final class TrainingEngine<Model: TrainableModel> {
             itemsPerSecond: trainSeconds > 0 ? Double(trainItems) / trainSeconds : 0, itemName: task.itemName,
             validationMetric: evaluation?.validationMetric ?? "", validation: evaluation.map { lastMetrics[$0.validationMetric] ?? .nan } ?? .nan,
             bestValidation: evaluation == nil ? .nan : best, bestStep: bestStep, metrics: lastMetrics,
-            checkpoint: bestPath, stepLosses: stepLosses, ranks: group.size, allReduceSeconds: allReduce.seconds)
+            checkpoint: bestPath, stepLosses: stepLosses, ranks: group.size, allReduceSeconds: allReduce.seconds,
+            rankWaitSeconds: allReduce.waitSeconds)
     }
 }
