@@ -84,6 +84,21 @@ struct LanguageModelDistributedTests {
         #expect(logWithoutTimings(folder.path + "/full/log.csv") == logWithoutTimings(folder.path + "/split/log.csv"))
     }
 
+    /// Bad input under mpirun: rank 0 says so as usual, rank 1 with its rank named, and the job
+    /// ends with a non-zero status instead of waiting; nothing is written.
+    @Test func badInputEndsTheJobWithOneLinePerRank() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let missing = folder.path + "/none.txt"
+        let r = try runMPI(ranks: 2, tool, ["train", "--data", missing, "--out", folder.path + "/run", "--steps", "1"])
+        #expect(r.status != 0)
+        let lines = r.stderr.split(separator: "\n")
+        #expect(lines.filter { $0.hasPrefix("lm-train: \(missing): ") }.count == 1, "\(r.stderr)")
+        #expect(lines.filter { $0.hasPrefix("lm-train (rank 1): \(missing): ") }.count == 1, "\(r.stderr)")
+        #expect(r.stdout.isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: folder.path + "/run"))
+    }
+
     /// Killing rank 1 ends rank 0 within seconds, with one line of its own; the checkpoint on
     /// disk stays loadable and resumable.
     @Test func rankKilledEndsTheJobAndKeepsTheCheckpoint() throws {
