@@ -47,7 +47,8 @@ public enum TrainingCLI {
         } catch let e as ExitCode {
             throw e
         } catch let e as TrainingInterrupted {
-            printFailure(tool, "\(e)")
+            // Under mpirun every rank stops at the same step; rank 0's line says it for all.
+            if ProcessGroup.world.isRoot { printFailure(tool, "\(e)") }
             throw ExitCode(e.exitStatus)
         } catch let e as ValidationError {
             printFailure(tool, e.message)
