@@ -256,7 +256,7 @@ public enum SpeechTraining {
         if o.task == .frame { names.append("val_segment_accuracy") }
         let evaluation = validation.isEmpty ? nil : TrainingEvaluation(metricNames: names, validationMetric: "val_loss",
                                                                        direction: .lowerIsBetter) {
-            let e = SpeechInference.evaluate(model, examples: validation, silence: silence)
+            let e = SpeechInference.evaluate(model, examples: validation, silence: silence, group: model.network.processGroup)
             var m = ["val_loss": e.loss, "val_accuracy": e.accuracy]
             if let s = e.segments { m["val_segment_accuracy"] = s.accuracy }
             return m

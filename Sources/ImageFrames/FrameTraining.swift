@@ -251,7 +251,7 @@ public final class FrameTrainingRun {
         let evaluation = validation.isEmpty ? nil : TrainingEvaluation(
             metricNames: ["val_loss", "val_accuracy"], validationMetric: "val_accuracy", direction: .higherIsBetter) {
             let e = try FrameEvaluation.compute(network: network, examples: validation, perFrame: info.perFrame,
-                                                classes: info.classNames.count, batchSize: 256)
+                                                classes: info.classNames.count, batchSize: 256, group: network.processGroup)
             return ["val_loss": e.loss, "val_accuracy": e.accuracy]
         }
         var configuration = training

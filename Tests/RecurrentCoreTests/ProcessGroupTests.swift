@@ -37,6 +37,10 @@ struct ProcessGroupTests {
         #expect(world.sumInOrder([1e16, 1, -1e16]) == 0)
         #expect(world.allGather([Float(1.5), -2]) == [1.5, -2])
         #expect(world.inParts(count: 4) { Double($0 * $0) } == [0, 1, 4, 9])
+        #expect(world.inParts(count: 3, width: 2) { [Double($0), -Double($0)] } == [[0, 0], [1, -1], [2, -2]])
+        var m = ConfusionMatrix(counts: [[1, 2], [0, 3]])
+        m.add(ConfusionMatrix(counts: [[4, 0], [1, 1]]))
+        #expect(m.counts == [[5, 2], [1, 4]] && m.total == 12 && m.correct == 9)
         var x: [Float] = [1, 2, 3]
         x.withUnsafeMutableBufferPointer { world.sumInRankOrder($0.baseAddress!, count: 3) }
         #expect(x == [1, 2, 3])

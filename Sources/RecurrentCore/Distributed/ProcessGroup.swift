@@ -145,6 +145,16 @@ public final class ProcessGroup: @unchecked Sendable {
         return allGather(rank < runs.count ? runs[rank].map(body) : [])
     }
 
+    /// `inParts` for work whose pieces give `width` numbers each: `[piece][width]` in piece order.
+    public func inParts(count: Int, width: Int, _ body: (Int) throws -> [Double]) rethrows -> [[Double]] {
+        guard size > 1 else { return try (0..<count).map(body) }
+        let runs = Threading.shards(count: count, parts: size)
+        let mine = try rank < runs.count ? runs[rank].map(body) : []
+        precondition(mine.allSatisfy { $0.count == width }, "every piece must give \(width) numbers")
+        let all = allGather(mine.flatMap { $0 })
+        return stride(from: 0, to: all.count, by: max(1, width)).map { Array(all[$0..<($0 + width)]) }
+    }
+
     /// Waits until every rank gets here.
     public func barrier() {
         guard size > 1 else { return }
