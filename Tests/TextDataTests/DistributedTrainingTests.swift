@@ -84,6 +84,24 @@ struct LanguageModelDistributedTests {
         #expect(logWithoutTimings(folder.path + "/full/log.csv") == logWithoutTimings(folder.path + "/split/log.csv"))
     }
 
+    /// A time budget under mpirun follows rank 0's clock: the ranks stop after the same step
+    /// (a rank stopping alone would leave the other waiting in the gradient exchange).
+    @Test func timeBudgetEndsEveryRankAfterTheSameStep() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let data = try folder.write("c.txt", text: grammarCorpus(sentences: 120, seed: 4))
+        var args = arguments(data, out: folder.path + "/run", steps: 1, threads: 1, evalEvery: 0)
+        let i = try #require(args.firstIndex(of: "--steps"))
+        args.replaceSubrange(i...(i + 1), with: ["--time-budget", "1.5", "--lr-schedule", "cosine"])
+        let r = try runMPI(ranks: 2, tool, args)
+        #expect(r.status == 0, "\(r.stderr)")
+        let summary = try #require(r.stdout.split(separator: "\n").last.map(String.init))
+        let json = try JSONSerialization.jsonObject(with: Data(summary.utf8)) as? [String: Any]
+        let steps = try #require(json?["steps"] as? Int)
+        #expect(steps > 1 && json?["ranks"] as? Int == 2)
+        #expect(try SafeTensors.read(path: folder.path + "/run/last.train.safetensors").metadata["step"] == "\(steps)")
+    }
+
     /// Bad input under mpirun: rank 0 says so as usual, rank 1 with its rank named, and the job
     /// ends with a non-zero status instead of waiting; nothing is written.
     @Test func badInputEndsTheJobWithOneLinePerRank() throws {

@@ -221,9 +221,12 @@ public final class TrainingEngine<Model: TrainableModel> {
         var interrupted: TrainingInterrupted?
         var allReduce = DistributedGradients(parameters: params, group: group)
         var agreedSignal: Int32?
+        // Under mpirun the time budget and a time-based schedule follow rank 0's clock, so every
+        // rank stops after the same step with the same learning rates.
+        var agreedTrainTime = trainBefore
         while true {
             if let s = total, step >= s { break }
-            if let b = c.timeBudget, trainBefore + trainSeconds >= b { break }
+            if let b = c.timeBudget, (group.isDistributed ? agreedTrainTime : trainBefore + trainSeconds) >= b { break }
             if handlesSignals, let sig = group.isDistributed ? agreedSignal : SignalTrap.caught {
                 interrupted = TrainingInterrupted(signal: sig, step: step, outDirectory: c.outDirectory)
                 break
@@ -236,9 +239,13 @@ public final class TrainingEngine<Model: TrainableModel> {
             let items = batch.itemCount
             // Throws `TrainingError.nonFiniteLoss` on divergence, before the weights change.
             try reporter.update(step: step + 1, loss: loss, tokens: items)
-            if group.isDistributed { agreedSignal = allReduce.sum(signal: handlesSignals ? SignalTrap.caught : nil) }
+            if group.isDistributed {
+                (agreedSignal, agreedTrainTime) = allReduce.sum(signal: handlesSignals ? SignalTrap.caught : nil,
+                                                                trainingTime: trainBefore + trainSeconds + clock() - t0)
+            }
             if c.clip > 0 { clipGradientNorm(params, maxNorm: c.clip) }
-            let fraction = total == nil ? c.timeBudget.map { (trainBefore + trainSeconds + clock() - t0) / $0 } : nil
+            let elapsed = group.isDistributed ? agreedTrainTime : trainBefore + trainSeconds + clock() - t0
+            let fraction = total == nil ? c.timeBudget.map { elapsed / $0 } : nil
             optimizer.learningRate = schedule.rate(at: step, timeFraction: fraction)
             optimizer.step()
             step += 1
