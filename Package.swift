@@ -37,14 +37,17 @@ let package = Package(
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CKissFFT", path: "Sources/CKissFFT", providers: [.apt(["libkissfft-dev"])]),
         .systemLibrary(name: "CSampleRate", path: "Sources/CSampleRate", providers: [.apt(["libsamplerate0-dev"])]),
+        // Open MPI for data-parallel training across processes and machines (`mpirun`).
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
         // libpng reports errors through longjmp; this C shim keeps setjmp/longjmp on the C side.
         .target(name: "PNGCodec", dependencies: ["CPNG"], path: "Sources/PNGCodec", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("z")]),
 
         // CPU features and the instruction-set level in use; OpenBLAS loaded with its kernels chosen
         // from those features; per-step matrix products with pre-packed weights (AVX-512, AVX2).
         .target(name: "RNNKernels", path: "Sources/RNNKernels", cSettings: kernelFlags, linkerSettings: [.linkedLibrary("dl")]),
-        // The recurrent core: tensors, layers, losses, optimizers, checkpoints.
-        .target(name: "RecurrentCore", dependencies: ["RNNKernels"], swiftSettings: fastMath),
+        // The recurrent core: tensors, layers, losses, optimizers, checkpoints, the training engine
+        // (data-parallel over threads and MPI ranks).
+        .target(name: "RecurrentCore", dependencies: ["RNNKernels", "CMPI"], swiftSettings: fastMath),
         .target(name: "Plotting", dependencies: ["PNGCodec"], swiftSettings: fastMath),
 
         // Task libraries.

@@ -149,54 +149,76 @@ public enum SpeechInference {
     /// Evaluates `model` on `examples` in batches of `batchSize` (length-sorted).
     /// `silence` is the class index dropped when scoring segments (frame task).
     /// Sequence task: `beamWidth` 1 decodes greedily (best path), more runs prefix beam search.
+    /// With a distributed `group` the ranks take contiguous runs of the batches and every batch's
+    /// figures are gathered and added in batch order: every rank gets the one-process result.
     public static func evaluate(_ model: SpeechClassifier, examples: [SpeechExample], silence: Int?,
-                                batchSize: Int = 64, beamWidth: Int = 1) -> SpeechEvaluation {
+                                batchSize: Int = 64, beamWidth: Int = 1, group: ProcessGroup = .single) -> SpeechEvaluation {
+        let C = model.config.classes
+        let batches = SpeechCorpus.orderedBatches(lengths: examples.map(\.features.frames), batchSize: batchSize)
+        let parts = group.inParts(count: batches.count, width: 7 + C * C) { b in
+            let f = batchFigures(model, batch: batches[b].map { examples[$0] }, silence: silence, beamWidth: beamWidth)
+            return [f.lossSum, Double(f.rows), Double(f.exact), Double(f.segments.reference), Double(f.segments.substitutions),
+                    Double(f.segments.deletions), Double(f.segments.insertions)] + f.confusion.counts.flatMap { $0.map(Double.init) }
+        }
+        var confusion = ConfusionMatrix(classes: C)
+        var lossSum = 0.0, rowSum = 0
+        var seg = SegmentCounts()
+        var exact = 0
+        for p in parts {
+            lossSum += p[0]; rowSum += Int(p[1]); exact += Int(p[2])
+            seg = seg + SegmentCounts(reference: Int(p[3]), substitutions: Int(p[4]), deletions: Int(p[5]), insertions: Int(p[6]))
+            confusion.add(ConfusionMatrix(counts: (0..<C).map { t in (0..<C).map { Int(p[7 + t * C + $0]) } }))
+        }
+        return SpeechEvaluation(task: model.task, loss: rowSum > 0 ? lossSum / Double(rowSum) : 0, confusion: confusion,
+                                utterances: examples.count, segments: model.task == .utterance ? nil : seg,
+                                exactUtterances: exact)
+    }
+
+    /// One batch's summed loss, scored rows, exactly recognised utterances, segment (or, for the
+    /// sequence task, label) error counts and confusion counts.
+    private static func batchFigures(_ model: SpeechClassifier, batch: [SpeechExample], silence: Int?, beamWidth: Int)
+        -> (lossSum: Double, rows: Int, exact: Int, segments: SegmentCounts, confusion: ConfusionMatrix) {
         let C = model.config.classes
         var confusion = ConfusionMatrix(classes: C)
         var lossSum = 0.0, rowSum = 0
         var seg = SegmentCounts()
         var exact = 0
-        for idx in SpeechCorpus.orderedBatches(lengths: examples.map(\.features.frames), batchSize: batchSize) {
-            let batch = idx.map { examples[$0] }
-            let (p, l) = model.probabilities(batch)
-            p.withUnsafeBufferPointer { pb in
-                switch model.task {
-                case .utterance:
-                    for (j, e) in batch.enumerated() { confusion.add(truth: e.label, predicted: argmax(pb.baseAddress! + j * C, C)) }
-                    lossSum += l * Double(batch.count); rowSum += batch.count
-                case .frame:
-                    var row = 0
-                    for e in batch {
-                        let n = e.features.frames
-                        var pred = [Int](repeating: 0, count: n)
-                        for t in 0..<n {
-                            pred[t] = argmax(pb.baseAddress! + (row + t) * C, C)
-                            confusion.add(truth: Int(e.frameLabels[t]), predicted: pred[t])
-                        }
-                        let ref = e.frameLabels.map { Int($0) }
-                        let counts = SegmentScoring.score(reference: ref, predicted: pred, silence: silence)
-                        seg = seg + counts
-                        if counts.substitutions + counts.deletions + counts.insertions == 0 { exact += 1 }
-                        row += n
+        let (p, l) = model.probabilities(batch)
+        p.withUnsafeBufferPointer { pb in
+            switch model.task {
+            case .utterance:
+                for (j, e) in batch.enumerated() { confusion.add(truth: e.label, predicted: argmax(pb.baseAddress! + j * C, C)) }
+                lossSum += l * Double(batch.count); rowSum += batch.count
+            case .frame:
+                var row = 0
+                for e in batch {
+                    let n = e.features.frames
+                    var pred = [Int](repeating: 0, count: n)
+                    for t in 0..<n {
+                        pred[t] = argmax(pb.baseAddress! + (row + t) * C, C)
+                        confusion.add(truth: Int(e.frameLabels[t]), predicted: pred[t])
                     }
-                    lossSum += l * Double(row); rowSum += row
-                case .sequence:
-                    var row = 0
-                    for e in batch {
-                        let n = e.features.frames
-                        let decoded = decode(pb.baseAddress! + row * C, frames: n, classes: C, beamWidth: beamWidth).labels
-                        let counts = SegmentScoring.align(reference: e.labelSequence.map { Int($0) }, hypothesis: decoded)
-                        seg = seg + counts
-                        if decoded == e.labelSequence.map({ Int($0) }) { exact += 1 }
-                        row += n
-                    }
-                    lossSum += l * Double(batch.count); rowSum += batch.count
+                    let ref = e.frameLabels.map { Int($0) }
+                    let counts = SegmentScoring.score(reference: ref, predicted: pred, silence: silence)
+                    seg = seg + counts
+                    if counts.substitutions + counts.deletions + counts.insertions == 0 { exact += 1 }
+                    row += n
                 }
+                lossSum += l * Double(row); rowSum += row
+            case .sequence:
+                var row = 0
+                for e in batch {
+                    let n = e.features.frames
+                    let decoded = decode(pb.baseAddress! + row * C, frames: n, classes: C, beamWidth: beamWidth).labels
+                    let reference = e.labelSequence.map { Int($0) }
+                    seg = seg + SegmentScoring.align(reference: reference, hypothesis: decoded)
+                    if decoded == reference { exact += 1 }
+                    row += n
+                }
+                lossSum += l * Double(batch.count); rowSum += batch.count
             }
         }
-        return SpeechEvaluation(task: model.task, loss: rowSum > 0 ? lossSum / Double(rowSum) : 0, confusion: confusion,
-                                utterances: examples.count, segments: model.task == .utterance ? nil : seg,
-                                exactUtterances: exact)
+        return (lossSum, rowSum, exact, seg, confusion)
     }
 
     /// Decodes per-frame class probabilities `[frames, classes]` (class 0 the blank): greedy

@@ -150,6 +150,9 @@ public final class SpeechLearner: TrainableModel {
         return classifier.network.trainStep(classifier.batch(examples, labelled: true), seed: seed).loss
     }
 
+    /// Trains this rank's shards of each batch (`SequenceClassifier.processGroup`).
+    public func distribute(over group: ProcessGroup) throws { classifier.network.processGroup = group }
+
     public func writeCheckpoint(to path: String, extra: [String: String]) throws {
         try checkpoint.write(to: path, extra: extra)
     }
@@ -296,7 +299,7 @@ public enum SpeechTraining {
         if o.task == .sequence { names.append("val_label_error_rate") }
         let evaluation = validation.isEmpty ? nil : TrainingEvaluation(metricNames: names, validationMetric: "val_loss",
                                                                        direction: .lowerIsBetter) {
-            let e = SpeechInference.evaluate(model, examples: validation, silence: silence)
+            let e = SpeechInference.evaluate(model, examples: validation, silence: silence, group: model.network.processGroup)
             var m = ["val_loss": e.loss, "val_accuracy": e.accuracy]
             if o.task == .frame, let s = e.segments { m["val_segment_accuracy"] = s.accuracy }
             if let ler = e.labelErrorRate { m["val_label_error_rate"] = ler }

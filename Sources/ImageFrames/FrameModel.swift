@@ -204,38 +204,53 @@ public struct FrameEvaluation: Sendable, Equatable {
     /// `correct / count` (0 when empty).
     public var accuracy: Double { confusion.accuracy }
 
-    /// Runs `network` over `examples` in batches of `batchSize`.
+    /// Runs `network` over `examples` in batches of `batchSize`. With a distributed `group` the
+    /// ranks take contiguous runs of the batches and every batch's figures are gathered and added
+    /// in batch order: every rank gets the one-process result.
     public static func compute(network: SequenceClassifier, examples: [FrameExample], perFrame: Bool, classes C: Int,
-                               batchSize: Int) throws -> FrameEvaluation {
+                               batchSize: Int, group: ProcessGroup = .single) throws -> FrameEvaluation {
+        let starts = Array(stride(from: 0, to: examples.count, by: max(1, batchSize)))
+        let parts = try group.inParts(count: starts.count, width: 2 + C * C) { b in
+            let e = try batchFigures(network: network, examples: examples, perFrame: perFrame, classes: C,
+                                     indices: Array(starts[b]..<min(starts[b] + max(1, batchSize), examples.count)))
+            return [e.lossSum, Double(e.count)] + e.confusion.counts.flatMap { $0.map(Double.init) }
+        }
         var confusion = ConfusionMatrix(classes: C)
         var lossSum = 0.0, count = 0
-        for start in stride(from: 0, to: examples.count, by: max(1, batchSize)) {
-            let idx = Array(start..<min(start + max(1, batchSize), examples.count))
-            for i in idx {
-                if perFrame && examples[i].stepLabels == nil {
-                    throw FrameError.invalidArgument("\(examples[i].source): per-frame model, but the clip has no labels.txt")
-                }
-                let labels = perFrame ? (examples[i].stepLabels ?? []) : [examples[i].label]
-                if let bad = labels.first(where: { $0 < 0 || $0 >= C }) {
-                    throw FrameError.invalidArgument("\(examples[i].source): label index \(bad) outside the model's \(C) classes")
-                }
-            }
-            let batch = FrameBatching.batch(examples, indices: idx, perFrame: perFrame, labelled: true)
-            let (result, p) = network.evaluate(batch)
-            lossSum += result.loss * Double(result.count)
-            count += result.count
-            for (j, i) in idx.enumerated() {
-                let steps = perFrame ? examples[i].time : 1
-                for t in 0..<steps {
-                    let row = perFrame ? (j * batch.time + t) * C : j * C
-                    var best = 0
-                    for c in 1..<C where p[row + c] > p[row + best] { best = c }
-                    let truth = perFrame ? examples[i].stepLabels![t] : examples[i].label
-                    confusion.add(truth: truth, predicted: best)
-                }
-            }
+        for p in parts {
+            lossSum += p[0]
+            count += Int(p[1])
+            confusion.add(ConfusionMatrix(counts: (0..<C).map { t in (0..<C).map { Int(p[2 + t * C + $0]) } }))
         }
         return FrameEvaluation(loss: count > 0 ? lossSum / Double(count) : 0, confusion: confusion)
+    }
+
+    /// One batch's summed loss, labelled outputs and confusion counts.
+    private static func batchFigures(network: SequenceClassifier, examples: [FrameExample], perFrame: Bool, classes C: Int,
+                                     indices idx: [Int]) throws -> (lossSum: Double, count: Int, confusion: ConfusionMatrix) {
+        var confusion = ConfusionMatrix(classes: C)
+        for i in idx {
+            if perFrame && examples[i].stepLabels == nil {
+                throw FrameError.invalidArgument("\(examples[i].source): per-frame model, but the clip has no labels.txt")
+            }
+            let labels = perFrame ? (examples[i].stepLabels ?? []) : [examples[i].label]
+            if let bad = labels.first(where: { $0 < 0 || $0 >= C }) {
+                throw FrameError.invalidArgument("\(examples[i].source): label index \(bad) outside the model's \(C) classes")
+            }
+        }
+        let batch = FrameBatching.batch(examples, indices: idx, perFrame: perFrame, labelled: true)
+        let (result, p) = network.evaluate(batch)
+        for (j, i) in idx.enumerated() {
+            let steps = perFrame ? examples[i].time : 1
+            for t in 0..<steps {
+                let row = perFrame ? (j * batch.time + t) * C : j * C
+                var best = 0
+                for c in 1..<C where p[row + c] > p[row + best] { best = c }
+                let truth = perFrame ? examples[i].stepLabels![t] : examples[i].label
+                confusion.add(truth: truth, predicted: best)
+            }
+        }
+        return (result.loss * Double(result.count), result.count, confusion)
     }
 }
 

@@ -157,6 +157,9 @@ public final class FrameLearner: TrainableModel {
         model.network.trainStep(batch.sequences, seed: seed).loss
     }
 
+    /// Trains this rank's shards of each batch (`SequenceClassifier.processGroup`).
+    public func distribute(over group: ProcessGroup) throws { model.network.processGroup = group }
+
     public func writeCheckpoint(to path: String, extra: [String: String]) throws {
         try model.save(to: path, extra: extra)
     }
@@ -250,7 +253,7 @@ public final class FrameTrainingRun {
         let evaluation = validation.isEmpty ? nil : TrainingEvaluation(
             metricNames: ["val_loss", "val_accuracy"], validationMetric: "val_accuracy", direction: .higherIsBetter) {
             let e = try FrameEvaluation.compute(network: network, examples: validation, perFrame: info.perFrame,
-                                                classes: info.classNames.count, batchSize: 256)
+                                                classes: info.classNames.count, batchSize: 256, group: network.processGroup)
             return ["val_loss": e.loss, "val_accuracy": e.accuracy]
         }
         var configuration = training

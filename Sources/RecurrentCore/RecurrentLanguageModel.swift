@@ -124,7 +124,12 @@ public final class RecurrentLanguageModel: ParameterContainer {
     /// Number of batch shards trained in parallel.
     public let threads: Int
     let replicas: [LanguageModelReplica]
+    /// The processes training shares a batch with (`ProcessGroup.shards`); `single` trains the
+    /// whole batch here. Set before training, on every rank alike.
+    public var processGroup: ProcessGroup = .single { didSet { resetState() } }
+    /// This process's shards of the current batch size and the global index of the first.
     private var shardRanges: [Range<Int>] = []
+    private var firstShard = 0
     private var stateBatch = 0
     /// State carried by `evaluate(carryState: true)` and `nextLogits`, kept apart from the
     /// training streams' state so evaluating or sampling mid-training changes nothing.
@@ -224,15 +229,32 @@ public final class RecurrentLanguageModel: ParameterContainer {
     public func resetState() { for r in replicas { r.state = nil }; stateBatch = 0 }
 
     /// The carried state of every shard, concatenated along the batch (for resumable training):
-    /// `[L, B, H]` per array.
+    /// `[L, B, H]` per array. With a distributed `processGroup` it gathers every rank's rows, so
+    /// every rank must ask for it at the same point.
     public var carriedState: RecurrentState? {
-        guard replicas[0].state != nil else { return nil }
-        return concatenateStates(replicas.prefix(shardRanges.count).compactMap(\.state), layers: config.layers, hidden: config.hidden)
+        let local = replicas.prefix(shardRanges.count).compactMap(\.state)
+        guard processGroup.isDistributed else {
+            guard replicas[0].state != nil else { return nil }
+            return concatenateStates(local, layers: config.layers, hidden: config.hidden)
+        }
+        // The same decision on every rank: a state exists once a step ran since the last reset.
+        guard stateBatch > 0, local.count == shardRanges.count else { return nil }
+        let L = config.layers, H = config.hidden
+        let hs = processGroup.allGather(local.flatMap(\.h))
+        let cs = config.cell.hasCellState ? processGroup.allGather(local.flatMap { $0.c ?? [] }) : nil
+        var parts: [RecurrentState] = [], offset = 0
+        for rows in processGroup.allShardSizes(count: stateBatch, threads: threads) {
+            let n = L * rows * H
+            parts.append(RecurrentState(h: Array(hs[offset..<(offset + n)]), c: cs.map { Array($0[offset..<(offset + n)]) }))
+            offset += n
+        }
+        return concatenateStates(parts, layers: L, hidden: H)
     }
 
-    /// Restores a state saved from `carriedState` for a batch of `batch` rows.
+    /// Restores a state saved from `carriedState` for a batch of `batch` rows (this process
+    /// takes its own shards' rows, so the state may come from a run with another rank count).
     public func setCarriedState(_ state: RecurrentState?, batch: Int) {
-        shardRanges = Threading.shards(count: batch, parts: threads)
+        (firstShard, shardRanges) = processGroup.shards(count: batch, threads: threads)
         stateBatch = batch
         guard let state else { resetState(); stateBatch = batch; return }
         let L = config.layers, H = config.hidden
@@ -262,8 +284,11 @@ public final class RecurrentLanguageModel: ParameterContainer {
         projectionTable = nil    // the optimizer step that follows changes the weights
         dropGenerator()
         if !carryState || B != stateBatch { resetState() }
-        if B != stateBatch || shardRanges.isEmpty { shardRanges = Threading.shards(count: B, parts: threads); stateBatch = B }
-        let ranges = shardRanges
+        if B != stateBatch || shardRanges.isEmpty {
+            (firstShard, shardRanges) = processGroup.shards(count: B, threads: threads)
+            stateBatch = B
+        }
+        let ranges = shardRanges, first = firstShard
         let box = UncheckedBox((replicas, inputs, targets))
         // One slot per shard, allocated before the workers start: each writes only its own.
         let losses = UnsafeMutableBufferPointer<Double>.allocate(capacity: ranges.count)
@@ -276,15 +301,17 @@ public final class RecurrentLanguageModel: ParameterContainer {
             for p in rep.parameters { p.zeroGrad() }
             let ip = rep.ids.reserve(T * bs), tp = rep.targets.reserve(T * bs)
             for t in 0..<T { for (j, b) in r.enumerated() { ip[t * bs + j] = inp[b * T + t]; tp[t * bs + j] = tgt[b * T + t] } }
-            var rng = SeededRandom(seed: seed &* 1_000_003 &+ UInt64(k))
+            var rng = SeededRandom(seed: seed &* 1_000_003 &+ UInt64(first + k))
             slots.value[k] = rep.run(T: T, B: bs, training: training, backward: true,
                                      gradScale: Float(bs) / Float(B), rng: &rng)
         }
         if ranges.count > 1 {
             accumulateGradients(into: replicas[0].parameters, from: (1..<ranges.count).map { replicas[$0].parameters },
                                 threads: threads)
+        } else if ranges.isEmpty {
+            for p in replicas[0].parameters { p.zeroGrad() }
         }
-        return losses.reduce(0, +) / Double(B * T)
+        return processGroup.sumInOrder(Array(losses)) / Double(B * T)
     }
 
     /// Mean cross-entropy of a batch without gradients or dropout; `carryState` as in

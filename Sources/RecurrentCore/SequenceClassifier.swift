@@ -413,6 +413,9 @@ public final class SequenceClassifier: ParameterContainer {
     /// Number of batch shards run in parallel.
     public let threads: Int
     let replicas: [SequenceClassifierReplica]
+    /// The processes training shares a batch with (`ProcessGroup.shards`); `single` trains the
+    /// whole batch here. Evaluation and prediction always run the whole batch in this process.
+    public var processGroup: ProcessGroup = .single
 
     /// Creates a model with PyTorch's default initialisation drawn from `seed`.
     public init(config: SequenceClassifierConfig, seed: UInt64, threads: Int = 1) {
@@ -512,7 +515,8 @@ public final class SequenceClassifier: ParameterContainer {
             precondition(batch.labels.allSatisfy { $0 >= 0 && Int($0) < C }, "label outside 0..<\(C)")
         }
         precondition(!backward || hasLabels, "training needs labels")
-        let ranges = Threading.shards(count: B, parts: threads)
+        let group = backward ? processGroup : .single
+        let (first, ranges) = group.shards(count: B, threads: threads)
         // Each shard's share of the batch loss: sequences (many-to-one, CTC) or valid steps.
         let perSequence = manyToOne || ctc
         let totalWeight = perSequence ? Double(B) : Double(batch.lengths.reduce(0, +))
@@ -535,7 +539,7 @@ public final class SequenceClassifier: ParameterContainer {
                         let (x, labels, p, reps) = ptrs.value
                         let rep = reps[k]
                         if backward { for q in rep.parameters { q.zeroGrad() } }
-                        var rng = SeededRandom(seed: seed &* 1_000_003 &+ UInt64(k))
+                        var rng = SeededRandom(seed: seed &* 1_000_003 &+ UInt64(first + k))
                         slots.value[k] = rep.run(input: x, rows: ranges[k], steps: T, lengths: batch.lengths, labels: labels,
                                                  labelSequences: ctc && hasLabels ? batch.labelSequences : nil,
                                                  training: training, backward: backward, gradScale: scales[k], rng: &rng,
@@ -546,11 +550,13 @@ public final class SequenceClassifier: ParameterContainer {
         }
         if backward {
             let primary = replicas[0].parameters
+            if ranges.isEmpty { for q in primary { q.zeroGrad() } }
             for k in 1..<max(ranges.count, 1) { accumulateGradients(into: primary, from: replicas[k].parameters) }
         }
-        let lossSum = parts.reduce(0) { $0 + $1.lossSum }
-        let correct = parts.reduce(0) { $0 + $1.correct }
-        let count = parts.reduce(0) { $0 + $1.count }
+        // Every shard's figures in global shard order (all ranks' shards when distributed).
+        let all = group.allGather(parts.flatMap { [$0.lossSum, Double($0.correct), Double($0.count)] })
+        var lossSum = 0.0, correct = 0, count = 0
+        for i in stride(from: 0, to: all.count, by: 3) { lossSum += all[i]; correct += Int(all[i + 1]); count += Int(all[i + 2]) }
         return (SequenceClassifierResult(loss: count > 0 ? lossSum / Double(count) : 0, correct: correct, count: count), probs)
     }
 }

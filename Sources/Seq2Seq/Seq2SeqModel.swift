@@ -17,6 +17,9 @@ public final class Seq2SeqModel: ParameterContainer {
     public let config: Seq2SeqConfig
     /// Number of batch shards trained in parallel.
     public let threads: Int
+    /// The processes training shares a batch with (`ProcessGroup.shards`); `single` trains the
+    /// whole batch here.
+    public var processGroup: ProcessGroup = .single
     let primary: Seq2SeqModules
     let workers: [Seq2SeqWorker]
     private let inference: Seq2SeqWorker
@@ -69,7 +72,7 @@ public final class Seq2SeqModel: ParameterContainer {
     /// - Returns: the mean cross-entropy per target token (nats), `</s>` included.
     @discardableResult
     public func trainStep(batch: Seq2SeqBatch, teacherForcing: Float = 1, seed: UInt64 = 0) -> Double {
-        let ranges = Threading.shards(count: batch.batchSize, parts: threads)
+        let (first, ranges) = processGroup.shards(count: batch.batchSize, threads: threads)
         let totalWeight = Double(batch.targetMask.reduce(0, +))
         let box = UncheckedBox(workers)
         // One slot per shard, allocated before the workers start: each writes only its own.
@@ -81,7 +84,7 @@ public final class Seq2SeqModel: ParameterContainer {
             let worker = box.value[k]
             worker.zeroGradients()
             let shard = Seq2SeqModel.shard(batch, rows: ranges[k])
-            var rng = SeededRandom(seed: seed &* 1_000_003 &+ UInt64(k))
+            var rng = SeededRandom(seed: seed &* 1_000_003 &+ UInt64(first + k))
             let scale = totalWeight > 0 ? Float(Double(shard.weights.reduce(0, +)) / totalWeight) : 0
             slots.value[k] = worker.run(sourceIDs: shard.source, lengths: shard.lengths, S: shard.S,
                                         decoderInput: shard.input, targets: shard.target, weights: shard.weights,
@@ -90,7 +93,8 @@ public final class Seq2SeqModel: ParameterContainer {
         }
         primary.zeroGrad()
         for k in 0..<ranges.count { workers[k].addGradients(into: primary) }
-        return totalWeight > 0 ? losses.reduce(0, +) / totalWeight : 0
+        let lossSum = processGroup.sumInOrder(Array(losses))
+        return totalWeight > 0 ? lossSum / totalWeight : 0
     }
 
     /// Mean cross-entropy per target token of a batch with gold decoder inputs, no gradients.

@@ -130,6 +130,9 @@ public final class Seq2SeqLearner: TrainableModel {
         bundle.model.trainStep(batch: batch, teacherForcing: teacherForcing, seed: seed)
     }
 
+    /// Trains this rank's shards of each batch (`Seq2SeqModel.processGroup`).
+    public func distribute(over group: ProcessGroup) throws { bundle.model.processGroup = group }
+
     public func writeCheckpoint(to path: String, extra: [String: String]) throws {
         try Seq2SeqCheckpoint.save(bundle, extra: extra, to: path)
     }

@@ -222,10 +222,14 @@ final class Seq2SeqWorker {
     }
 
     /// Adds the gradients of this worker (modules and used step replicas) into `primary`.
+    ///
+    /// The per-step decoder gradients are summed into this worker's own first, so each worker
+    /// adds one block, in worker order: the same sums whether the other workers run in this
+    /// process or on other MPI ranks.
     func addGradients(into primary: Seq2SeqModules) {
+        let own = modules.decoder.parameters
+        for t in 0..<usedSteps { accumulateGradients(into: own, from: stepStacks[t].parameters) }
         accumulateGradients(into: primary.parameters, from: modules.parameters)
-        let target = primary.decoder.parameters
-        for t in 0..<usedSteps { accumulateGradients(into: target, from: stepStacks[t].parameters) }
     }
 }
 

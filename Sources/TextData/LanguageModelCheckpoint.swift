@@ -116,14 +116,17 @@ public enum LanguageModelScoring {
 
     /// Mean cross-entropy over consecutive `seqLen` chunks of `ids`, each from a zero state
     /// (the validation measure): all `ids.count - 1` predictions count; the last chunk may be
-    /// shorter. Chunks are evaluated `rowsPerBatch` at a time.
-    public static func chunkedLoss(model: RecurrentLanguageModel, ids: [Int32], seqLen: Int, rowsPerBatch: Int = 128) -> Double {
+    /// shorter. Chunks are evaluated `rowsPerBatch` at a time; with a distributed `group` the
+    /// ranks take contiguous runs of those batches and the batch sums are gathered and added in
+    /// batch order, so every rank gets the one-process figure.
+    public static func chunkedLoss(model: RecurrentLanguageModel, ids: [Int32], seqLen: Int, rowsPerBatch: Int = 128,
+                                   group: ProcessGroup = .single) -> Double {
         let n = ids.count - 1
         guard n >= 1 else { return .nan }
         let full = n / seqLen
-        var total = 0.0
-        var row = 0
-        while row < full {
+        let batches = (full + rowsPerBatch - 1) / rowsPerBatch
+        let parts = group.inParts(count: batches) { k in
+            let row = k * rowsPerBatch
             let rows = min(rowsPerBatch, full - row)
             var x = [Int32](), y = [Int32]()
             x.reserveCapacity(rows * seqLen); y.reserveCapacity(rows * seqLen)
@@ -132,9 +135,9 @@ public enum LanguageModelScoring {
                 x += ids[s..<(s + seqLen)]
                 y += ids[(s + 1)...(s + seqLen)]
             }
-            total += model.evaluate(inputs: x, targets: y, batch: rows, steps: seqLen, carryState: false) * Double(rows * seqLen)
-            row += rows
+            return model.evaluate(inputs: x, targets: y, batch: rows, steps: seqLen, carryState: false) * Double(rows * seqLen)
         }
+        var total = parts.reduce(0, +)
         let rest = n - full * seqLen
         if rest > 0 {
             let s = full * seqLen

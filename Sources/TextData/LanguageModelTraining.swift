@@ -124,6 +124,9 @@ public final class LanguageModelLearner: TrainableModel {
         }
         model.setCarriedState(RecurrentState(h: h.values, c: tensors["c"]?.values), batch: h.values.count / perRow)
     }
+
+    /// Trains this rank's shards of each batch (`RecurrentLanguageModel.processGroup`).
+    public func distribute(over group: ProcessGroup) throws { model.processGroup = group }
 }
 
 /// Sets up language-model training for the engine: loads and splits the text, builds the
@@ -172,7 +175,8 @@ public enum LanguageModelTraining {
         let learner = LanguageModelLearner(model: model, vocabulary: vocab)
         // Validation: the tail cut into consecutive seqLen chunks, each from a zero state.
         let evaluation = validate ? TrainingEvaluation(metricNames: ["val_loss"], validationMetric: "val_loss", direction: .lowerIsBetter) {
-            ["val_loss": LanguageModelScoring.chunkedLoss(model: model, ids: split.validation, seqLen: o.seqLen)]
+            ["val_loss": LanguageModelScoring.chunkedLoss(model: model, ids: split.validation, seqLen: o.seqLen,
+                                                           group: model.processGroup)]
         } : nil
         return TrainingTask(label: label, model: learner, data: data, evaluation: evaluation,
                             fingerprint: TrainingFingerprint.fields(of: o), itemName: "tokens",

@@ -49,13 +49,14 @@ public enum TrainingCLI {
         } catch let e as ExitCode {
             throw e
         } catch let e as TrainingInterrupted {
-            printError("\(tool): \(e)")
+            // Under mpirun every rank stops at the same step; rank 0's line says it for all.
+            if ProcessGroup.world.isRoot { printFailure(tool, "\(e)") }
             throw ExitCode(e.exitStatus)
         } catch let e as ValidationError {
-            printError("\(tool): \(e.message)")
+            printFailure(tool, e.message)
             throw ExitCode(1)
         } catch {
-            printError("\(tool): \(describe(error))")
+            printFailure(tool, describe(error))
             throw ExitCode(1)
         }
     }
@@ -70,17 +71,25 @@ public enum TrainingCLI {
     /// parses the arguments and runs the command. Help and `--generate-completion-script` work
     /// as argument-parser makes them; a parse error is one line `<tool>: <what is wrong>` on
     /// stderr and exit status 1, like every other error.
+    ///
+    /// Started by `mpirun`, the tool joins the MPI job first (`ProcessGroup.world`); ranks
+    /// other than 0 print nothing but their own error line (`<tool> (rank N): …`). A rank that
+    /// fails exits without leaving the job, which makes `mpirun` end every rank.
     public static func main<Command: ParsableCommand>(_ command: Command.Type, tool: String) -> Never {
+        let group = ProcessGroup.world
+        if !group.isRoot { silenceOtherRank(group.rank) }
         do {
             var parsed = try Command.parseAsRoot()
             try parsed.run()
+            group.finalize()
             Command.exit()
         } catch {
             if Command.exitCode(for: error) == .validationFailure {
                 let message = Command.message(for: error).split(separator: "\n").first.map(String.init) ?? "\(error)"
-                printError("\(tool): \(message)")
+                printFailure(tool, message)
                 Foundation.exit(1)
             }
+            if Command.exitCode(for: error) == .success { group.finalize() }
             Command.exit(withError: error)
         }
     }
@@ -88,6 +97,27 @@ public enum TrainingCLI {
     /// Writes `line` and a newline to standard error.
     public static func printError(_ line: String) {
         FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+
+    /// The error line `<tool>: <message>`; on a rank other than 0 of an MPI job (whose standard
+    /// error is silenced) `<tool> (rank N): <message>` on the original standard error.
+    static func printFailure(_ tool: String, _ message: String) {
+        guard let fd = errorDescriptor.value else { return printError("\(tool): \(message)") }
+        FileHandle(fileDescriptor: fd, closeOnDealloc: false).write(Data("\(tool) (rank \(ProcessGroup.world.rank)): \(message)\n".utf8))
+    }
+
+    /// Where a rank other than 0 writes its error lines (its standard error, kept aside).
+    private static let errorDescriptor = UncheckedBox<Int32?>(nil)
+
+    /// Sends standard output and standard error of a rank other than 0 to /dev/null (rank 0
+    /// prints for the job), keeping the original standard error for its error line.
+    private static func silenceOtherRank(_ rank: Int) {
+        let null = open("/dev/null", O_WRONLY)
+        guard null >= 0 else { return }
+        errorDescriptor.value = dup(STDERR_FILENO)
+        dup2(null, STDOUT_FILENO)
+        dup2(null, STDERR_FILENO)
+        close(null)
     }
 
     /// Prints `SystemInfo.summaryLine(threads:)` to standard error when `verbose`, with the

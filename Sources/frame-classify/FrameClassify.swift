@@ -143,6 +143,7 @@ func train(_ o: FrameTrainingOptions, _ training: TrainingConfiguration, evalEve
     let run = try FrameTrainingRun(options: o, training: training, evalEveryEpoch: evalEveryEpoch) { stderrLine("frame-classify: " + $0) }
     run.engine.plotter = TrainingCLI.writeLossPlot
     run.engine.handlesSignals = true
+    run.engine.endsOtherRanksAfterRun = true
     let report = try run.run()
     let t = report.test, l = report.lastTest
     stderrLine("frame-classify: test (held out): best.safetensors \(t.correct)/\(t.count) = \(String(format: "%.2f", 100 * t.accuracy)) %, "

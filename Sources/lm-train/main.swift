@@ -28,6 +28,7 @@ func train(_ options: LanguageModelTrainingOptions, _ training: TrainingConfigur
     let engine = try LanguageModelTraining.engine(options: options, training: training)
     engine.plotter = TrainingCLI.writeLossPlot
     engine.handlesSignals = true
+    engine.endsOtherRanksAfterRun = true
     return try engine.run()
 }
 

@@ -60,6 +60,7 @@ func trainAndReport(_ o: SpeechTrainingOptions, _ training: TrainingConfiguratio
     let engine = TrainingEngine(configuration: t, task: try SpeechTraining.task(options: o, data: data, training: t))
     engine.plotter = TrainingCLI.writeLossPlot
     engine.handlesSignals = true
+    engine.endsOtherRanksAfterRun = true
     let report = try SpeechTraining.run(engine, data: data)
     for line in report.lines { print(line) }
     if o.task != .sequence {

@@ -49,6 +49,7 @@ func train(_ options: Seq2SeqTrainingOptions, _ training: TrainingConfiguration)
     try Seq2SeqTraining.train(options: options, training: training, log: { printError($0) }, configure: { engine in
         engine.plotter = TrainingCLI.writeLossPlot
         engine.handlesSignals = true
+        engine.endsOtherRanksAfterRun = true
     }).json
 }
 

@@ -166,7 +166,7 @@ func linearEngine(_ configure: (inout TrainingConfiguration) -> Void, out: Strin
             #expect(s.validationMetric == (direction == .lowerIsBetter ? "val_loss" : "score"))
             let json = try JSONSerialization.jsonObject(with: Data(s.json.utf8)) as? [String: Any]
             #expect(Set(json?.keys.map { $0 } ?? []) == ["steps", "epochs", "seconds", "train_seconds", "train_loss", "items_per_s", "items",
-                                                        "val_metric", "val", "best_val", "best_step", "metrics", "checkpoint"])
+                                                        "val_metric", "val", "best_val", "best_step", "ranks", "allreduce_seconds", "wait_seconds", "metrics", "checkpoint"])
         }
     }
 

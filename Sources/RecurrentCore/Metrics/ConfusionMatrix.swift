@@ -12,10 +12,23 @@ public struct ConfusionMatrix: Sendable, Equatable {
         counts = Array(repeating: Array(repeating: 0, count: classes), count: classes)
     }
 
+    /// A matrix holding `counts` (`[classes][classes]`, square).
+    public init(counts: [[Int]]) {
+        precondition(counts.allSatisfy { $0.count == counts.count }, "confusion counts must be square")
+        classes = counts.count
+        self.counts = counts
+    }
+
     /// Counts one decision (indices outside the classes are ignored).
     public mutating func add(truth: Int, predicted: Int) {
         guard truth >= 0, truth < classes, predicted >= 0, predicted < classes else { return }
         counts[truth][predicted] += 1
+    }
+
+    /// Adds another matrix's counts (of the same classes), e.g. one computed on another MPI rank.
+    public mutating func add(_ other: ConfusionMatrix) {
+        precondition(other.classes == classes, "confusion matrices of \(classes) and \(other.classes) classes")
+        for t in 0..<classes { for p in 0..<classes { counts[t][p] += other.counts[t][p] } }
     }
 
     /// Number of decisions counted.

@@ -8,8 +8,9 @@ public protocol TrainingBatch {
 /// checkpoints, and any state carried from batch to batch.
 ///
 /// The engine calls `trainStep`, then clips the gradients of `parameters`, sets the learning
-/// rate and steps the optimizer. Data parallelism (batch shards on threads, gradients summed
-/// into `parameters`) is the model's own business.
+/// rate and steps the optimizer. Data parallelism within a process (batch shards on threads,
+/// gradients summed into `parameters`) is the model's own business; across processes the engine
+/// tells the model its part (`distribute(over:)`) and sums the gradients over the ranks.
 public protocol TrainableModel: AnyObject {
     /// What one step trains on.
     associatedtype Batch: TrainingBatch
@@ -41,6 +42,15 @@ public protocol TrainableModel: AnyObject {
 
     /// Restores `carriedState` from the resume file (an empty dictionary: none was saved).
     func restoreCarriedState(_ tensors: [String: NamedTensor]) throws
+
+    /// Makes every following `trainStep` compute only this rank's shards of the batch
+    /// (`ProcessGroup.shards(count:threads:)`, the global shard index seeding each shard's
+    /// randomness), with gradients scaled by each shard's share of the whole batch, and return
+    /// the whole batch's mean loss (shard loss sums gathered over `group` and added in shard
+    /// order). `carriedState` then gathers every rank's rows (a collective: all ranks call it),
+    /// and `restoreCarriedState` takes this rank's rows of a whole-batch state.
+    /// - Throws: `TrainingSetupError` when the model cannot train across processes.
+    func distribute(over group: ProcessGroup) throws
 }
 
 extension TrainableModel {
@@ -48,4 +58,10 @@ extension TrainableModel {
     public var carriedState: [NamedTensor] { [] }
     /// Nothing to restore.
     public func restoreCarriedState(_ tensors: [String: NamedTensor]) throws {}
+    /// One process only.
+    public func distribute(over group: ProcessGroup) throws {
+        if group.isDistributed {
+            throw TrainingSetupError.invalid(option: "mpirun", reason: "this model trains in one process only")
+        }
+    }
 }

@@ -23,6 +23,14 @@ import Foundation
 /// write a crash interrupts, `--resume` continues from the newest complete save (rewriting a
 /// `last.safetensors` that is ahead of it). A run starting in a folder removes the temporary
 /// files that killed processes left there.
+///
+/// Across processes (`processGroup`, the MPI job under `mpirun`): every rank reads the same
+/// batches, the model computes its rank's shards (`TrainableModel.distribute(over:)`), the
+/// engine sums the gradients over the ranks in rank order and every rank takes the same
+/// optimizer step from the same weights (rank 0's, broadcast at the start). Rank 0 alone
+/// writes files and prints progress; the others evaluate alike, so every decision agrees. A
+/// signal caught by any rank stops all of them after the same step. Resuming reads the output
+/// folder on every rank (a folder every machine sees), with any number of ranks.
 public final class TrainingEngine<Model: TrainableModel> {
     /// The run's settings.
     public let configuration: TrainingConfiguration
@@ -34,6 +42,12 @@ public final class TrainingEngine<Model: TrainableModel> {
     public var plotter: LossPlotter?
     /// Whether `run` catches SIGINT and SIGTERM (command-line tools); off for library use.
     public var handlesSignals = false
+    /// The processes that share every batch: by default the MPI job when started by `mpirun`,
+    /// otherwise this process alone (`ProcessGroup.world`).
+    public var processGroup: ProcessGroup = .world
+    /// Whether ranks other than 0 of a distributed run leave the MPI job and exit with status 0
+    /// when `run` is done, leaving reports and further files to rank 0 (command-line tools).
+    public var endsOtherRanksAfterRun = false
 
     /// An engine for `task`; `configuration` is validated by `run`.
     public init(configuration: TrainingConfiguration, task: TrainingTask<Model>) {
@@ -52,13 +66,17 @@ public final class TrainingEngine<Model: TrainableModel> {
     /// `OUT/loss.png`.
     public var plotPath: String { configuration.outDirectory + "/loss.png" }
 
-    /// The fingerprint saved with the run: the engine's settings and the task's, by field name.
+    /// The fingerprint saved with the run: the engine's settings and the task's, by field name
+    /// (`threads` counts the threads of all ranks).
     /// A schedule that runs over the budget (cosine, or step decay without `lrDecayEvery`)
     /// depends on it, so its horizon is part of the fingerprint: resuming with another budget
     /// would not continue the same run.
     public var fingerprint: [String: String] {
         var fp = configuration.fingerprint.merging(task.fingerprint) { engine, _ in engine }
         let c = configuration
+        // Dropout masks are drawn per batch shard: what must match is the number of shards in
+        // all processes together, so 2 ranks of 1 thread resume as 1 process of 2 and back.
+        fp["threads"] = "\(c.threads * processGroup.size)"
         if c.lrSchedule == .cosine || (c.lrSchedule == .step && c.lrDecayEvery == nil) {
             fp["schedule_horizon"] = totalSteps.map { "\($0) steps" } ?? c.timeBudget.map { "\($0) s" } ?? "none"
         }
@@ -95,7 +113,9 @@ public final class TrainingEngine<Model: TrainableModel> {
         let evaluation = task.evaluation
         let metricNames = evaluation?.metricNames ?? []
         let direction = evaluation?.direction ?? .lowerIsBetter
-        let print = progressOutput ?? { FileHandle.standardError.write(Data($0.utf8)) }
+        let group = processGroup, isRoot = group.isRoot
+        try model.distribute(over: group)
+        let print = !isRoot ? { _ in } : progressOutput ?? { FileHandle.standardError.write(Data($0.utf8)) }
         let fp = fingerprint
 
         var step = 0, bestStep = 0
@@ -159,8 +179,13 @@ public final class TrainingEngine<Model: TrainableModel> {
         if !stale.isEmpty {
             print("\(task.label): removed \(stale.count) temporary file(s) left in \(c.outDirectory) by a stopped run\n")
         }
+        // Every rank starts from rank 0's weights.
+        if group.isDistributed { for p in params { group.broadcast(p.value, count: p.count) } }
+        if group.isDistributed { print("\(task.label): \(group.size) ranks share each batch of every step\n") }
 
-        let reporter = progressOutput != nil
+        let reporter = !isRoot
+            ? ProgressReporter(totalSteps: total, timeBudget: c.timeBudget, label: task.label, isTTY: false, interval: .seconds(3600), output: { _ in })
+            : progressOutput != nil
             ? ProgressReporter(totalSteps: total, timeBudget: c.timeBudget, label: task.label, isTTY: false, interval: .seconds(10), output: print)
             : ProgressReporter(totalSteps: total, timeBudget: c.timeBudget, label: task.label)
         let clock = ProgressReporter.monotonicSeconds
@@ -182,7 +207,7 @@ public final class TrainingEngine<Model: TrainableModel> {
         }
 
         func prepareOutput() throws {
-            if !wroteAnything {
+            if !wroteAnything && isRoot {
                 try FileManager.default.createDirectory(atPath: c.outDirectory, withIntermediateDirectories: true)
                 wroteAnything = true
             }
@@ -191,6 +216,8 @@ public final class TrainingEngine<Model: TrainableModel> {
         // Both files of one save carry its id; the resume file alone holds all of the state, so
         // whichever write a crash interrupts, the folder keeps one complete save.
         func saveLastAndState(extra: [String: String]) throws {
+            let carried = model.carriedState    // gathered from every rank
+            guard isRoot else { return }
             try prepareOutput()
             let id = "\(step)-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
             try model.writeCheckpoint(to: lastPath, extra: extra.merging(["save_id": id]) { _, new in new })
@@ -199,7 +226,7 @@ public final class TrainingEngine<Model: TrainableModel> {
                               best: best, bestStep: bestStep, fingerprint: fp, saveID: id,
                               parameters: params.map { NamedTensor(name: $0.name, shape: $0.shape, values: $0.values) },
                               optimizer: Dictionary(optimizer.state.map { ($0.name, $0.values) }, uniquingKeysWith: { a, _ in a }),
-                              carried: model.carriedState).write(to: statePath)
+                              carried: carried).write(to: statePath)
         }
 
         func evaluateAndSave(final: Bool) throws {
@@ -232,20 +259,33 @@ public final class TrainingEngine<Model: TrainableModel> {
             let improved = evaluation == nil || direction.isBetter(value, than: best)
             if improved { best = value; bestStep = step }
             try saveLastAndState(extra: extra)
-            if improved { try model.writeCheckpoint(to: bestPath, extra: extra) }
-            try log.write(to: logPath)
+            if improved && isRoot { try model.writeCheckpoint(to: bestPath, extra: extra) }
+            if isRoot { try log.write(to: logPath) }
             if let e = evaluation {
                 reporter.message("step \(step): \(e.validationMetric) " + String(format: "%.4f (best %.4f at step %d)", value, best, bestStep))
             }
         }
 
-        let restoreSignals = handlesSignals ? SignalTrap.arm() : nil
+        // Under mpirun a signal means the job is ending: mpirun sends SIGTERM to every rank when
+        // one fails or when it is interrupted itself, and kills them shortly after. The ranks stop
+        // together after the step if all are alive; if one is gone they never finish the step,
+        // so rank 0 says at once what happened.
+        let notice = group.isDistributed && isRoot
+            ? "\(task.label): stop signal from mpirun (a rank ended, or the job was interrupted): ending all ranks; "
+                + "the checkpoints in \(c.outDirectory) stay as last saved"
+            : nil
+        let restoreSignals = handlesSignals ? SignalTrap.arm(notice: notice) : nil
         defer { restoreSignals?() }
         var interrupted: TrainingInterrupted?
+        var allReduce = DistributedGradients(parameters: params, group: group)
+        var agreedSignal: Int32?
+        // Under mpirun the time budget and a time-based schedule follow rank 0's clock, so every
+        // rank stops after the same step with the same learning rates.
+        var agreedTrainTime = trainBefore
         while true {
             if let s = total, step >= s { break }
-            if let b = c.timeBudget, trainBefore + trainSeconds >= b { break }
-            if handlesSignals, let sig = SignalTrap.caught {
+            if let b = c.timeBudget, (group.isDistributed ? agreedTrainTime : trainBefore + trainSeconds) >= b { break }
+            if handlesSignals, let sig = group.isDistributed ? agreedSignal : SignalTrap.caught {
                 interrupted = TrainingInterrupted(signal: sig, step: step, outDirectory: c.outDirectory)
                 break
             }
@@ -259,8 +299,13 @@ public final class TrainingEngine<Model: TrainableModel> {
             try reporter.update(step: step + 1, loss: loss, tokens: items)
             if firstLoss == nil { firstLoss = loss }
             warnIfHuge(loss, what: "training loss", step: step + 1)
+            if group.isDistributed {
+                (agreedSignal, agreedTrainTime) = allReduce.sum(signal: handlesSignals ? SignalTrap.caught : nil,
+                                                                trainingTime: trainBefore + trainSeconds + clock() - t0)
+            }
             if c.clip > 0 { clipGradientNorm(params, maxNorm: c.clip) }
-            let fraction = total == nil ? c.timeBudget.map { (trainBefore + trainSeconds + clock() - t0) / $0 } : nil
+            let elapsed = group.isDistributed ? agreedTrainTime : trainBefore + trainSeconds + clock() - t0
+            let fraction = total == nil ? c.timeBudget.map { elapsed / $0 } : nil
             optimizer.learningRate = schedule.rate(at: step, timeFraction: fraction)
             optimizer.step()
             step += 1
@@ -270,16 +315,23 @@ public final class TrainingEngine<Model: TrainableModel> {
             trainSeconds += dt; trainItems += items
             windowLoss += loss; windowSteps += 1; windowItems += items; windowSeconds += dt
             if c.evalEvery > 0 && step % c.evalEvery == 0 { try evaluateAndSave(final: false) }
-            if let hook = task.afterStep, let text = hook(step) { reporter.message(text) }
+            if isRoot, let hook = task.afterStep, let text = hook(step) { reporter.message(text) }
         }
         reporter.finish()
         if let interrupted {
             try saveLastAndState(extra: ["step": "\(step)"])
-            try log.write(to: logPath)
+            if isRoot { try log.write(to: logPath) }
+            group.barrier()
             throw interrupted
         }
         if log.rows.last?.step != step || step == 0 { try evaluateAndSave(final: true) }
-        if let plotter, !log.rows.isEmpty { try plotter("\(task.label) loss", log, plotPath) }
+        if isRoot, let plotter, !log.rows.isEmpty { try plotter("\(task.label) loss", log, plotPath) }
+        // Nobody reads the files before rank 0 has written them.
+        group.barrier()
+        if endsOtherRanksAfterRun && !isRoot {
+            group.finalize()
+            exit(0)
+        }
         let bpe = max(1, task.data.batchesPerEpoch)
         return TrainingRunSummary(
             steps: step, epochs: Double(step) / Double(bpe), seconds: wallBefore + clock() - start,
@@ -287,6 +339,7 @@ public final class TrainingEngine<Model: TrainableModel> {
             itemsPerSecond: trainSeconds > 0 ? Double(trainItems) / trainSeconds : 0, itemName: task.itemName,
             validationMetric: evaluation?.validationMetric ?? "", validation: evaluation.map { lastMetrics[$0.validationMetric] ?? .nan } ?? .nan,
             bestValidation: evaluation == nil ? .nan : best, bestStep: bestStep, metrics: lastMetrics,
-            checkpoint: bestPath, stepLosses: stepLosses)
+            checkpoint: bestPath, stepLosses: stepLosses, ranks: group.size, allReduceSeconds: allReduce.seconds,
+            rankWaitSeconds: allReduce.waitSeconds)
     }
 }

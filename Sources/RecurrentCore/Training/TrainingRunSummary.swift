@@ -31,10 +31,17 @@ public struct TrainingRunSummary: Sendable {
     public var checkpoint: String
     /// Training loss of every step of this process, in order (for tests and plots).
     public var stepLosses: [Double]
+    /// Processes that trained together (MPI ranks; 1 without `mpirun`).
+    public var ranks: Int = 1
+    /// Seconds this process spent summing gradients over the ranks (0 for one process).
+    public var allReduceSeconds: Double = 0
+    /// Seconds this process waited for the other ranks before each sum (0 for one process).
+    public var rankWaitSeconds: Double = 0
 
     /// One line of JSON with the keys `steps`, `epochs`, `seconds`, `train_seconds`,
     /// `train_loss`, `items_per_s`, `items`, `val_metric`, `val`, `best_val`, `best_step`,
-    /// `metrics` (object) and `checkpoint`; non-finite numbers are `null`.
+    /// `ranks`, `allreduce_seconds`, `wait_seconds`, `metrics` (object) and `checkpoint`; non-finite numbers
+    /// are `null`.
     public var json: String {
         func num(_ x: Double, _ digits: Int = 4) -> String { x.isFinite ? String(format: "%.\(digits)f", x) : "null" }
         func str(_ s: String) -> String {
@@ -45,6 +52,6 @@ public struct TrainingRunSummary: Sendable {
         return "{\"steps\":\(steps),\"epochs\":\(num(epochs, 3)),\"seconds\":\(num(seconds, 1)),\"train_seconds\":\(num(trainSeconds, 1)),"
             + "\"train_loss\":\(num(trainLoss)),\"items_per_s\":\(num(itemsPerSecond, 0)),\"items\":\(str(itemName)),"
             + "\"val_metric\":\(str(validationMetric)),\"val\":\(num(validation)),\"best_val\":\(num(bestValidation)),"
-            + "\"best_step\":\(bestStep),\"metrics\":{\(m)},\"checkpoint\":\(str(checkpoint))}"
+            + "\"best_step\":\(bestStep),\"ranks\":\(ranks),\"allreduce_seconds\":\(num(allReduceSeconds, 3)),\"wait_seconds\":\(num(rankWaitSeconds, 3)),\"metrics\":{\(m)},\"checkpoint\":\(str(checkpoint))}"
     }
 }

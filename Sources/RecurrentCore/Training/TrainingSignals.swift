@@ -7,6 +7,9 @@ import Darwin
 /// The first SIGINT/SIGTERM caught while the trap is armed (0 = none). Written only by the
 /// handler, read by the training loop between steps.
 nonisolated(unsafe) private var pendingSignal: sig_atomic_t = 0
+/// A line the handler writes to standard error on the first signal (nil = none), kept as C
+/// bytes because a handler may only call async-signal-safe functions.
+nonisolated(unsafe) private var signalNotice: (bytes: UnsafeMutablePointer<CChar>, count: Int)?
 
 /// The handler: the first signal is recorded for the loop to act on after the current step;
 /// a second one ends the process at once (files are only ever renamed into place complete, so
@@ -14,6 +17,7 @@ nonisolated(unsafe) private var pendingSignal: sig_atomic_t = 0
 private func recordSignal(_ signal: Int32) {
     if pendingSignal != 0 { _exit(128 + signal) }
     pendingSignal = sig_atomic_t(signal)
+    if let n = signalNotice { _ = write(STDERR_FILENO, n.bytes, n.count) }
 }
 
 /// Catches SIGINT and SIGTERM during a training run so the run can stop cleanly.
@@ -21,8 +25,15 @@ enum SignalTrap {
     /// Installs the handler; returns what to call to restore the previous handlers.
     /// The signals are also unblocked on the calling thread: a process started by a parent
     /// that blocks them (some test runners and process launchers do) would never see them.
-    static func arm() -> () -> Void {
+    /// `notice`, when given, is written as one line at the first signal, before the loop acts on it.
+    static func arm(notice: String? = nil) -> () -> Void {
         pendingSignal = 0
+        if signalNotice == nil, let notice {
+            let bytes = Array((notice + "\n").utf8CString)
+            let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count)
+            buffer.initialize(from: bytes, count: bytes.count)
+            signalNotice = (buffer, bytes.count - 1)
+        }
         let oldInt = signal(SIGINT, recordSignal)
         let oldTerm = signal(SIGTERM, recordSignal)
         var set = sigset_t(), oldMask = sigset_t()
