@@ -77,7 +77,7 @@ struct LanguageModelDistributedTests {
         #expect(a.status == 0, "\(a.stderr)")
         let b = try run(ranks: then, steps: 40, resume: true)
         #expect(b.status == 0, "\(b.stderr)")
-        #expect(b.stderr.contains("resuming from \(folder.path)/split/last.safetensors at step 20"))
+        #expect(b.stderr.contains("resuming from \(folder.path)/split/last.train.safetensors at step 20"))
         let x = try Data(contentsOf: URL(fileURLWithPath: folder.path + "/full/last.safetensors"))
         let y = try Data(contentsOf: URL(fileURLWithPath: folder.path + "/split/last.safetensors"))
         #expect(x == y)

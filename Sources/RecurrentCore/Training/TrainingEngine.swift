@@ -219,7 +219,9 @@ public final class TrainingEngine<Model: TrainableModel> {
             let carried = model.carriedState    // gathered from every rank
             guard isRoot else { return }
             try prepareOutput()
-            let id = "\(step)-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+            // The step and a hash of the weights: a deterministic id (so equal runs write equal
+            // files) that differs between any two saves a resume could confuse.
+            let id = "\(step)-" + String(TrainingState.parametersHash(params.map(\.values)), radix: 16)
             try model.writeCheckpoint(to: lastPath, extra: extra.merging(["save_id": id]) { _, new in new })
             try TrainingState(step: step, optimizerSteps: optimizer.stepCount, position: task.data.position,
                               trainSeconds: trainBefore + trainSeconds, wallSeconds: wallBefore + clock() - start,
