@@ -41,17 +41,7 @@ public enum CTC {
         var ext = [Int](repeating: 0, count: S)
         for (i, l) in target.enumerated() { ext[2 * i + 1] = Int(l) }
         let negInf = -Double.infinity
-        // Per-frame log-softmax.
-        var logp = [Double](repeating: 0, count: T * C)
-        for t in 0..<T {
-            let z = logits + t * C
-            var m = -Double.infinity
-            for c in 0..<C { m = max(m, Double(z[c])) }
-            var s = 0.0
-            for c in 0..<C { s += exp(Double(z[c]) - m) }
-            let lse = m + log(s)
-            for c in 0..<C { logp[t * C + c] = Double(z[c]) - lse }
-        }
+        let logp = logSoftmax(logits, frames: T, classes: C)
         if let g = gradLogits { for i in 0..<(T * C) { g[i] = 0 } }
         // Fewest frames any alignment needs: one per label, plus a blank between equal neighbours.
         var needed = target.count
@@ -165,14 +155,9 @@ public enum CTC {
         struct Entry { var blank: Double; var label: Double; var total: Double { logAdd(blank, label) } }
         let negInf = -Double.infinity
         var beams: [[Int32]: Entry] = [[]: Entry(blank: 0, label: negInf)]
-        var logp = [Double](repeating: 0, count: classes)
+        let all = logSoftmax(logits, frames: frames, classes: classes)
         for t in 0..<frames {
-            let z = logits + t * classes
-            var m = -Double.infinity
-            for c in 0..<classes { m = max(m, Double(z[c])) }
-            var s = 0.0
-            for c in 0..<classes { s += exp(Double(z[c]) - m) }
-            for c in 0..<classes { logp[c] = Double(z[c]) - m - log(s) }
+            let logp = all[(t * classes)..<((t + 1) * classes)].withContiguousStorageIfAvailable { Array($0) }!
             var next: [[Int32]: Entry] = [:]
             func add(_ prefix: [Int32], blank: Double = negInf, label: Double = negInf) {
                 var e = next[prefix] ?? Entry(blank: negInf, label: negInf)
@@ -201,6 +186,21 @@ public enum CTC {
         }!
         return (best.key, best.value.total)
     }
+}
+
+/// Per-frame log-softmax of `[frames, classes]` logits, in double precision.
+private func logSoftmax(_ logits: UnsafePointer<Float>, frames: Int, classes: Int) -> [Double] {
+    var out = [Double](repeating: 0, count: frames * classes)
+    for t in 0..<frames {
+        let z = logits + t * classes
+        var m = -Double.infinity
+        for c in 0..<classes { m = max(m, Double(z[c])) }
+        var s = 0.0
+        for c in 0..<classes { s += exp(Double(z[c]) - m) }
+        let lse = m + log(s)
+        for c in 0..<classes { out[t * classes + c] = Double(z[c]) - lse }
+    }
+    return out
 }
 
 /// log(exp(a) + exp(b)) without overflow; -infinity is the log of zero.

@@ -2,18 +2,9 @@ import Foundation
 import Testing
 @testable import RecurrentCore
 
-/// Independent reference: the probability of `target` as the sum, over every one of the
-/// `classes^frames` frame paths, of the path's probability when its collapse (merge repeats,
-/// drop blanks) equals the target.
-private func bruteForceProbability(logits: [Float], frames: Int, classes: Int, target: [Int32]) -> Double {
-    var probs = [Double](repeating: 0, count: frames * classes)
-    for t in 0..<frames {
-        let row = (0..<classes).map { Double(logits[t * classes + $0]) }
-        let m = row.max()!
-        let s = row.reduce(0) { $0 + exp($1 - m) }
-        for c in 0..<classes { probs[t * classes + c] = exp(row[c] - m) / s }
-    }
-    var total = 0.0
+/// Every frame path of `frames` frames over `classes` classes with its collapse (repeats
+/// merged, blanks dropped), for the brute-force references below.
+private func forEachPath(frames: Int, classes: Int, _ body: ([Int], [Int32]) -> Void) {
     var path = [Int](repeating: 0, count: frames)
     let count = Int(pow(Double(classes), Double(frames)))
     for code in 0..<count {
@@ -25,7 +16,23 @@ private func bruteForceProbability(logits: [Float], frames: Int, classes: Int, t
             if c != 0 && c != previous { collapsed.append(Int32(c)) }
             previous = c
         }
-        guard collapsed == target else { continue }
+        body(path, collapsed)
+    }
+}
+
+/// Independent reference: the probability of `target` as the sum, over every one of the
+/// `classes^frames` frame paths, of the path's probability when its collapse equals the target.
+private func bruteForceProbability(logits: [Float], frames: Int, classes: Int, target: [Int32]) -> Double {
+    var probs = [Double](repeating: 0, count: frames * classes)
+    for t in 0..<frames {
+        let row = (0..<classes).map { Double(logits[t * classes + $0]) }
+        let m = row.max()!
+        let s = row.reduce(0) { $0 + exp($1 - m) }
+        for c in 0..<classes { probs[t * classes + c] = exp(row[c] - m) / s }
+    }
+    var total = 0.0
+    forEachPath(frames: frames, classes: classes) { path, collapsed in
+        guard collapsed == target else { return }
         var p = 1.0
         for t in 0..<frames { p *= probs[t * classes + path[t]] }
         total += p
@@ -36,17 +43,7 @@ private func bruteForceProbability(logits: [Float], frames: Int, classes: Int, t
 /// The most probable label sequence by brute force (sum over paths per collapsed sequence).
 private func bruteForceBestLabels(logits: [Float], frames: Int, classes: Int) -> [Int32] {
     var byLabels: [[Int32]: Double] = [:]
-    var path = [Int](repeating: 0, count: frames)
-    let count = Int(pow(Double(classes), Double(frames)))
-    for code in 0..<count {
-        var x = code
-        for t in 0..<frames { path[t] = x % classes; x /= classes }
-        var collapsed: [Int32] = []
-        var previous = -1
-        for c in path {
-            if c != 0 && c != previous { collapsed.append(Int32(c)) }
-            previous = c
-        }
+    forEachPath(frames: frames, classes: classes) { _, collapsed in
         if byLabels[collapsed] == nil {
             byLabels[collapsed] = bruteForceProbability(logits: logits, frames: frames, classes: classes, target: collapsed)
         }
