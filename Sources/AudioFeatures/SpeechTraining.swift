@@ -263,7 +263,7 @@ public enum SpeechTraining {
         let model = try SpeechClassifier(config: config, seed: training.seed,
                                          threads: training.threads, source: "command line")
         let learner = SpeechLearner(checkpoint: SpeechCheckpoint(model: model, features: data.features, normalizer: data.normalizer,
-                                                                 labels: data.labels))
+                                                                 labels: data.labels, training: SpeechEvaluationSource.json(options: o)))
         let silence = data.labels.index(of: LabelTrack.silence)
         let validation = data.validation
         var names = ["val_loss", "val_accuracy"]
