@@ -88,6 +88,9 @@ public final class FrameModel {
     public let info: FrameModelInfo
     /// The network.
     public let network: SequenceClassifier
+    /// The test split of the run that wrote the checkpoint (nil for a model not read from
+    /// one, or from a checkpoint that records none).
+    public var testSplit: FrameTestSplit?
 
     /// Wraps a network; its configuration must be `info.model`.
     public init(info: FrameModelInfo, network: SequenceClassifier) {
@@ -120,7 +123,9 @@ public final class FrameModel {
                                      for: "\(path): the model of this checkpoint")
             let network = SequenceClassifier(config: info.model, seed: 0, threads: threads)
             try network.load(try checkpoint.tensors(matching: network.stateDict.map { ($0.name, $0.shape) }, source: path), source: path)
-            return FrameModel(info: info, network: network)
+            let model = FrameModel(info: info, network: network)
+            model.testSplit = FrameTestSplit(metadata: checkpoint.metadata)
+            return model
         } catch let error as CheckpointError {
             throw FrameError.invalidCheckpoint(path: path, reason: reason(error.description, path: path))
         } catch let error as ModelLoadError {
@@ -154,6 +159,9 @@ public final class FrameModel {
             } else {
                 guard FileManager.default.fileExists(atPath: path) else {
                     throw FrameError.unreadable(path: path, reason: "no such file or folder")
+                }
+                if info.features.mode != .rows {
+                    throw FrameError.invalidArgument("\(path): a single image, but this model classifies clips (folders of PNG frames); give the clip's folder")
                 }
                 item = FrameItem(name: path, frames: [path], className: "")
             }
@@ -197,6 +205,10 @@ public struct FrameEvaluation: Sendable, Equatable {
     /// `[classes][classes]`; print with `text(labels:)`, draw with `TrainingCLI.writeConfusionPlot`.
     public var confusion: ConfusionMatrix
 
+    /// The predicted class of every output, per example in order (one per clip, or one per
+    /// frame for per-frame models).
+    public var predictions: [[Int]] = []
+
     /// Correct outputs.
     public var correct: Int { confusion.correct }
     /// Labelled outputs.
@@ -209,6 +221,7 @@ public struct FrameEvaluation: Sendable, Equatable {
                                batchSize: Int) throws -> FrameEvaluation {
         var confusion = ConfusionMatrix(classes: C)
         var lossSum = 0.0, count = 0
+        var predictions: [[Int]] = []
         for start in stride(from: 0, to: examples.count, by: max(1, batchSize)) {
             let idx = Array(start..<min(start + max(1, batchSize), examples.count))
             for i in idx {
@@ -226,16 +239,18 @@ public struct FrameEvaluation: Sendable, Equatable {
             count += result.count
             for (j, i) in idx.enumerated() {
                 let steps = perFrame ? examples[i].time : 1
+                predictions.append([])
                 for t in 0..<steps {
                     let row = perFrame ? (j * batch.time + t) * C : j * C
                     var best = 0
                     for c in 1..<C where p[row + c] > p[row + best] { best = c }
                     let truth = perFrame ? examples[i].stepLabels![t] : examples[i].label
                     confusion.add(truth: truth, predicted: best)
+                    predictions[predictions.count - 1].append(best)
                 }
             }
         }
-        return FrameEvaluation(loss: count > 0 ? lossSum / Double(count) : 0, confusion: confusion)
+        return FrameEvaluation(loss: count > 0 ? lossSum / Double(count) : 0, confusion: confusion, predictions: predictions)
     }
 }
 
