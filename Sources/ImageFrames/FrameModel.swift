@@ -161,7 +161,7 @@ public final class FrameModel {
                     throw FrameError.unreadable(path: path, reason: "no such file or folder")
                 }
                 if info.features.mode != .rows {
-                    throw FrameError.invalidArgument("\(path): a single image, but this model classifies clips (folders of PNG frames); give the clip's folder")
+                    throw FrameError.notAClip(path: path)
                 }
                 item = FrameItem(name: path, frames: [path], className: "")
             }

@@ -208,7 +208,6 @@ struct Eval: ParsableCommand {
                 set = try split.testSet(model: model, threads: t)
                 what = "the run's test split of \(split.data)"
             }
-            stderrLine("frame-classify: eval: \(what)")
             let e = try model.evaluate(set)
             let entries: [(name: String, value: MetricValue)] = [
                 ("data", .text(what)), ("examples", .count(set.examples.count)),

@@ -236,7 +236,6 @@ struct Eval: ParsableCommand {
                 guard ids.count >= 2 else { throw ValidationError("\(checkpoint): the held-out text has fewer than 2 tokens") }
                 loss = LanguageModelScoring.chunkedLoss(model: loaded.model, ids: ids, seqLen: heldOut.seqLen)
             }
-            TrainingCLI.printError("lm-train: eval: \(what)")
             let next = LanguageModelScoring.predictNext(model: loaded.model, ids: Array(ids.dropLast()))
             let correct = zip(next, ids.dropFirst()).filter { $0 == $1 }.count
             let unit = vocab.level == .word ? "word" : "character"
@@ -244,7 +243,7 @@ struct Eval: ParsableCommand {
                 ("data", .text(what)), ("tokens", .count(ids.count)), ("loss", .number(loss, digits: 4)),
                 ("perplexity", .number(Foundation.exp(loss), digits: 4)),
                 ("bits per \(unit)", .number(loss / Foundation.log(2.0), digits: 4)),
-                ("next-token accuracy", .fraction(Double(correct) / Double(ids.count - 1)))]
+                ("next token accuracy", .fraction(Double(correct) / Double(ids.count - 1)))]
             for line in PredictionOutput.metrics(entries, format: format) { print(line) }
             if let errors {
                 func token(_ id: Int32) -> String { vocab.token(for: Int(id)).map { $0 == "\n" ? "\\n" : $0 } ?? "" }

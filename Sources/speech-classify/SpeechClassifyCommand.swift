@@ -216,7 +216,6 @@ struct Eval: ParsableCommand {
                 folderPath = recorded.data; splitText = split ?? recorded.split; pattern = labelPattern ?? recorded.labelPattern
                 what = "the run's test split (\(splitText ?? recorded.split)) of \(recorded.data)"
             }
-            note("eval: \(what)")
             let folder = URL(fileURLWithPath: folderPath)
             let rule = try LabelRule(parsing: pattern)
             let files = try splitText.map { try SpeechCorpus.trainTest(folder: folder, task: task, split: try DatasetSplit(parsing: $0), rule: rule).test }

@@ -198,7 +198,6 @@ struct Eval: ParsableCommand {
                 }
                 what = "the run's test split \(path)"
             }
-            printError("translate-toy: eval: \(what)")
             let (pairs, lines) = try PairTSV.readNumbered(path: path)
             let r = try bundle.evaluate(pairs, places: lines.map { "\(path):\($0)" }, beam: beam)
             reportUnknown(r.unknownTokens)
