@@ -8,7 +8,7 @@ import RecurrentCore
 /// Encodes to the task's resume fingerprint (configuration field names: `data`, `level`,
 /// `min_count`, `cell`, …); the sample settings are not part of it.
 public struct LanguageModelTrainingOptions: Sendable, Encodable {
-    /// Text file or folder of `.txt` files; nil = the built-in default corpus.
+    /// Text file or folder of text files (`TextCorpus.load`); nil = the built-in default corpus.
     public var dataPath: String?
     /// Character or word tokens.
     public var level: TokenLevel = .character
@@ -34,6 +34,9 @@ public struct LanguageModelTrainingOptions: Sendable, Encodable {
     public var valFraction = 0.1
     /// Print a sample every this many seconds while training (nil = never).
     public var sampleEvery: Double?
+    /// Print a sample every this many steps (nil = never); with a fixed seed the samples are
+    /// the same on every run, unlike `sampleEvery`'s.
+    public var sampleEverySteps: Int?
     /// Tokens per sample.
     public var sampleLength = 200
 
@@ -140,11 +143,13 @@ public enum LanguageModelTraining {
     /// - Throws: `TrainingSetupError` for bad sizes, `TextDataError` for unusable text; nothing
     ///   is written.
     public static func task(options o: LanguageModelTrainingOptions, training: TrainingConfiguration,
-                            label: String = "lm-train") throws -> TrainingTask<LanguageModelLearner> {
+                            label: String = "lm-train", message: (String) -> Void = { _ in }) throws -> TrainingTask<LanguageModelLearner> {
         try o.validate()
         let text: String, source: String
         if let path = o.dataPath {
-            text = try TextCorpus.load(path: path)
+            var skipped = 0
+            text = try TextCorpus.load(path: path) { line in skipped += 1; message(line) }
+            if skipped > 1 { message("\(path): skipped \(skipped) files in all") }
             source = path
         } else {
             let d = DefaultCorpus.load()
@@ -182,13 +187,21 @@ public enum LanguageModelTraining {
         } : nil
         return TrainingTask(label: label, model: learner, data: data, evaluation: evaluation,
                             fingerprint: TrainingFingerprint.fields(of: o), itemName: "tokens",
-                            afterStep: o.sampleEvery.map { sampler(every: $0, length: o.sampleLength, model: model, vocabulary: vocab) })
+                            afterStep: o.sampleEverySteps.map { stepSampler(every: $0, length: o.sampleLength, model: model, vocabulary: vocab) }
+                                ?? o.sampleEvery.map { sampler(every: $0, length: o.sampleLength, model: model, vocabulary: vocab) })
     }
 
     /// The engine for `task(options:training:label:)`.
     public static func engine(options: LanguageModelTrainingOptions, training: TrainingConfiguration,
-                              label: String = "lm-train") throws -> TrainingEngine<LanguageModelLearner> {
-        TrainingEngine(configuration: training, task: try task(options: options, training: training, label: label))
+                              label: String = "lm-train", message: (String) -> Void = { _ in }) throws -> TrainingEngine<LanguageModelLearner> {
+        TrainingEngine(configuration: training, task: try task(options: options, training: training, label: label, message: message))
+    }
+
+    /// A hook that returns a sample of `length` tokens (temperature 0.8, seeded by the step) every `steps` steps.
+    static func stepSampler(every steps: Int, length: Int, model: RecurrentLanguageModel,
+                            vocabulary: Vocabulary) -> (Int) -> String? {
+        let sample = sampler(every: 0, length: length, model: model, vocabulary: vocabulary)
+        return { step in step % max(1, steps) == 0 ? sample(step) : nil }
     }
 
     /// A hook that returns a sample of `length` tokens (temperature 0.8) at most every `seconds`.

@@ -25,7 +25,7 @@ let lmDefaults: TrainingDefaults = {
 
 /// Runs the engine with lm-train's progress label, plot and signal handling; prints the summary.
 func train(_ options: LanguageModelTrainingOptions, _ training: TrainingConfiguration) throws -> TrainingRunSummary {
-    let engine = try LanguageModelTraining.engine(options: options, training: training)
+    let engine = try LanguageModelTraining.engine(options: options, training: training) { TrainingCLI.printError("lm-train: " + $0) }
     engine.plotter = TrainingCLI.writeLossPlot
     engine.handlesSignals = true
     return try engine.run()
@@ -52,7 +52,7 @@ struct Train: ParsableCommand {
 
     func run() throws {
         try TrainingCLI.failing("lm-train") {
-            guard let data = runOptions.data else { throw ValidationError("--data: give a text file or folder of .txt files") }
+            guard let data = runOptions.data else { throw ValidationError("--data: give a text file or a folder of text files") }
             let training = try TrainingCLI.configuration(run: runOptions, optimization: optimization, budget: budget, defaults: lmDefaults)
             TrainingCLI.printSystemInfo(tool: "lm-train", verbose: runOptions.verbose, threads: training.threads)
             var o = LanguageModelTrainingOptions()
@@ -72,22 +72,30 @@ struct Train: ParsableCommand {
 }
 
 struct Demo: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Train for about a minute on the built-in corpus, printing samples.")
-    @Option(name: .customLong("time-budget"), help: "Seconds of training (evaluation not counted).") var timeBudget: Double = 60
+    static let configuration = CommandConfiguration(
+        abstract: "Train a fixed number of steps on the built-in corpus, printing samples.",
+        discussion: "Fixed steps, seed and batch shards: every machine with the same kernels prints the same samples and "
+            + "figures; a slower machine only takes longer (about a minute on 2 cores).")
+    @Option(help: "Training steps.") var steps: Int = 750
     @Option(help: "Output folder for checkpoints, log.csv and loss.png.") var out: String = "runs/lm-demo"
+
+    func validate() throws {
+        guard steps >= 1 else { throw ValidationError("--steps: must be at least 1 (got \(steps))") }
+    }
 
     func run() throws {
         try TrainingCLI.failing("lm-train") {
             var o = LanguageModelTrainingOptions()
             o.dataPath = nil
             o.layers = 2; o.hidden = 256; o.embedding = 64; o.batch = 32; o.seqLen = 64
-            o.sampleEvery = max(10, timeBudget / 4)
+            o.sampleEverySteps = max(1, steps / 4)
             var training = TrainingConfiguration()
-            training.timeBudget = timeBudget
-            training.evalEvery = 200
+            training.steps = steps; training.epochs = nil
+            training.evalEvery = 250
+            training.threads = 2
             training.outDirectory = out
             let corpus = DefaultCorpus.load()
-            TrainingCLI.printError("lm-train demo: 2x256 LSTM on \(corpus.description) for \(Int(timeBudget)) s")
+            TrainingCLI.printError("lm-train demo: 2x256 LSTM on \(corpus.description) for \(steps) steps")
             let summary = try train(o, training)
             let loaded = try LanguageModelCheckpoint.load(path: summary.checkpoint)
             print("--- final sample (temperature 0.8) ---")

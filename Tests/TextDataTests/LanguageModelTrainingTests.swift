@@ -383,8 +383,8 @@ func trainLanguageModel(_ o: LanguageModelTrainingOptions, _ t: TrainingConfigur
 
         let dir = folder.path + "/notext"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        try Data("x".utf8).write(to: URL(fileURLWithPath: dir + "/readme.md"))
-        #expect(message { _ = try train(dir, out: out) } == "\(dir): folder holds no .txt files")
+        try Data([0x00, 0x01, 0x02]).write(to: URL(fileURLWithPath: dir + "/data.bin"))
+        #expect(message { _ = try train(dir, out: out) } == "\(dir): folder holds no UTF-8 text files")
 
         // "héllo" with the second byte of 'é' cut: the invalid sequence starts at byte 1.
         let bad = try folder.write("bad.txt", bytes: [0x68, 0xC3, 0x6C, 0x6C, 0x6F] + Array(repeating: 0x61, count: 40))
