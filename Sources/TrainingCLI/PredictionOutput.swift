@@ -93,8 +93,8 @@ public enum PredictionOutput {
         predictions.map { line($0, format: format) }
     }
 
-    /// Metrics in `format`: text `name: value` lines (in the given order), one JSON object, or
-    /// `name<TAB>value` lines. Values are printed as given (text) or as numbers where they are.
+    /// Metrics in `format`: text `name: value` lines (in the given order), one JSON object (keys
+    /// per `jsonKey`), or `name<TAB>value` lines. Values are printed as given (text) or as numbers where they are.
     public static func metrics(_ entries: [(name: String, value: MetricValue)], format: OutputFormat) -> [String] {
         switch format {
         case .text:
@@ -103,9 +103,19 @@ public enum PredictionOutput {
             return entries.map { "\($0.name)\t\($0.value.plain)" }
         case .json:
             var object: [String: Any] = [:]
-            for e in entries { object[e.name.replacingOccurrences(of: " ", with: "_")] = e.value.json }
+            for e in entries { object[jsonKey(e.name)] = e.value.json }
             return [jsonLine(object)]
         }
+    }
+
+    /// A metric name as a JSON key: lower case, every run of other characters than letters and
+    /// digits one `_` (`BLEU-4` → `bleu_4`, `exact match` → `exact_match`).
+    public static func jsonKey(_ name: String) -> String {
+        var key = ""
+        for c in name.lowercased() {
+            if c.isLetter || c.isNumber { key.append(c) } else if !key.hasSuffix("_") { key.append("_") }
+        }
+        return key
     }
 
     /// A JSON object as one line, keys sorted, slashes unescaped.

@@ -261,7 +261,7 @@ struct Demo: ParsableCommand {
         discussion: "The clips are generated into DIR/data and removed at the end (unless --keep-data); the run (checkpoints, "
             + "log.csv, loss.png) stays in DIR/run. Fixed steps and seed: every machine prints the same figures.")
     @Option(help: "Working folder.") var dir: String = "runs/frame-classify-demo"
-    @Option(help: "Training steps (batches of 64 clips).") var steps: Int = 400
+    @Option(help: "Training steps (batches of 64 clips).") var steps: Int = 1500
     @Flag(name: .customLong("keep-data"), help: "Keep the generated clips in DIR/data.") var keepData = false
 
     func validate() throws {
@@ -272,11 +272,15 @@ struct Demo: ParsableCommand {
         try guarded {
             let data = dir + "/data"
             stderrLine("frame-classify demo: generating 'shapes' clips in \(data)")
-            try FrameGenerator.writeShapes(root: data, trainPerClass: 300, testPerClass: 75, seed: 1)
+            try FrameGenerator.writeShapes(root: data, trainPerClass: 200, testPerClass: 50, seed: 1)
             defer {
                 if !keepData {
-                    try? FileManager.default.removeItem(atPath: data)
-                    stderrLine("frame-classify demo: removed \(data) (--keep-data keeps it)")
+                    do {
+                        try FileTree.remove(data)
+                        stderrLine("frame-classify demo: removed \(data) (--keep-data keeps it)")
+                    } catch {
+                        stderrLine("frame-classify demo: \(error)")
+                    }
                 }
             }
             // Frame differences make the rotation direction of the squares learnable (without
@@ -285,7 +289,7 @@ struct Demo: ParsableCommand {
             o.dataPath = data; o.width = 16; o.height = 16; o.shift = 1; o.deltas = true
             var training = TrainingConfiguration()
             training.steps = steps; training.epochs = nil; training.seed = 1; training.lrSchedule = .cosine; training.lrFloor = 0.02
-            training.evalEvery = 100
+            training.evalEvery = 250; training.threads = 2
             training.outDirectory = dir + "/run"
             let report = try train(o, training, evalEveryEpoch: false)
             let s = report.summary

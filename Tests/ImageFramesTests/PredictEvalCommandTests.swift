@@ -103,3 +103,21 @@ struct FramePredictEvalTests {
                 "\(single.stderr)")
     }
 }
+
+@Suite struct FileTreeTests {
+    @Test func removesAFolderTreeWithoutFollowingLinks() throws {
+        let tmp = TempFolder()
+        defer { tmp.cleanup() }
+        let root = tmp.sub("tree")
+        try FileManager.default.createDirectory(atPath: root + "/a/b", withIntermediateDirectories: true)
+        try Data("x".utf8).write(to: URL(fileURLWithPath: root + "/a/b/f.png"))
+        try Data("y".utf8).write(to: URL(fileURLWithPath: root + "/top.txt"))
+        let outside = tmp.sub("keep.txt")
+        try Data("z".utf8).write(to: URL(fileURLWithPath: outside))
+        try FileManager.default.createSymbolicLink(atPath: root + "/link", withDestinationPath: outside)
+        try FileTree.remove(root)
+        #expect(!FileManager.default.fileExists(atPath: root))
+        #expect(FileManager.default.fileExists(atPath: outside))
+        try FileTree.remove(root)   // already gone: no error
+    }
+}

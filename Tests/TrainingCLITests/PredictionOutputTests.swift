@@ -61,6 +61,7 @@ struct PredictOnly: ParsableCommand {
         let o = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
         #expect(o["accuracy"] as? Double == 0.8125 && o["loss"] as? Double == 0.4322 && o["files"] as? Int == 16)
         #expect(o["data"] as? String == "test split")
+        #expect(PredictionOutput.jsonKey("BLEU-4") == "bleu_4" && PredictionOutput.jsonKey("next token accuracy") == "next_token_accuracy")
     }
 
     @Test func errorsFileIsWrittenAndReadsBack() throws {
