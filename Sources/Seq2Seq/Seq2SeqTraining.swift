@@ -349,8 +349,8 @@ public enum Seq2SeqTraining {
         configure(engine)
         let split = prepared.data.split
         let model = prepared.task.model.bundle.model
-        log("\(label): split \(prepared.splitNote)")
         log("\(label): \(split.train.count) training, \(split.validation.count) validation, \(split.test.count) test pairs; "
+            + "split \(prepared.splitNote); "
             + "\(model.parameterCount) parameters; vocabularies \(model.config.sourceVocabSize)/\(model.config.targetVocabSize)")
         // Written once the run has written its files (or stopped at a signal), never before.
         func writeTest() throws {

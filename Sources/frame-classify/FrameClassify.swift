@@ -10,7 +10,7 @@ struct FrameClassify: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "frame-classify",
         abstract: "Classify PNG frame sequences (video clips, or images read row by row) with recurrent networks.",
-        discussion: "Without arguments: a demo that generates the 'shapes' clips, trains about a minute and prints the accuracy.",
+        discussion: "Without arguments: a demo that generates the 'shapes' clips, trains 1500 steps, prints the accuracy and removes the clips.",
         subcommands: [Demo.self, Generate.self, Train.self, Predict.self, Eval.self, BenchLoad.self],
         defaultSubcommand: Demo.self)
 

@@ -87,3 +87,43 @@ struct SpeechPredictEvalTests {
         #expect(r.stderr == "speech-classify: \(short.path): 10 ms of audio, shorter than one 25 ms analysis frame: too short to classify\n", "\(r.stderr)")
     }
 }
+
+/// The sequence (CTC) task's predict and eval formats through the built tool.
+@Suite(.serialized, .enabled(if: builtExecutable("speech-classify") != nil, "speech-classify is not built next to the test bundle"))
+struct SpeechSequencePredictEvalTests {
+    let tool = builtExecutable("speech-classify") ?? "speech-classify"
+
+    @Test func sequenceEvalCountsAgreeWithTheErrorsFileAndPredict() throws {
+        let source = try makeTempDir("seqfmt-source"), set = try makeTempDir("seqfmt-set")
+        defer { for u in [source, set] { try? FileManager.default.removeItem(at: u) } }
+        try SpeechSequenceTaskTests.writeToneDigits(into: source)
+        var c = ConnectedDigits.Options()
+        c.trainCount = 24; c.testCount = 6; c.testSpeakers = ["cc"]; c.digits = 2...3; c.gapMilliseconds = 40...120; c.seed = 2
+        _ = try ConnectedDigits.make(source: source, out: set, options: c)
+        let out = set.path + "/run"
+        let r = try runProcess(tool, ["train", "--data", set.path, "--task", "sequence", "--hidden", "8", "--batch", "4", "--steps", "20",
+                                      "--eval-every", "20", "--threads", "1", "--lr", "0.01", "--out", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        let ckpt = out + "/best.safetensors"
+        let errors = set.path + "/errors.tsv"
+        let e = try runProcess(tool, ["eval", "--checkpoint", ckpt, "--format", "json", "--errors", errors])
+        #expect(e.status == 0, "\(e.stderr)")
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as? [String: Any])
+        let files = try #require(o["files"] as? Int), exact = try #require(o["exact"] as? Int)
+        #expect(files == 6 && o["label_error_rate"] != nil)
+        #expect(abs((o["sequence_accuracy"] as? Double ?? -1) - Double(exact) / Double(files)) < 1e-6)
+        let lines = try String(contentsOfFile: errors, encoding: .utf8).split(separator: "\n")
+        #expect(lines.count - 1 == files - exact)
+        for line in lines.dropFirst() {
+            let f = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            // The reference is the digit sequence in the file name; the prediction is what predict prints.
+            let digits = URL(fileURLWithPath: f[0]).lastPathComponent.split(separator: "_")[0]
+            #expect(f[1].replacingOccurrences(of: " ", with: "") == String(digits) && f[1] != f[2])
+            let p = try runProcess(tool, ["predict", "--checkpoint", ckpt, "--format", "tsv", "--top-k", "3", f[0]])
+            let fields = p.stdout.dropLast().split(separator: "\t", omittingEmptySubsequences: false)
+            #expect(fields.count == 3 && fields[1] == Substring(f[2]), "\(p.stdout)")
+        }
+        let text = try runProcess(tool, ["eval", "--checkpoint", ckpt])
+        #expect(text.stdout.contains("\nlabel error rate: ") && text.stdout.contains("\nsequence accuracy: ") && !text.stdout.contains("confusion"))
+    }
+}
