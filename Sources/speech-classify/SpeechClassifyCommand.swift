@@ -274,7 +274,7 @@ struct Demo: ParsableCommand {
     @Option(help: "Output folder.")
     var out: String = "speech-demo"
     @Option(help: "Training steps (batches of 32 files).")
-    var steps: Int = 600
+    var steps: Int = 1500
 
     func validate() throws {
         guard steps >= 1 else { throw ValidationError("--steps: must be at least 1 (got \(steps))") }
