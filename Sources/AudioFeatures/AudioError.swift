@@ -20,6 +20,8 @@ public enum AudioError: Error, CustomStringConvertible, Equatable, Sendable {
     case writeFailed(path: String, reason: String)
     /// A sample rate is not usable (zero, negative or absurdly large).
     case invalidSampleRate(path: String, rate: Int)
+    /// The audio is shorter than one analysis frame, too short to classify.
+    case shorterThanOneFrame(path: String, seconds: Double, frameSeconds: Double)
 
     /// One line naming the file and what is wrong with it.
     public var description: String {
@@ -42,6 +44,8 @@ public enum AudioError: Error, CustomStringConvertible, Equatable, Sendable {
             return "\(path): write failed: \(reason)"
         case let .invalidSampleRate(path, rate):
             return "\(path): invalid sample rate \(rate) Hz"
+        case let .shorterThanOneFrame(path, seconds, frameSeconds):
+            return "\(path): \(Int((seconds * 1000).rounded())) ms of audio, shorter than one \(Int((frameSeconds * 1000).rounded())) ms analysis frame: too short to classify"
         }
     }
 }

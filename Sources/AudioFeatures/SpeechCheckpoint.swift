@@ -142,6 +142,9 @@ public struct SpeechPrediction: Sendable {
     /// Frame task: predicted class index per frame `[frames]`; sequence task: the decoded
     /// label sequence's class indices.
     public var frameLabels: [Int]
+    /// Utterance task: the probability of every class `[classes]` (index order of the label
+    /// set); empty for the other tasks.
+    public var classProbabilities: [Double] = []
 }
 
 /// Evaluation and prediction with a trained model.
@@ -256,7 +259,7 @@ public enum SpeechInference {
                 case .utterance:
                     let k = argmax(pb.baseAddress!, C)
                     out.append(SpeechPrediction(path: e.path, label: labels.names[k], probability: Double(pb[k]),
-                                                segments: [], frameLabels: []))
+                                                segments: [], frameLabels: [], classProbabilities: (0..<C).map { Double(pb[$0]) }))
                 case .frame:
                     let n = e.features.frames
                     var pred = [Int](repeating: 0, count: n)
@@ -279,10 +282,56 @@ public enum SpeechInference {
         return out
     }
 
+    /// The reference of `example` written as `predict` writes its prediction's `label`: the
+    /// class name (utterance task), the spoken labels separated by spaces (frame task) or the
+    /// label sequence's text (sequence task).
+    public static func reference(of example: SpeechExample, task: SpeechTask, labels: LabelSet) -> String {
+        switch task {
+        case .utterance:
+            return labels.names.indices.contains(example.label) ? labels.names[example.label] : ""
+        case .frame:
+            return SegmentScoring.segments(example.frameLabels.map { Int($0) }, silence: labels.index(of: LabelTrack.silence))
+                .map { labels.names[$0] }.joined(separator: " ")
+        case .sequence:
+            return SpeechTask.text(of: example.labelSequence.map { labels.names[Int($0)] })
+        }
+    }
+
     /// Index of the largest of `n` values.
     static func argmax(_ p: UnsafePointer<Float>, _ n: Int) -> Int {
         var best = 0
         for j in 1..<max(n, 1) where p[j] > p[best] { best = j }
         return best
+    }
+}
+
+/// The held-out test split a checkpoint was trained with, recorded in its `training` metadata
+/// (`{"data": FOLDER, "split": SPLIT, "label_pattern": RULE}`), so that `eval` without data
+/// options evaluates the run's own test files and never its training files.
+public struct SpeechEvaluationSource: Sendable, Equatable {
+    /// The data folder, absolute.
+    public var data: String
+    /// The split, as on the command line (`official`, `speaker:NAME`, `random:S:F`).
+    public var split: String
+    /// The utterance label rule.
+    public var labelPattern: String
+
+    public init(data: String, split: String, labelPattern: String) {
+        self.data = data; self.split = split; self.labelPattern = labelPattern
+    }
+
+    /// The metadata text for `options`, the data folder made absolute.
+    public static func json(options o: SpeechTrainingOptions) -> String {
+        let folder = URL(fileURLWithPath: o.dataPath).standardizedFileURL.path
+        let object = ["data": folder, "split": o.split, "label_pattern": o.labelPattern]
+        guard let d = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return "{}" }
+        return String(decoding: d, as: UTF8.self)
+    }
+
+    /// The source recorded in `checkpoint`, or nil when it has none (written before it was recorded).
+    public static func recorded(in checkpoint: SpeechCheckpoint) -> SpeechEvaluationSource? {
+        guard let o = try? JSONSerialization.jsonObject(with: Data(checkpoint.training.utf8)) as? [String: Any],
+              let data = o["data"] as? String, let split = o["split"] as? String else { return nil }
+        return SpeechEvaluationSource(data: data, split: split, labelPattern: o["label_pattern"] as? String ?? "field:0:_")
     }
 }

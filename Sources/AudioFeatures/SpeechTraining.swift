@@ -288,7 +288,7 @@ public enum SpeechTraining {
                                          threads: training.threads, source: "command line")
         model.network.precision = training.precision
         let learner = SpeechLearner(checkpoint: SpeechCheckpoint(model: model, features: data.features, normalizer: data.normalizer,
-                                                                 labels: data.labels))
+                                                                 labels: data.labels, training: SpeechEvaluationSource.json(options: o)))
         if let a = o.augmentation, a.isEnabled {
             learner.augmenter = SpeechAugmenter(config: a, features: data.features, normalizer: data.normalizer, threads: training.threads)
         }

@@ -11,6 +11,8 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable, Sendable {
     case unlabelled(path: String, reason: String)
     /// An invalid option (label rule, split name); `source` says where it came from.
     case invalidOption(source: String, reason: String)
+    /// `speaker:NAME` names no speaker of the data; `known` lists those found (sorted).
+    case unknownSpeaker(name: String, known: [String])
 
     /// One line naming the file and what is wrong.
     public var description: String {
@@ -19,6 +21,9 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable, Sendable {
         case let .badManifest(path, line, reason): return "\(path):\(line): \(reason)"
         case let .unlabelled(path, reason): return "\(path): no label: \(reason)"
         case let .invalidOption(source, reason): return "\(source): \(reason)"
+        case let .unknownSpeaker(name, known):
+            let list = known.prefix(20).joined(separator: ", ") + (known.count > 20 ? ", … (\(known.count) in all)" : "")
+            return "--split: speaker '\(name)' is unknown; speakers found: \(known.isEmpty ? "none" : list)"
         }
     }
 }
@@ -214,7 +219,7 @@ public enum UtteranceDataset {
 
     /// Splits `utterances` into (train, test), keeping the input order within each part.
     /// - Throws: `DatasetError.unlabelled` when `official` or `speaker:` meets a file without
-    ///   FSDD-style speaker/index fields.
+    ///   FSDD-style speaker/index fields; `.unknownSpeaker` when no file has the speaker.
     public static func split(_ utterances: [Utterance], by split: DatasetSplit) throws -> (train: [Utterance], test: [Utterance]) {
         var train: [Utterance] = [], test: [Utterance] = []
         switch split {
@@ -229,6 +234,10 @@ public enum UtteranceDataset {
             for u in utterances {
                 guard let s = u.speaker else { throw DatasetError.unlabelled(path: u.url.path, reason: "no speaker ({label}_{speaker}_{index})") }
                 if held.contains(s) { test.append(u) } else { train.append(u) }
+            }
+            let known = Set(utterances.compactMap(\.speaker))
+            if !utterances.isEmpty, let missing = held.sorted().first(where: { !known.contains($0) }) {
+                throw DatasetError.unknownSpeaker(name: missing, known: known.sorted())
             }
         case let .random(seed, fraction):
             var order = Array(utterances.indices)

@@ -125,6 +125,12 @@ public enum FrameClassification {
         let trainDir = root.hasSuffix("/") ? root + "train" : root + "/train"
         let dir = FrameIndex.isDirectory(testDir) && FrameIndex.isDirectory(trainDir) ? testDir : root
         let index = try FrameIndex.scan(directory: dir, layout: layout)
+        return try dataset(index: index, model: model, place: dir, threads: threads)
+    }
+
+    /// The examples of `index` with the model's features, statistics and class names.
+    /// - Throws: `FrameError.invalidArgument` when the data has a class the model does not know.
+    static func dataset(index: FrameIndex, model: FrameModel, place dir: String, threads: Int?) throws -> FrameDataset {
         let known = Set(model.info.classNames)
         if !model.info.perFrame, let unknown = index.classNames.first(where: { !known.contains($0) }) {
             throw FrameError.invalidArgument("\(dir)/\(unknown): class '\(unknown)' is not one of the model's classes (\(model.info.classNames.joined(separator: ", ")))")
@@ -135,5 +141,46 @@ public enum FrameClassification {
         return try FrameDataset.load(index: index, config: model.info.features, statistics: model.info.statistics,
                                      classNames: model.info.perFrame ? index.classNames : model.info.classNames,
                                      frameClassNames: model.info.perFrame ? model.info.classNames : nil, threads: threads)
+    }
+}
+
+/// The held-out test split of a training run, recorded in its checkpoints (metadata key
+/// `test_split`: `{"data": ROOT, "test_fraction": F, "seed": S}`), so that `eval` without a
+/// data folder reads the run's own test examples and never its training examples.
+public struct FrameTestSplit: Sendable, Equatable {
+    /// The checkpoint metadata key.
+    public static let metadataKey = "test_split"
+    /// The data root, absolute.
+    public var data: String
+    /// Test share when the root has no `train/` and `test/` folders.
+    public var testFraction: Double
+    /// The run's seed (it shuffles that split).
+    public var seed: UInt64
+
+    public init(data: String, testFraction: Double, seed: UInt64) {
+        self.data = data; self.testFraction = testFraction; self.seed = seed
+    }
+
+    /// The metadata text.
+    public var json: String {
+        let object: [String: Any] = ["data": data, "test_fraction": testFraction, "seed": seed]
+        guard let d = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return "{}" }
+        return String(decoding: d, as: UTF8.self)
+    }
+
+    /// The split recorded in checkpoint metadata, or nil when there is none.
+    public init?(metadata: [String: String]) {
+        guard let text = metadata[Self.metadataKey],
+              let o = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+              let data = o["data"] as? String, let fraction = (o["test_fraction"] as? NSNumber)?.doubleValue,
+              let seed = (o["seed"] as? NSNumber)?.uint64Value else { return nil }
+        self.init(data: data, testFraction: fraction, seed: seed)
+    }
+
+    /// The test examples of the split, with the model's features, statistics and classes.
+    public func testSet(model: FrameModel, threads: Int? = nil) throws -> FrameDataset {
+        let layout = FrameClassification.layout(rows: model.info.features.mode == .rows)
+        let (_, test) = try FrameIndex.scanSplit(root: data, layout: layout, testFraction: testFraction, seed: seed)
+        return try FrameClassification.dataset(index: test, model: model, place: data, threads: threads)
     }
 }

@@ -36,6 +36,8 @@ public enum FrameError: Error, CustomStringConvertible, Equatable, Sendable {
     case invalidJSON(what: String, reason: String)
     /// A parameter given by the caller is out of range.
     case invalidArgument(String)
+    /// A single image given to a model that classifies clips (folders of frames).
+    case notAClip(path: String)
     /// A model checkpoint is not a usable frame-classify checkpoint (other task or format,
     /// bad metadata, tensors that do not fit the configuration).
     case invalidCheckpoint(path: String, reason: String)
@@ -79,6 +81,8 @@ public enum FrameError: Error, CustomStringConvertible, Equatable, Sendable {
             return "\(what): invalid JSON: \(reason)"
         case let .invalidArgument(message):
             return "invalid argument: \(message)"
+        case let .notAClip(path):
+            return "\(path): a single image, but this model classifies clips (folders of PNG frames); give the clip's folder"
         case let .invalidCheckpoint(path, reason):
             return "\(path): not a usable frame-classify checkpoint: \(reason)"
         case let .outputFailed(path, reason):

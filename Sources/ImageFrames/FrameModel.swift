@@ -88,6 +88,9 @@ public final class FrameModel {
     public let info: FrameModelInfo
     /// The network.
     public let network: SequenceClassifier
+    /// The test split of the run that wrote the checkpoint (nil for a model not read from
+    /// one, or from a checkpoint that records none).
+    public var testSplit: FrameTestSplit?
 
     /// Wraps a network; its configuration must be `info.model`.
     public init(info: FrameModelInfo, network: SequenceClassifier) {
@@ -120,7 +123,9 @@ public final class FrameModel {
                                      for: "\(path): the model of this checkpoint")
             let network = SequenceClassifier(config: info.model, seed: 0, threads: threads)
             try network.load(try checkpoint.tensors(matching: network.stateDict.map { ($0.name, $0.shape) }, source: path), source: path)
-            return FrameModel(info: info, network: network)
+            let model = FrameModel(info: info, network: network)
+            model.testSplit = FrameTestSplit(metadata: checkpoint.metadata)
+            return model
         } catch let error as CheckpointError {
             throw FrameError.invalidCheckpoint(path: path, reason: reason(error.description, path: path))
         } catch let error as ModelLoadError {
@@ -154,6 +159,9 @@ public final class FrameModel {
             } else {
                 guard FileManager.default.fileExists(atPath: path) else {
                     throw FrameError.unreadable(path: path, reason: "no such file or folder")
+                }
+                if info.features.mode != .rows {
+                    throw FrameError.notAClip(path: path)
                 }
                 item = FrameItem(name: path, frames: [path], className: "")
             }
@@ -197,6 +205,10 @@ public struct FrameEvaluation: Sendable, Equatable {
     /// `[classes][classes]`; print with `text(labels:)`, draw with `TrainingCLI.writeConfusionPlot`.
     public var confusion: ConfusionMatrix
 
+    /// The predicted class of every output, per example in order (one per clip, or one per
+    /// frame for per-frame models).
+    public var predictions: [[Int]] = []
+
     /// Correct outputs.
     public var correct: Int { confusion.correct }
     /// Labelled outputs.
@@ -210,9 +222,11 @@ public struct FrameEvaluation: Sendable, Equatable {
     public static func compute(network: SequenceClassifier, examples: [FrameExample], perFrame: Bool, classes C: Int,
                                batchSize: Int, group: ProcessGroup = .single) throws -> FrameEvaluation {
         let starts = Array(stride(from: 0, to: examples.count, by: max(1, batchSize)))
+        var predictions: [[Int]] = []
         let parts = try group.inParts(count: starts.count, width: 2 + C * C) { b in
             let e = try batchFigures(network: network, examples: examples, perFrame: perFrame, classes: C,
                                      indices: Array(starts[b]..<min(starts[b] + max(1, batchSize), examples.count)))
+            predictions += e.predictions
             return [e.lossSum, Double(e.count)] + e.confusion.counts.flatMap { $0.map(Double.init) }
         }
         var confusion = ConfusionMatrix(classes: C)
@@ -222,12 +236,15 @@ public struct FrameEvaluation: Sendable, Equatable {
             count += Int(p[1])
             confusion.add(ConfusionMatrix(counts: (0..<C).map { t in (0..<C).map { Int(p[2 + t * C + $0]) } }))
         }
-        return FrameEvaluation(loss: count > 0 ? lossSum / Double(count) : 0, confusion: confusion)
+        // Across ranks each holds only its own batches' predictions: none are reported then.
+        return FrameEvaluation(loss: count > 0 ? lossSum / Double(count) : 0, confusion: confusion,
+                               predictions: group.size > 1 ? [] : predictions)
     }
 
-    /// One batch's summed loss, labelled outputs and confusion counts.
+    /// One batch's summed loss, labelled outputs, confusion counts and predictions.
     private static func batchFigures(network: SequenceClassifier, examples: [FrameExample], perFrame: Bool, classes C: Int,
-                                     indices idx: [Int]) throws -> (lossSum: Double, count: Int, confusion: ConfusionMatrix) {
+                                     indices idx: [Int]) throws
+        -> (lossSum: Double, count: Int, confusion: ConfusionMatrix, predictions: [[Int]]) {
         var confusion = ConfusionMatrix(classes: C)
         for i in idx {
             if perFrame && examples[i].stepLabels == nil {
@@ -240,17 +257,20 @@ public struct FrameEvaluation: Sendable, Equatable {
         }
         let batch = FrameBatching.batch(examples, indices: idx, perFrame: perFrame, labelled: true)
         let (result, p) = network.evaluate(batch)
+        var predictions: [[Int]] = []
         for (j, i) in idx.enumerated() {
             let steps = perFrame ? examples[i].time : 1
+            predictions.append([])
             for t in 0..<steps {
                 let row = perFrame ? (j * batch.time + t) * C : j * C
                 var best = 0
                 for c in 1..<C where p[row + c] > p[row + best] { best = c }
                 let truth = perFrame ? examples[i].stepLabels![t] : examples[i].label
                 confusion.add(truth: truth, predicted: best)
+                predictions[predictions.count - 1].append(best)
             }
         }
-        return (result.loss * Double(result.count), result.count, confusion)
+        return (result.loss * Double(result.count), result.count, confusion, predictions)
     }
 }
 

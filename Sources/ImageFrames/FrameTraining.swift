@@ -147,6 +147,9 @@ public final class FrameLearner: TrainableModel {
     /// The model (its weights change in place).
     public let model: FrameModel
 
+    /// Metadata added to every checkpoint: the test split of the run (`FrameTestSplit`).
+    public var metadata: [String: String] = [:]
+
     /// Wraps a model.
     public init(model: FrameModel) { self.model = model }
 
@@ -161,7 +164,7 @@ public final class FrameLearner: TrainableModel {
     public func distribute(over group: ProcessGroup) throws { model.network.processGroup = group }
 
     public func writeCheckpoint(to path: String, extra: [String: String]) throws {
-        try model.save(to: path, extra: extra)
+        try model.save(to: path, extra: extra.merging(metadata) { a, _ in a })
     }
 
     public func loadCheckpoint(from path: String) throws {
@@ -258,7 +261,10 @@ public final class FrameTrainingRun {
         }
         var configuration = training
         if evalEveryEpoch { configuration.evalEvery = data.batchesPerEpoch }
-        let task = TrainingTask(label: label, model: FrameLearner(model: model), data: data, evaluation: evaluation,
+        let learner = FrameLearner(model: model)
+        learner.metadata[FrameTestSplit.metadataKey] = FrameTestSplit(data: URL(fileURLWithPath: o.dataPath).standardizedFileURL.path,
+                                                                      testFraction: o.testFraction, seed: training.seed).json
+        let task = TrainingTask(label: label, model: learner, data: data, evaluation: evaluation,
                                 fingerprint: TrainingFingerprint.fields(of: o), itemName: "examples")
         self.options = o
         self.features = features

@@ -1,5 +1,6 @@
 /// A 5x7 pixel font for printable ASCII (32...126), drawn with one pixel of spacing
-/// (6 pixels advance, 8 pixels line height at scale 1). Other characters draw as a box.
+/// (6 pixels advance at scale 1). `g j p q y` have descenders: two more rows below the
+/// baseline, so a line of text takes `lineHeight` (9) pixels. Other characters draw as a box.
 public enum BitmapFont {
     /// Glyph width in pixels at scale 1.
     public static let glyphWidth = 5
@@ -7,6 +8,10 @@ public enum BitmapFont {
     public static let glyphHeight = 7
     /// Horizontal advance per character at scale 1.
     public static let advance = 6
+    /// Rows below the baseline that descenders (`g j p q y`) use, at scale 1.
+    public static let descent = 2
+    /// Height of a line of text including descenders, at scale 1.
+    public static let lineHeight = glyphHeight + descent
 
     /// Rows of each glyph, top first; bit 4 is the leftmost column. Index: code point - 32.
     /// The last entry is the box drawn for characters outside the table.
@@ -16,7 +21,8 @@ public enum BitmapFont {
         }
     }
 
-    /// Bit rows (7 values, bit 4 = leftmost column) of the glyph drawn for `scalar`.
+    /// Bit rows (bit 4 = leftmost column) of the glyph drawn for `scalar`, top first: 7 rows
+    /// down to the baseline, 9 for the glyphs with descenders.
     public static func glyph(_ scalar: Unicode.Scalar) -> [UInt8] {
         let v = Int(scalar.value)
         if v >= 32 && v <= 126 { return rows[v - 32] }
@@ -33,6 +39,7 @@ public enum BitmapFont {
     public static func height(scale: Int = 1) -> Int { glyphHeight * scale }
 
     /// Glyphs as rows of '.' and '#', separated by spaces; code points 32...126, then the box.
+    /// Seven rows reach the baseline; a glyph with a descender has two more.
     static let art: [String] = [
         "..... ..... ..... ..... ..... ..... .....", // space
         "..#.. ..#.. ..#.. ..#.. ..#.. ..... ..#..", // !
@@ -105,17 +112,17 @@ public enum BitmapFont {
         "....# ....# .##.# #..## #...# #...# .####", // d
         "..... ..... .###. #...# ##### #.... .###.", // e
         "..##. .#..# .#... ###.. .#... .#... .#...", // f
-        "..... .#### #...# #...# .#### ....# .###.", // g
+        "..... ..... .#### #...# #...# #...# .#### ....# .###.", // g
         "#.... #.... #.##. ##..# #...# #...# #...#", // h
         "..#.. ..... .##.. ..#.. ..#.. ..#.. .###.", // i
-        "...#. ..... ..##. ...#. ...#. #..#. .##..", // j
+        "...#. ..... ..##. ...#. ...#. ...#. ...#. #..#. .##..", // j
         "#.... #.... #..#. #.#.. ##... #.#.. #..#.", // k
         ".##.. ..#.. ..#.. ..#.. ..#.. ..#.. .###.", // l
         "..... ..... ##.#. #.#.# #.#.# #...# #...#", // m
         "..... ..... #.##. ##..# #...# #...# #...#", // n
         "..... ..... .###. #...# #...# #...# .###.", // o
-        "..... ..... ####. #...# ####. #.... #....", // p
-        "..... ..... .##.# #..## .#### ....# ....#", // q
+        "..... ..... ####. #...# #...# #...# ####. #.... #....", // p
+        "..... ..... .#### #...# #...# #...# .#### ....# ....#", // q
         "..... ..... #.##. ##..# #.... #.... #....", // r
         "..... ..... .###. #.... .###. ....# ####.", // s
         ".#... .#... ###.. .#... .#... .#..# ..##.", // t
@@ -123,7 +130,7 @@ public enum BitmapFont {
         "..... ..... #...# #...# #...# .#.#. ..#..", // v
         "..... ..... #...# #...# #.#.# #.#.# .#.#.", // w
         "..... ..... #...# .#.#. ..#.. .#.#. #...#", // x
-        "..... ..... #...# #...# .#### ....# .###.", // y
+        "..... ..... #...# #...# #...# #...# .#### ....# .###.", // y
         "..... ..... ##### ...#. ..#.. .#... #####", // z
         "...#. ..#.. ..#.. .#... ..#.. ..#.. ...#.", // {
         "..#.. ..#.. ..#.. ..#.. ..#.. ..#.. ..#..", // |

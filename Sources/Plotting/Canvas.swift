@@ -123,7 +123,7 @@ public struct Canvas: Sendable {
     }
 
     /// Draws `text` rotated 90° counter-clockwise (read bottom to top). The text occupies the
-    /// columns x..<x+7*scale and the rows ending at `bottom` (inclusive) going up.
+    /// columns x..<x+9*scale (descenders included) and the rows ending at `bottom` (inclusive) going up.
     public mutating func drawTextVertical(_ text: String, x: Int, bottom: Int, color: RGB, scale: Int = 1) {
         let s = max(1, scale)
         var along = 0

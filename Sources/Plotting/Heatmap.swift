@@ -14,6 +14,11 @@ struct HeatmapLayout {
     var labelStride: Int
     var rowLabels: [String], columnLabels: [String]
     var titleScale: Int
+    /// Names of the axes: the rows' (drawn rotated, left of the row labels) and the columns'
+    /// (drawn below the column labels); empty for none.
+    var rowAxisLabel: String, columnAxisLabel: String
+    /// Left edge of the rotated row-axis name and top of the column-axis name.
+    var rowAxisLeft: Int, columnAxisTop: Int
 
     /// Rectangle of cell (row, column): left, top, side.
     func cellOrigin(row: Int, column: Int) -> (x: Int, y: Int) {
@@ -23,7 +28,8 @@ struct HeatmapLayout {
     static let barWidth = 16
     static let maxLabelCharacters = 16
 
-    init(rows: Int, columns: Int, rowLabels: [String], columnLabels: [String], title: String, barLabelWidth: Int) {
+    init(rows: Int, columns: Int, rowLabels: [String], columnLabels: [String], title: String, barLabelWidth: Int,
+         rowAxisLabel: String = "", columnAxisLabel: String = "") {
         self.rows = rows
         self.columns = columns
         cell = min(48, max(2, 560 / max(rows, columns)))
@@ -36,18 +42,27 @@ struct HeatmapLayout {
         let rowLabelWidth = rl.map { BitmapFont.width(of: $0) }.max() ?? 0
         let colLabelWidth = cl.map { BitmapFont.width(of: $0) }.max() ?? 0
         rotateColumnLabels = colLabelWidth > cell * labelStride - 2
-        let colLabelHeight = cl.isEmpty ? 0 : (rotateColumnLabels ? colLabelWidth : BitmapFont.glyphHeight)
+        let colLabelHeight = cl.isEmpty ? 0 : (rotateColumnLabels ? colLabelWidth : BitmapFont.lineHeight)
 
-        gridLeft = 10 + rowLabelWidth + (rowLabelWidth > 0 ? 6 : 0)
-        let gridWidth = columns * cell, gridHeight = rows * cell
+        let gridHeight = rows * cell
+        let axisMax = max(gridHeight, 40)
+        self.rowAxisLabel = Plot.fit(rowAxisLabel, maxWidth: axisMax, scale: 1)
+        rowAxisLeft = 10
+        let rowAxisWidth = self.rowAxisLabel.isEmpty ? 0 : BitmapFont.lineHeight + 6
+        gridLeft = 10 + rowAxisWidth + rowLabelWidth + (rowLabelWidth > 0 ? 6 : 0)
+        let gridWidth = columns * cell
+        self.columnAxisLabel = Plot.fit(columnAxisLabel, maxWidth: max(gridWidth, 40), scale: 1)
         titleScale = BitmapFont.width(of: title, scale: 2) <= gridLeft + gridWidth + 60 ? 2 : 1
         gridTop = title.isEmpty ? 10 : 10 + BitmapFont.height(scale: titleScale) + 12
         barLeft = gridLeft + gridWidth + 16
         barTop = gridTop
         barHeight = max(gridHeight, 80)
         let contentRight = barLeft + HeatmapLayout.barWidth + 6 + barLabelWidth + 10
-        width = max(contentRight, BitmapFont.width(of: title, scale: titleScale) + 20, Canvas.minimumSide)
-        height = max(gridTop + max(gridHeight + 6 + colLabelHeight, barHeight) + 12, Canvas.minimumSide)
+        columnAxisTop = gridTop + gridHeight + 6 + colLabelHeight + 6
+        let columnAxisHeight = self.columnAxisLabel.isEmpty ? 0 : 6 + BitmapFont.lineHeight
+        let columnAxisRight = gridLeft + (gridWidth + BitmapFont.width(of: self.columnAxisLabel)) / 2 + 10
+        width = max(contentRight, columnAxisRight, BitmapFont.width(of: title, scale: titleScale) + 20, Canvas.minimumSide)
+        height = max(gridTop + max(gridHeight + 6 + colLabelHeight + columnAxisHeight, barHeight) + 12, Canvas.minimumSide)
     }
 }
 
@@ -63,21 +78,24 @@ extension Plot {
     ///   - rowLabels: `rows` labels (left of the grid) or empty for none.
     ///   - columnLabels: `cols` labels (below the grid) or empty for none.
     ///   - annotate: write each value into its cell when it fits (integers when all values are whole).
+    ///   - rowAxis: name of the row axis (e.g. `true`), drawn rotated left of the row labels; empty for none.
+    ///   - columnAxis: name of the column axis (e.g. `predicted`), drawn below the column labels; empty for none.
     ///   - path: output PNG (RGB, 8 bit), written atomically.
     /// - Throws: `PlotError.emptyValues`, `.raggedValues`, `.labelCountMismatch`, `.writeFailed`.
     public static func heatmap(values: [[Double]], rowLabels: [String], columnLabels: [String],
-                               title: String, annotate: Bool = false, to path: String) throws(PlotError) {
+                               title: String, annotate: Bool = false, rowAxis: String = "", columnAxis: String = "",
+                               to path: String) throws(PlotError) {
         let canvas = try heatmapCanvas(values: values, rowLabels: rowLabels, columnLabels: columnLabels,
-                                       title: title, annotate: annotate, path: path)
+                                       title: title, annotate: annotate, rowAxis: rowAxis, columnAxis: columnAxis, path: path)
         try canvas.writePNG(to: path)
     }
 
     /// Renders a heatmap into a canvas (see `heatmap`); `path` only names the target in errors.
     public static func heatmapCanvas(values: [[Double]], rowLabels: [String], columnLabels: [String],
-                                     title: String, annotate: Bool = false,
+                                     title: String, annotate: Bool = false, rowAxis: String = "", columnAxis: String = "",
                                      path: String = "<memory>") throws(PlotError) -> Canvas {
         let layout = try heatmapLayout(values: values, rowLabels: rowLabels, columnLabels: columnLabels,
-                                       title: title, path: path)
+                                       title: title, rowAxis: rowAxis, columnAxis: columnAxis, path: path)
         let l = layout
         var canvas = Canvas(width: l.width, height: l.height)
         let finite = values.joined().filter { $0.isFinite }
@@ -122,6 +140,16 @@ extension Plot {
             }
         }
 
+        // Axis names: the rows' rotated and centred on the grid's height, the columns' centred below.
+        if !l.rowAxisLabel.isEmpty {
+            let tw = BitmapFont.width(of: l.rowAxisLabel)
+            canvas.drawTextVertical(l.rowAxisLabel, x: l.rowAxisLeft, bottom: l.gridTop + (gridH + tw) / 2, color: .black)
+        }
+        if !l.columnAxisLabel.isEmpty {
+            let tw = BitmapFont.width(of: l.columnAxisLabel)
+            canvas.drawText(l.columnAxisLabel, x: l.gridLeft + (gridW - tw) / 2, y: l.columnAxisTop, color: .black)
+        }
+
         // Colour bar: top colour at the top, with the extreme and middle values.
         for i in 0..<l.barHeight {
             let f = l.barHeight > 1 ? 1 - Double(i) / Double(l.barHeight - 1) : 1
@@ -144,7 +172,8 @@ extension Plot {
 
     /// Checks the matrix and labels and computes where everything goes.
     static func heatmapLayout(values: [[Double]], rowLabels: [String], columnLabels: [String],
-                              title: String, path: String) throws(PlotError) -> HeatmapLayout {
+                              title: String, rowAxis: String = "", columnAxis: String = "",
+                              path: String) throws(PlotError) -> HeatmapLayout {
         guard let first = values.first, !first.isEmpty else { throw PlotError.emptyValues(path: path) }
         for (r, row) in values.enumerated() where row.count != first.count {
             throw PlotError.raggedValues(path: path, row: r, expected: first.count, got: row.count)
@@ -159,7 +188,7 @@ extension Plot {
         let lo = finite.min() ?? 0, hi = finite.max() ?? 1
         let barLabelWidth = barTicks(lo: lo, hi: hi).map { BitmapFont.width(of: $0.1) }.max() ?? 0
         return HeatmapLayout(rows: values.count, columns: first.count, rowLabels: rowLabels, columnLabels: columnLabels,
-                             title: title, barLabelWidth: barLabelWidth)
+                             title: title, barLabelWidth: barLabelWidth, rowAxisLabel: rowAxis, columnAxisLabel: columnAxis)
     }
 
     /// Colour-bar labels: (position 0...1 from the bottom, text) for the minimum, middle and maximum.

@@ -28,6 +28,13 @@ public enum Seq2SeqData {
     public static func prepare(_ pairs: [SentencePair], tokenization: TokenLevel, targetTokenization: TokenLevel? = nil,
                                fractions: SplitFractions = .standard, seed: UInt64) throws(PairDataError) -> PreparedPairs {
         let split = try PairSplitter.split(pairs, fractions: fractions, seed: seed)
+        return prepare(split: split, tokenization: tokenization, targetTokenization: targetTokenization)
+    }
+
+    /// Builds vocabularies from the training part of an existing split and encodes training and
+    /// validation pairs (as `prepare(_:tokenization:targetTokenization:fractions:seed:)` after
+    /// its split).
+    public static func prepare(split: PairSplit, tokenization: TokenLevel, targetTokenization: TokenLevel? = nil) -> PreparedPairs {
         let tt = targetTokenization ?? tokenization
         let src = Vocabulary(texts: split.train.map(\.source), tokenization: tokenization)
         let tgt = Vocabulary(texts: split.train.map(\.target), tokenization: tt)
@@ -120,6 +127,6 @@ extension Seq2SeqBundle {
         let values = first.decoded.trace.prefix(rows.count).map { $0.attention.map(Double.init) }
         func label(_ t: String) -> String { t == " " ? "_" : t }
         try Plot.heatmap(values: values, rowLabels: rows.map(label), columnLabels: srcTokens.map(label),
-                         title: "attention: \(source) -> \(first.text)", to: path)
+                         title: "attention: \(source) -> \(first.text)", rowAxis: "output", columnAxis: "source", to: path)
     }
 }

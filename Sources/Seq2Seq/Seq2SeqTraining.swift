@@ -35,8 +35,14 @@ public struct Seq2SeqTrainingOptions: Sendable, Encodable {
     public var teacherForcing: Float = 1
     /// Pairs per batch.
     public var batch = 64
-    /// Share of the pairs held out for validation; another 10 % is the test split.
+    /// Share of the pairs held out for validation (unused with `validPath`).
     public var valFraction = 0.1
+    /// Share of the pairs held out for the test split (unused with `testPath`).
+    public var testFraction = 0.1
+    /// A TSV file of validation pairs instead of a share of `dataPath`'s.
+    public var validPath: String?
+    /// A TSV file of test pairs instead of a share of `dataPath`'s.
+    public var testPath: String?
     /// Most validation pairs decoded at each evaluation.
     public var validationLimit = 1000
 
@@ -47,7 +53,7 @@ public struct Seq2SeqTrainingOptions: Sendable, Encodable {
         case task, dataPath = "data", count, alphabet, minLength = "min_length", maxLength = "max_length"
         case sourceLevel = "source_level", targetLevel = "target_level", cell, layers, hidden, embedding, bidirectional
         case attention, dropout, teacherForcing = "teacher_forcing", batch, valFraction = "val_fraction"
-        case validationLimit = "validation_limit"
+        case validationLimit = "validation_limit", testFraction = "test_fraction", validPath = "valid", testPath = "test"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -74,7 +80,14 @@ public struct Seq2SeqTrainingOptions: Sendable, Encodable {
         try c.encode(batch, forKey: .batch)
         try c.encode(valFraction, forKey: .valFraction)
         try c.encode(validationLimit, forKey: .validationLimit)
+        // Written only when they differ from the defaults, so earlier runs still resume.
+        if testFraction != 0.1 { try c.encode(testFraction, forKey: .testFraction) }
+        try c.encodeIfPresent(validPath, forKey: .validPath)
+        try c.encodeIfPresent(testPath, forKey: .testPath)
     }
+
+    /// The shares of the pairs held out: validation (unless `validPath`) plus test (unless `testPath`).
+    var heldOutFraction: Double { (validPath == nil ? valFraction : 0) + (testPath == nil ? testFraction : 0) }
 
     /// The token levels in use: the given ones, else the task's defaults.
     public var levels: (source: TokenLevel, target: TokenLevel) {
@@ -98,7 +111,16 @@ public struct Seq2SeqTrainingOptions: Sendable, Encodable {
             throw fail("--teacher-forcing", "must be in 0…1 (got \(teacherForcing))")
         }
         if batch < 1 { throw fail("--batch", "must be at least 1 (got \(batch))") }
-        if !(valFraction > 0 && valFraction < 0.9) { throw fail("--val-fraction", "must be above 0 and below 0.9 (got \(valFraction))") }
+        if validPath == nil && !(valFraction > 0 && valFraction < 1) {
+            throw fail("--val-fraction", "must be above 0 and below 1 (got \(valFraction))")
+        }
+        if testPath == nil && !(testFraction >= 0 && testFraction < 1) {
+            throw fail("--test-fraction", "must be at least 0 and below 1 (got \(testFraction))")
+        }
+        if heldOutFraction >= 1 {
+            throw fail("--val-fraction", "validation \(valFraction) + test \(testFraction) leaves no training pairs")
+        }
+        if (validPath != nil || testPath != nil) && dataPath == nil { throw fail("--valid", "needs --data (a TSV file of training pairs)") }
         if validationLimit < 1 { throw fail("--validation-limit", "must be at least 1 (got \(validationLimit))") }
     }
 }
@@ -224,6 +246,8 @@ public enum Seq2SeqTraining {
         public var task: TrainingTask<Seq2SeqLearner>
         /// The pairs, split into train / validation / test.
         public var data: PreparedPairs
+        /// Where the three parts come from (shares, file, seed), for the progress output.
+        public var splitNote: String = ""
     }
 
     /// Reads or generates the pairs (`training.seed`) and prepares the engine's task.
@@ -240,9 +264,12 @@ public enum Seq2SeqTraining {
             pairs = try PairTSV.read(path: o.dataPath ?? "")
         }
         let (srcLevel, tgtLevel) = o.levels
-        let fractions = SplitFractions(train: 0.9 - o.valFraction, validation: o.valFraction, test: 0.1)
-        let prepared = try Seq2SeqData.prepare(pairs, tokenization: srcLevel, targetTokenization: tgtLevel,
-                                               fractions: fractions, seed: training.seed)
+        let fractions = SplitFractions(train: 1 - o.heldOutFraction, validation: o.validPath == nil ? o.valFraction : 0,
+                                       test: o.testPath == nil ? o.testFraction : 0)
+        var split = try PairSplitter.split(pairs, fractions: fractions, seed: training.seed)
+        if let v = o.validPath { split.validation = try PairTSV.read(path: v) }
+        if let t = o.testPath { split.test = try PairTSV.read(path: t) }
+        let prepared = Seq2SeqData.prepare(split: split, tokenization: srcLevel, targetTokenization: tgtLevel)
         guard !prepared.train.isEmpty else { throw Seq2SeqError.invalidTraining("no training pairs after the split") }
         let config = Seq2SeqConfig(cell: o.cell, layers: o.layers, hidden: o.hidden, embedding: o.embedding,
                                    bidirectional: o.bidirectional, attention: o.attention,
@@ -269,7 +296,20 @@ public enum Seq2SeqTraining {
         }
         let task = TrainingTask(label: label, model: Seq2SeqLearner(bundle: bundle, teacherForcing: o.teacherForcing), data: data,
                                 evaluation: evaluation, fingerprint: TrainingFingerprint.fields(of: o), itemName: "tokens")
-        return Prepared(task: task, data: prepared)
+        return Prepared(task: task, data: prepared, splitNote: splitNote(o, seed: training.seed))
+    }
+
+    /// Where the three parts come from, e.g. `80 % training / 10 % validation / 10 % test of
+    /// pairs.tsv (seed 1)` or `90 % training / 10 % test of pairs.tsv (seed 1), validation from dev.tsv`.
+    static func splitNote(_ o: Seq2SeqTrainingOptions, seed: UInt64) -> String {
+        func pct(_ x: Double) -> String { String(format: "%.0f %%", 100 * x) }
+        var shares = ["\(pct(1 - o.heldOutFraction)) training"]
+        if o.validPath == nil { shares.append("\(pct(o.valFraction)) validation") }
+        if o.testPath == nil { shares.append("\(pct(o.testFraction)) test") }
+        var note = shares.joined(separator: " / ") + " of " + (o.dataPath ?? "the \(o.task?.rawValue ?? "") pairs") + " (seed \(seed))"
+        if let v = o.validPath { note += ", validation from \(v)" }
+        if let t = o.testPath { note += ", test from \(t)" }
+        return note
     }
 
     /// `val_loss` (over `lossBatches`, the same pairs encoded and batched), `val_exact_match`
@@ -314,6 +354,7 @@ public enum Seq2SeqTraining {
         let split = prepared.data.split
         let model = prepared.task.model.bundle.model
         log("\(label): \(split.train.count) training, \(split.validation.count) validation, \(split.test.count) test pairs; "
+            + "split \(prepared.splitNote); "
             + "\(model.parameterCount) parameters; vocabularies \(model.config.sourceVocabSize)/\(model.config.targetVocabSize)")
         // Written once the run has written its files (or stopped at a signal), never before.
         func writeTest() throws {

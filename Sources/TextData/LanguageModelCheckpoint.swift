@@ -147,6 +147,18 @@ public enum LanguageModelScoring {
         return total / Double(n)
     }
 
+    /// The probabilities of the token after `ids` (read as one stream from a zero state),
+    /// `[vocabulary]`: the softmax of the last logits, in Float64.
+    public static func nextTokenProbabilities(model: RecurrentLanguageModel, ids: [Int32]) -> [Double] {
+        model.resetEvaluationState()
+        var logits: [Float] = []
+        for id in ids { logits = model.nextLogits([id]) }
+        guard let m = logits.max() else { return [] }
+        let e = logits.map { Foundation.exp(Double($0) - Double(m)) }
+        let sum = e.reduce(0, +)
+        return e.map { $0 / sum }
+    }
+
     /// Greedy next-token prediction at every position of `ids`, from a zero state.
     public static func predictNext(model: RecurrentLanguageModel, ids: [Int32]) -> [Int32] {
         model.resetEvaluationState()

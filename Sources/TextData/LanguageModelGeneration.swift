@@ -23,6 +23,9 @@ public enum LanguageModelGeneration {
         let sampler = TokenSampler(model: loaded.model, temperature: temperature, topK: topK, seed: seed)
         var logits = sampler.feed(primeIds)
         var decoder = TokenDecoder(vocabulary: vocab)
+        // The decoder reads the prime's tokens too, so that the first generated word is
+        // separated from the prime's last word.
+        if !prime.isEmpty { for id in primeIds { _ = try decoder.append(id) } }
         var text = prime
         output?(prime)
         for _ in 0..<max(0, length) {

@@ -8,7 +8,7 @@ import RecurrentCore
 /// Encodes to the task's resume fingerprint (configuration field names: `data`, `level`,
 /// `min_count`, `cell`, …); the sample settings are not part of it.
 public struct LanguageModelTrainingOptions: Sendable, Encodable {
-    /// Text file or folder of `.txt` files; nil = the built-in default corpus.
+    /// Text file or folder of text files (`TextCorpus.load`); nil = the built-in default corpus.
     public var dataPath: String?
     /// Character or word tokens.
     public var level: TokenLevel = .character
@@ -34,6 +34,9 @@ public struct LanguageModelTrainingOptions: Sendable, Encodable {
     public var valFraction = 0.1
     /// Print a sample every this many seconds while training (nil = never).
     public var sampleEvery: Double?
+    /// Print a sample every this many steps (nil = never); with a fixed seed the samples are
+    /// the same on every run, unlike `sampleEvery`'s.
+    public var sampleEverySteps: Int?
     /// Tokens per sample.
     public var sampleLength = 200
 
@@ -73,6 +76,8 @@ public final class LanguageModelLearner: TrainableModel {
     public let model: RecurrentLanguageModel
     /// The vocabulary written into checkpoints.
     public let vocabulary: Vocabulary
+    /// Metadata added to every checkpoint: the run's held-out text (`LanguageModelHeldOut`).
+    public var metadata: [String: String] = [:]
 
     /// Wraps a model.
     public init(model: RecurrentLanguageModel, vocabulary: Vocabulary) {
@@ -90,7 +95,7 @@ public final class LanguageModelLearner: TrainableModel {
     }
 
     public func writeCheckpoint(to path: String, extra: [String: String]) throws {
-        try LanguageModelCheckpoint.save(model: model, vocabulary: vocabulary, to: path, extra: extra)
+        try LanguageModelCheckpoint.save(model: model, vocabulary: vocabulary, to: path, extra: extra.merging(metadata) { a, _ in a })
     }
 
     public func loadCheckpoint(from path: String) throws {
@@ -141,11 +146,13 @@ public enum LanguageModelTraining {
     /// - Throws: `TrainingSetupError` for bad sizes, `TextDataError` for unusable text; nothing
     ///   is written.
     public static func task(options o: LanguageModelTrainingOptions, training: TrainingConfiguration,
-                            label: String = "lm-train") throws -> TrainingTask<LanguageModelLearner> {
+                            label: String = "lm-train", message: (String) -> Void = { _ in }) throws -> TrainingTask<LanguageModelLearner> {
         try o.validate()
         let text: String, source: String
         if let path = o.dataPath {
-            text = try TextCorpus.load(path: path)
+            var skipped = 0
+            text = try TextCorpus.load(path: path) { line in skipped += 1; message(line) }
+            if skipped > 1 { message("\(path): skipped \(skipped) files in all") }
             source = path
         } else {
             let d = DefaultCorpus.load()
@@ -173,6 +180,11 @@ public enum LanguageModelTraining {
         let model = RecurrentLanguageModel(config: config, seed: training.seed, threads: training.threads)
         model.precision = training.precision
         let learner = LanguageModelLearner(model: model, vocabulary: vocab)
+        if validate {
+            let heldOut = LanguageModelHeldOut(data: o.dataPath.map { URL(fileURLWithPath: $0).standardizedFileURL.path },
+                                               validationFraction: o.valFraction, seqLen: o.seqLen)
+            learner.metadata[LanguageModelHeldOut.metadataKey] = heldOut.json
+        }
         // Validation: the tail cut into consecutive seqLen chunks, each from a zero state.
         let evaluation = validate ? TrainingEvaluation(metricNames: ["val_loss"], validationMetric: "val_loss", direction: .lowerIsBetter) {
             ["val_loss": LanguageModelScoring.chunkedLoss(model: model, ids: split.validation, seqLen: o.seqLen,
@@ -180,13 +192,21 @@ public enum LanguageModelTraining {
         } : nil
         return TrainingTask(label: label, model: learner, data: data, evaluation: evaluation,
                             fingerprint: TrainingFingerprint.fields(of: o), itemName: "tokens",
-                            afterStep: o.sampleEvery.map { sampler(every: $0, length: o.sampleLength, model: model, vocabulary: vocab) })
+                            afterStep: o.sampleEverySteps.map { stepSampler(every: $0, length: o.sampleLength, model: model, vocabulary: vocab) }
+                                ?? o.sampleEvery.map { sampler(every: $0, length: o.sampleLength, model: model, vocabulary: vocab) })
     }
 
     /// The engine for `task(options:training:label:)`.
     public static func engine(options: LanguageModelTrainingOptions, training: TrainingConfiguration,
-                              label: String = "lm-train") throws -> TrainingEngine<LanguageModelLearner> {
-        TrainingEngine(configuration: training, task: try task(options: options, training: training, label: label))
+                              label: String = "lm-train", message: (String) -> Void = { _ in }) throws -> TrainingEngine<LanguageModelLearner> {
+        TrainingEngine(configuration: training, task: try task(options: options, training: training, label: label, message: message))
+    }
+
+    /// A hook that returns a sample of `length` tokens (temperature 0.8, seeded by the step) every `steps` steps.
+    static func stepSampler(every steps: Int, length: Int, model: RecurrentLanguageModel,
+                            vocabulary: Vocabulary) -> (Int) -> String? {
+        let sample = sampler(every: 0, length: length, model: model, vocabulary: vocabulary)
+        return { step in step % max(1, steps) == 0 ? sample(step) : nil }
     }
 
     /// A hook that returns a sample of `length` tokens (temperature 0.8) at most every `seconds`.
@@ -207,5 +227,51 @@ public enum LanguageModelTraining {
             }
             return "--- sample at step \(step) ---\n" + text + "\n---"
         }
+    }
+}
+
+/// The held-out tail of a run's text, recorded in its checkpoints (metadata key `held_out`:
+/// `{"data": PATH or null for the built-in corpus, "val_fraction": F, "seq_len": N}`), so that
+/// `eval` without data evaluates text the model was not trained on.
+public struct LanguageModelHeldOut: Sendable, Equatable {
+    /// The checkpoint metadata key.
+    public static let metadataKey = "held_out"
+    /// The training text (absolute), nil for the built-in corpus.
+    public var data: String?
+    /// The share at the end of the text held out for validation.
+    public var validationFraction: Double
+    /// The validation chunk length.
+    public var seqLen: Int
+
+    public init(data: String?, validationFraction: Double, seqLen: Int) {
+        self.data = data; self.validationFraction = validationFraction; self.seqLen = seqLen
+    }
+
+    /// The metadata text.
+    public var json: String {
+        let object: [String: Any] = ["data": data ?? NSNull(), "val_fraction": validationFraction, "seq_len": seqLen]
+        guard let d = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return "{}" }
+        return String(decoding: d, as: UTF8.self)
+    }
+
+    /// The record in checkpoint metadata, or nil when there is none.
+    public init?(metadata: [String: String]) {
+        guard let text = metadata[Self.metadataKey],
+              let o = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+              let fraction = (o["val_fraction"] as? NSNumber)?.doubleValue, let seqLen = (o["seq_len"] as? NSNumber)?.intValue else { return nil }
+        self.init(data: o["data"] as? String, validationFraction: fraction, seqLen: seqLen)
+    }
+
+    /// Reads the text again and returns the held-out token ids (the tail, as at training).
+    /// - Throws: `TextDataError` when the text cannot be read or no longer encodes with `vocabulary`.
+    public func tokens(vocabulary: Vocabulary) throws -> [Int32] {
+        let text = try data.map { try TextCorpus.load(path: $0) } ?? DefaultCorpus.load().text
+        let ids = try vocabulary.encode(text, source: data ?? "the built-in corpus")
+        return try DataSplit(ids: ids, validationFraction: validationFraction, source: data ?? "the built-in corpus").validation
+    }
+
+    /// Where the tokens come from, for people.
+    public var description: String {
+        "the held-out last \(Int((validationFraction * 100).rounded())) % of \(data ?? "the built-in corpus")"
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 import RecurrentCore
 
-/// Loads UTF-8 text corpora from a file or from a folder of `.txt` files.
+/// Loads UTF-8 text corpora from a file or from a folder of text files.
 ///
 /// The bytes are validated here, not by a decoder that silently replaces bad sequences: invalid
 /// UTF-8 is an error that names the file and the byte offset. A UTF-8 byte-order mark at the start
@@ -12,17 +12,19 @@ public enum TextCorpus {
     /// Largest corpus, in bytes, that `load` accepts unless told otherwise (1 GiB).
     public static let defaultByteLimit = 1 << 30
 
-    /// Reads a corpus: a single UTF-8 file, or every `.txt` file of a folder (not its
-    /// sub-folders, not hidden files) sorted by name (byte order) and joined with `"\n"`
-    /// between files.
+    /// Reads a corpus: a single UTF-8 file, or every UTF-8 text file of a folder and its
+    /// sub-folders (whatever their names; hidden files and folders left out) sorted by path
+    /// (byte order) and joined with `"\n"` between files. In a folder, files that are not text
+    /// (invalid UTF-8, NUL bytes) or are empty are skipped, each reported through `skipped`.
     ///
     /// - Parameters:
     ///   - path: a file or folder.
     ///   - byteLimit: the most bytes read in all; a larger corpus is an error, never a huge
     ///     allocation.
-    /// - Throws: `TextDataError` for a missing path, an empty file, a folder with no `.txt`,
-    ///   invalid UTF-8 (with the byte offset), or a corpus over `byteLimit`.
-    public static func load(path: String, byteLimit: Int = defaultByteLimit) throws -> String {
+    ///   - skipped: receives one line per file of a folder left out (`<file>: skipped: <why>`).
+    /// - Throws: `TextDataError` for a missing path, an empty file, a folder with no text file,
+    ///   invalid UTF-8 in a single file (with the byte offset), or a corpus over `byteLimit`.
+    public static func load(path: String, byteLimit: Int = defaultByteLimit, skipped: (String) -> Void = { _ in }) throws -> String {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw TextDataError.fileNotFound(path: path)
@@ -33,42 +35,63 @@ public enum TextCorpus {
         let files = try textFiles(inFolder: path)
         var text = ""
         var remaining = byteLimit
-        for (index, file) in files.enumerated() {
+        var used = 0
+        for file in files {
             let part: String
             do {
                 part = try loadFile(path: file, byteLimit: remaining)
             } catch TextDataError.fileTooLarge(_, let bytes, _) {
                 throw TextDataError.fileTooLarge(path: path, bytes: byteLimit - remaining + bytes, limit: byteLimit)
+            } catch TextDataError.invalidUTF8(_, let offset, let byte) {
+                skipped("\(file): skipped: not UTF-8 text (byte 0x\(String(format: "%02X", Int(byte))) at offset \(offset))")
+                continue
+            } catch TextDataError.emptyFile {
+                skipped("\(file): skipped: empty")
+                continue
             }
-            if index > 0 { text.append("\n") }
+            if part.utf8.contains(0) {
+                skipped("\(file): skipped: binary (holds NUL bytes)")
+                continue
+            }
+            if used > 0 { text.append("\n") }
             text.append(part)
+            used += 1
             remaining -= part.utf8.count + 1
         }
+        guard used > 0 else { throw TextDataError.noTextFiles(directory: path) }
         return text
     }
 
-    /// The `.txt` files directly inside a folder (the extension compared case-insensitively,
-    /// hidden files skipped), as full paths sorted by file name in byte order.
+    /// The regular files inside a folder and its sub-folders, hidden files and folders left
+    /// out, as full paths sorted by their path below the folder in byte order.
     ///
     /// - Throws: `TextDataError.noTextFiles` when there is none, `.unreadable` when the folder
     ///   cannot be listed.
     public static func textFiles(inFolder folder: String) throws -> [String] {
-        let names: [String]
-        do {
-            names = try FileManager.default.contentsOfDirectory(atPath: folder)
-        } catch {
-            throw TextDataError.unreadable(path: folder, reason: "cannot list the folder")
-        }
+        let root = folder.hasSuffix("/") ? String(folder.dropLast()) : folder
         var selected: [String] = []
-        for name in names where !name.hasPrefix(".") && name.lowercased().hasSuffix(".txt") {
-            let full = folder.hasSuffix("/") ? folder + name : folder + "/" + name
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: full, isDirectory: &isDirectory), !isDirectory.boolValue {
-                selected.append(full)
+        var pending = [""]
+        var visited = Set<String>()
+        while let relative = pending.popLast() {
+            let directory = relative.isEmpty ? root : root + "/" + relative
+            // A folder reached again through a link is listed once.
+            let real = URL(fileURLWithPath: directory).resolvingSymlinksInPath().path
+            guard visited.insert(real).inserted else { continue }
+            let names: [String]
+            do {
+                names = try FileManager.default.contentsOfDirectory(atPath: directory)
+            } catch {
+                throw TextDataError.unreadable(path: directory, reason: "cannot list the folder")
+            }
+            for name in names where !name.hasPrefix(".") {
+                let path = relative.isEmpty ? name : relative + "/" + name
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: root + "/" + path, isDirectory: &isDirectory) else { continue }
+                if isDirectory.boolValue { pending.append(path) } else { selected.append(path) }
             }
         }
         guard !selected.isEmpty else { throw TextDataError.noTextFiles(directory: folder) }
-        return selected.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        return selected.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }.map { root + "/" + $0 }
     }
 
     /// Reads one file, validates it as UTF-8 and returns its text (a leading byte-order mark

@@ -49,7 +49,7 @@ public enum TextDataError: Error, CustomStringConvertible, Equatable, Sendable {
         case .fileTooLarge(let path, let bytes, let limit):
             return "\(path): file has \(grouped(bytes)) bytes, more than the \(grouped(limit))-byte limit for a corpus"
         case .noTextFiles(let directory):
-            return "\(directory): folder holds no .txt files"
+            return "\(directory): folder holds no UTF-8 text files"
         case .invalidUTF8(let path, let offset, let byte):
             return "\(path): invalid UTF-8 at byte offset \(offset) (byte 0x\(hex2(byte)))"
         case .unknownCharacters(let source, let characters):

@@ -186,6 +186,37 @@ extension Vocabulary {
         return missing.map { String($0) }
     }
 
+    /// The words of `text` this vocabulary lacks (read as `<unk>` by `encode`), once each in
+    /// order of first appearance; always empty at character level.
+    public func unknownWords(in text: String) -> [String] {
+        guard level == .word else { return [] }
+        var seen = Set<String>(), out: [String] = []
+        var copy = text
+        copy.withUTF8 { bytes in
+            Tokenizer.scanWords(bytes) { word in
+                guard let word else { return }
+                let w = String(decoding: word, as: UTF8.self)
+                if id(of: w) == nil && seen.insert(w).inserted { out.append(w) }
+            }
+        }
+        return out
+    }
+
+    /// `encode` that leaves out what the vocabulary lacks instead of refusing the text: at
+    /// character level the ids of the known characters, `skipped` counting the characters left
+    /// out and `characters` naming them (once each); at word level `encode` itself (unknown
+    /// words are `<unk>`, nothing is skipped).
+    public func encodeSkippingUnknown(_ text: String) -> (ids: [Int32], skipped: Int, characters: [String]) {
+        switch level {
+        case .character:
+            var missing: [Unicode.Scalar] = []
+            let ids = scalarIDs(of: text, missing: &missing)
+            return (ids, text.unicodeScalars.count - ids.count, missing.map { String($0) })
+        case .word:
+            return ((try? encode(text)) ?? [], 0, [])
+        }
+    }
+
     // MARK: Decoding
 
     /// The text of a sequence of ids, `[tokenCount]`: character tokens joined directly; word

@@ -142,12 +142,12 @@ public enum TrainingCLI {
     }
 
     /// Draws a confusion matrix as an annotated heatmap PNG (rows: true class, columns:
-    /// predicted), `labels` naming the classes in index order.
+    /// predicted, the axes named so), `labels` naming the classes in index order.
     public static func writeConfusionPlot(_ matrix: ConfusionMatrix, labels: [String], title: String, path: String) throws {
         let names = matrix.names(labels)
         do {
             try Plot.heatmap(values: matrix.counts.map { $0.map(Double.init) }, rowLabels: names, columnLabels: names,
-                             title: title, annotate: true, to: path)
+                             title: title, annotate: true, rowAxis: "true", columnAxis: "predicted", to: path)
         } catch {
             throw AtomicFileError(path: path, reason: "\(error)")
         }

@@ -10,7 +10,7 @@ struct FrameClassify: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "frame-classify",
         abstract: "Classify PNG frame sequences (video clips, or images read row by row) with recurrent networks.",
-        discussion: "Without arguments: a demo that generates the 'shapes' clips, trains about a minute and prints the accuracy.",
+        discussion: "Without arguments: a demo that generates the 'shapes' clips, trains 1500 steps, prints the accuracy and removes the clips.",
         subcommands: [Demo.self, Generate.self, Train.self, Predict.self, Eval.self, BenchLoad.self],
         defaultSubcommand: Demo.self)
 
@@ -154,9 +154,12 @@ func train(_ o: FrameTrainingOptions, _ training: TrainingConfiguration, evalEve
 // MARK: - predict / eval
 
 struct Predict: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Classify clip folders or image files with a checkpoint (one line each: path, class, probability).")
+    static let configuration = CommandConfiguration(
+        abstract: "Classify clip folders or image files with a checkpoint, one line each: the top-k classes with probabilities "
+            + "(per-frame models: the label of every frame with its probability).")
     @Option(help: "Checkpoint (best.safetensors or last.safetensors).") var checkpoint: String
-    @Argument(help: "Clip folders or PNG images.") var paths: [String] = []
+    @OptionGroup var output: PredictOptions
+    @Argument(help: "Clip folders, or PNG images for a --rows model.") var paths: [String] = []
 
     func validate() throws { guard !paths.isEmpty else { throw ValidationError("<paths>: give at least one clip folder or image") } }
 
@@ -164,45 +167,71 @@ struct Predict: ParsableCommand {
         try guarded {
             let model = try FrameModel.load(path: checkpoint)
             for p in try model.predict(paths: paths) {
+                let ranked: [RankedLabel]
                 if model.info.perFrame {
-                    print("\(p.source)\t\(p.labels.joined(separator: " "))")
+                    let best = p.probabilities.map { PredictionOutput.topK($0, labels: model.info.classNames, k: 1)[0] }
+                    let mean = best.isEmpty ? 0 : best.map(\.probability).reduce(0, +) / Double(best.count)
+                    ranked = [RankedLabel(label: best.map(\.label).joined(separator: " "), probability: mean)]
                 } else {
-                    print("\(p.source)\t\(p.labels[0])\t\(String(format: "%.4f", p.probabilities[0].max() ?? 0))")
+                    ranked = PredictionOutput.topK(p.probabilities[0], labels: model.info.classNames, k: output.topK)
                 }
+                print(PredictionOutput.line(PredictionLine(input: p.source, ranked: ranked), format: output.format))
             }
         }
     }
 }
 
-/// The JSON line of `eval`.
-struct EvalReport: Encodable {
-    var data: String
-    var accuracy: Double
-    var correct: Int
-    var count: Int
-    var loss: Double
-}
-
 struct Eval: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Accuracy of a checkpoint on DIR/test (or all of DIR); optional confusion-matrix PNG.")
+    static let configuration = CommandConfiguration(
+        abstract: "Accuracy of a checkpoint; optional confusion-matrix PNG and list of mispredicted examples.",
+        discussion: "Without --data: the held-out test split of the run, as recorded in the checkpoint (never its training "
+            + "examples). With --data: DIR/test when DIR has train/ and test/, otherwise every example of DIR.")
     @Option(help: "Checkpoint.") var checkpoint: String
-    @Option(help: "Data folder (same layout as for training).") var data: String
+    @Option(help: "Data folder (same layout as for training); default: the run's test split.") var data: String?
     @Option(help: "Write the confusion matrix as a PNG heatmap here.") var confusion: String?
     @Option(help: "Threads; default: all cores.") var threads: Int?
+    @Option(help: "Metrics as text, json (one object) or tsv (name, value).") var format: OutputFormat = .text
+    @Option(help: "Write the mispredicted examples here (TSV: input, reference, prediction).") var errors: String?
 
     func run() throws {
         try guarded {
             let t = threads ?? Threading.defaultThreads
             let model = try FrameModel.load(path: checkpoint, threads: t)
-            let set = try FrameClassification.evaluationSet(root: data, model: model, threads: t)
+            let set: FrameDataset, what: String
+            if let data {
+                set = try FrameClassification.evaluationSet(root: data, model: model, threads: t)
+                let hasSplit = FileManager.default.fileExists(atPath: data + "/train") && FileManager.default.fileExists(atPath: data + "/test")
+                what = hasSplit ? "\(data)/test" : "all examples of \(data)"
+            } else {
+                guard let split = model.testSplit else {
+                    throw ValidationError("\(checkpoint): records no test split (written by an older version); give --data")
+                }
+                set = try split.testSet(model: model, threads: t)
+                what = "the run's test split of \(split.data)"
+            }
             let e = try model.evaluate(set)
-            stderrLine("frame-classify: \(e.correct)/\(e.count) correct = \(String(format: "%.2f", 100 * e.accuracy)) % on \(set.examples.count) examples")
+            let entries: [(name: String, value: MetricValue)] = [
+                ("data", .text(what)), ("examples", .count(set.examples.count)),
+                ("accuracy", .fraction(e.accuracy)), ("correct", .count(e.correct)), ("count", .count(e.count)),
+                ("loss", .number(e.loss, digits: 4))]
+            for line in PredictionOutput.metrics(entries, format: format) { print(line) }
+            if let errors {
+                let names = model.info.classNames
+                var wrong: [(input: String, reference: String, prediction: String)] = []
+                for (example, predicted) in zip(set.examples, e.predictions) {
+                    let truth = model.info.perFrame ? (example.stepLabels ?? []) : [example.label]
+                    if truth != predicted {
+                        wrong.append((example.source, truth.map { names[$0] }.joined(separator: " "), predicted.map { names[$0] }.joined(separator: " ")))
+                    }
+                }
+                try PredictionOutput.writeErrors(wrong, to: errors)
+                stderrLine("frame-classify: eval: \(wrong.count) mispredicted example(s) written to \(errors)")
+            }
             if let confusion {
                 try TrainingCLI.writeConfusionPlot(e.confusion, labels: model.info.classNames,
-                                                   title: "confusion (rows true, columns predicted), accuracy \(String(format: "%.2f", 100 * e.accuracy)) %",
+                                                   title: "confusion, accuracy \(String(format: "%.2f", 100 * e.accuracy)) %",
                                                    path: confusion)
             }
-            printJSON(EvalReport(data: data, accuracy: e.accuracy, correct: e.correct, count: e.count, loss: e.loss))
         }
     }
 }
@@ -228,29 +257,45 @@ struct BenchLoad: ParsableCommand {
 // MARK: - demo
 
 struct Demo: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Generate 'shapes', train about a minute, print the test accuracy.")
-    @Option(help: "Working folder (default: a fresh temporary folder).") var dir: String?
-    @Option(help: "Training time limit in seconds.") var seconds: Double = 60
+    static let configuration = CommandConfiguration(
+        abstract: "Generate 'shapes', train a fixed number of steps, print the test accuracy.",
+        discussion: "The clips are generated into DIR/data and removed at the end (unless --keep-data); the run (checkpoints, "
+            + "log.csv, loss.png) stays in DIR/run. Fixed steps and seed: every machine prints the same figures.")
+    @Option(help: "Working folder.") var dir: String = "runs/frame-classify-demo"
+    @Option(help: "Training steps (batches of 64 clips).") var steps: Int = 1500
+    @Flag(name: .customLong("keep-data"), help: "Keep the generated clips in DIR/data.") var keepData = false
+
+    func validate() throws {
+        guard steps >= 1 else { throw ValidationError("--steps: must be at least 1 (got \(steps))") }
+    }
 
     func run() throws {
         try guarded {
-            guard seconds > 0, seconds.isFinite else {
-                throw TrainingSetupError.invalid(option: "--seconds", reason: "must be a positive number of seconds (got \(seconds))")
+            let data = dir + "/data"
+            stderrLine("frame-classify demo: generating 'shapes' clips in \(data)")
+            try FrameGenerator.writeShapes(root: data, trainPerClass: 200, testPerClass: 50, seed: 1)
+            defer {
+                if !keepData {
+                    do {
+                        try FileTree.remove(data)
+                        stderrLine("frame-classify demo: removed \(data) (--keep-data keeps it)")
+                    } catch {
+                        stderrLine("frame-classify demo: \(error)")
+                    }
+                }
             }
-            let root = dir ?? (NSTemporaryDirectory() + "frame-classify-demo-" + String(UInt32.random(in: 0...UInt32.max), radix: 16))
-            stderrLine("frame-classify demo: generating 'shapes' clips in \(root)/data")
-            try FrameGenerator.writeShapes(root: root + "/data", trainPerClass: 500, testPerClass: 125, seed: 1)
             // Frame differences make the rotation direction of the squares learnable (without
-            // them the two square classes stay at chance); 16x16 features keep epochs short.
+            // them the two square classes stay at chance); 16x16 features keep steps short.
             var o = FrameTrainingOptions()
-            o.dataPath = root + "/data"; o.width = 16; o.height = 16; o.shift = 1; o.deltas = true
+            o.dataPath = data; o.width = 16; o.height = 16; o.shift = 1; o.deltas = true
             var training = TrainingConfiguration()
-            training.timeBudget = seconds; training.seed = 1; training.lrSchedule = .cosine; training.lrFloor = 0.02
-            training.outDirectory = root + "/run"
-            let report = try train(o, training, evalEveryEpoch: true)
+            training.steps = steps; training.epochs = nil; training.seed = 1; training.lrSchedule = .cosine; training.lrFloor = 0.02
+            training.evalEvery = 250; training.threads = 2
+            training.outDirectory = dir + "/run"
+            let report = try train(o, training, evalEveryEpoch: false)
             let s = report.summary
             print("demo: shapes test accuracy \(String(format: "%.2f", 100 * report.test.accuracy)) % (\(report.test.count) clips, 6 classes) "
-                  + "after \(String(format: "%.1f", s.epochs)) epochs in \(String(format: "%.1f", s.seconds)) s; checkpoint \(s.checkpoint)")
+                  + "after \(s.steps) steps (\(String(format: "%.1f", s.epochs)) epochs); checkpoint \(s.checkpoint)")
             print(s.json)
         }
     }

@@ -137,11 +137,15 @@ struct Train: ParsableCommand {
 
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Label audio files: label and probability per file, a label track per file (frame task) or the decoded label sequence (sequence task).")
+        abstract: "Label audio files, one line each: the top-k labels with probabilities (utterance task), the spoken labels "
+            + "with their mean frame probability (frame task) or the decoded label sequence with its probability (sequence task).")
     @Option(help: "Checkpoint written by train.")
     var checkpoint: String
     @Option(help: "Sequence task: prefix beam search width (1 = greedy best path).")
     var beam: Int = 1
+    @OptionGroup var output: PredictOptions
+    @Flag(help: "Frame task, text format: also print each file's label track (start, end, label per line).")
+    var segments = false
     @Argument(help: "Audio files.")
     var files: [String]
 
@@ -151,18 +155,22 @@ struct Predict: ParsableCommand {
             let ck = try SpeechCheckpoint.read(path: checkpoint)
             let extractor = try MFCCExtractor(config: ck.features)
             for file in files {
-                var f = try extractor.features(ofFile: URL(fileURLWithPath: file))
+                let url = URL(fileURLWithPath: file)
+                let info = try AudioLoader.info(url)
+                if info.duration < ck.features.frameLengthSeconds {
+                    throw AudioError.shorterThanOneFrame(path: file, seconds: info.duration, frameSeconds: ck.features.frameLengthSeconds)
+                }
+                var f = try extractor.features(ofFile: url)
                 guard f.frames > 0 else { throw AudioError.empty(path: file) }
                 try ck.normalizer.apply(to: &f, source: file)
                 let p = SpeechInference.predict(ck.model, examples: [SpeechExample(path: file, features: f)], labels: ck.labels,
                                                 features: ck.features, beamWidth: beam)[0]
-                if ck.model.task == .sequence {
-                    print("\(file)\t\(p.label)\t\(String(format: "%.4f", p.probability))")
-                } else if ck.model.task == .utterance {
-                    print("\(file)\t\(p.label)\t\(String(format: "%.4f", p.probability))")
-                } else {
-                    print("# \(file): \(p.label.isEmpty ? "(nothing)" : p.label)  (mean frame probability \(String(format: "%.4f", p.probability)))")
-                    for s in p.segments { print(String(format: "%.3f\t%.3f\t%@", s.start, s.end, s.label)) }
+                let ranked = ck.model.task == .utterance
+                    ? PredictionOutput.topK(p.classProbabilities, labels: ck.labels.names, k: output.topK)
+                    : [RankedLabel(label: p.label, probability: p.probability)]
+                print(PredictionOutput.line(PredictionLine(input: file, ranked: ranked), format: output.format))
+                if segments, ck.model.task == .frame, output.format == .text {
+                    for s in p.segments { print(String(format: "  %.3f\t%.3f\t%@", s.start, s.end, s.label)) }
                 }
             }
         }
@@ -171,21 +179,28 @@ struct Predict: ParsableCommand {
 
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Evaluate a checkpoint on a folder: accuracy and confusion matrix (printed and drawn).")
+        abstract: "Evaluate a checkpoint: accuracy and confusion matrix (utterance and frame tasks) or label error rate "
+            + "and sequence accuracy (sequence task).",
+        discussion: "Without --data: the held-out test split of the run, as recorded in the checkpoint (never its training "
+            + "files). With --data: all its files, or the test part of --split.")
     @Option(help: "Checkpoint written by train.")
     var checkpoint: String
-    @Option(help: "Data folder (all its files are evaluated unless --split is given).")
-    var data: String
+    @Option(help: "Data folder (all its files are evaluated unless --split is given); default: the run's test split.")
+    var data: String?
     @Option(help: "Evaluate only the test part of this split (official, speaker:NAME, speakers:A,B,..., random...).")
     var split: String?
     @Option(name: .customLong("label-pattern"), help: "Utterance labels: field:N[:SEP], regex:PATTERN, folder, manifest:PATH.")
-    var labelPattern: String = "field:0:_"
+    var labelPattern: String?
     @Option(help: "Write the confusion matrix as a PNG here.")
     var confusion: String?
     @Option(help: "Threads.")
     var threads: Int?
     @Option(help: "Sequence task: prefix beam search width (1 = greedy best path).")
     var beam: Int = 1
+    @Option(help: "Metrics as text, json (one object) or tsv (name, value).")
+    var format: OutputFormat = .text
+    @Option(help: "Write the mispredicted files here (TSV: input, reference, prediction).")
+    var errors: String?
 
     func run() throws {
         try TrainingCLI.failing("speech-classify") {
@@ -193,9 +208,20 @@ struct Eval: ParsableCommand {
             let threads = max(1, threads ?? Threading.defaultThreads)
             let ck = try SpeechCheckpoint.read(path: checkpoint, threads: threads)
             let task = ck.model.task
-            let folder = URL(fileURLWithPath: data)
-            let rule = try LabelRule(parsing: labelPattern)
-            let files = try split.map { try SpeechCorpus.trainTest(folder: folder, task: task, split: try DatasetSplit(parsing: $0), rule: rule).test }
+            let folderPath: String, splitText: String?, pattern: String, what: String
+            if let data {
+                folderPath = data; splitText = split; pattern = labelPattern ?? "field:0:_"
+                what = split.map { "the test part of split \($0) of \(data)" } ?? "all files of \(data)"
+            } else {
+                guard let recorded = SpeechEvaluationSource.recorded(in: ck) else {
+                    throw ValidationError("\(checkpoint): records no test split (written by an older version); give --data")
+                }
+                folderPath = recorded.data; splitText = split ?? recorded.split; pattern = labelPattern ?? recorded.labelPattern
+                what = "the run's test split (\(splitText ?? recorded.split)) of \(recorded.data)"
+            }
+            let folder = URL(fileURLWithPath: folderPath)
+            let rule = try LabelRule(parsing: pattern)
+            let files = try splitText.map { try SpeechCorpus.trainTest(folder: folder, task: task, split: try DatasetSplit(parsing: $0), rule: rule).test }
                 ?? SpeechCorpus.list(folder: folder, task: task, rule: rule)
             let loaded = try SpeechCorpus.load(files, task: task, config: ck.features, threads: threads)
             let enc = try SpeechCorpus.encode(loaded.loaded, task: task, labels: ck.labels, normalizer: ck.normalizer)
@@ -204,20 +230,38 @@ struct Eval: ParsableCommand {
                 throw SpeechDataError.noUsableFiles(path: folder.path, part: "evaluation", skipped: loaded.skipped.count + enc.skipped.count)
             }
             let ev = SpeechInference.evaluate(ck.model, examples: enc.examples, silence: ck.labels.index(of: LabelTrack.silence), beamWidth: beam)
-            if task == .sequence {
-                for line in SpeechRunReport.sequenceLines(ev, prefix: "") { print(line) }
-                print(String(format: "on %d files, loss %.4f", enc.examples.count, ev.loss))
-                return
+            var entries: [(name: String, value: MetricValue)] = [("data", .text(what)), ("files", .count(enc.examples.count))]
+            switch task {
+            case .sequence:
+                let s = ev.segments ?? SegmentCounts()
+                entries += [("label error rate", .fraction(ev.labelErrorRate ?? 0)), ("sequence accuracy", .fraction(ev.accuracy)),
+                            ("exact", .count(ev.exactUtterances)), ("reference labels", .count(s.reference)),
+                            ("substitutions", .count(s.substitutions)), ("deletions", .count(s.deletions)),
+                            ("insertions", .count(s.insertions))]
+            case .utterance, .frame:
+                entries += [("\(task == .utterance ? "utterance" : "frame") accuracy", .fraction(ev.accuracy)),
+                            ("correct", .count(ev.confusion.correct)), ("total", .count(ev.confusion.total))]
+                if let s = ev.segments {
+                    entries += [("segment accuracy", .fraction(s.accuracy)), ("exact utterances", .count(ev.exactUtterances))]
+                }
             }
-            print(String(format: "%@ accuracy: %.2f %% (%d of %d) on %d files, loss %.4f", task == .utterance ? "utterance" : "frame",
-                         100 * ev.accuracy, ev.confusion.correct, ev.confusion.total, enc.examples.count, ev.loss))
-            if let s = ev.segments {
-                print(String(format: "segment accuracy: %.2f %% (N=%d, S=%d, D=%d, I=%d), exact utterances %d of %d",
-                             100 * s.accuracy, s.reference, s.substitutions, s.deletions, s.insertions, ev.exactUtterances, ev.utterances))
+            entries.append(("loss", .number(ev.loss, digits: 4)))
+            for line in PredictionOutput.metrics(entries, format: format) { print(line) }
+            if task != .sequence && format == .text {
+                print("confusion matrix:")
+                print(ev.confusion.text(labels: ck.labels.names))
             }
-            print("confusion matrix:")
-            print(ev.confusion.text(labels: ck.labels.names))
-            if let confusion {
+            if let errors {
+                let predictions = SpeechInference.predict(ck.model, examples: enc.examples, labels: ck.labels, features: ck.features, beamWidth: beam)
+                var wrong: [(input: String, reference: String, prediction: String)] = []
+                for (e, p) in zip(enc.examples, predictions) {
+                    let reference = SpeechInference.reference(of: e, task: task, labels: ck.labels)
+                    if reference != p.label { wrong.append((e.path, reference, p.label)) }
+                }
+                try PredictionOutput.writeErrors(wrong, to: errors)
+                note("eval: \(wrong.count) mispredicted file(s) written to \(errors)")
+            }
+            if let confusion, task != .sequence {
                 try TrainingCLI.writeConfusionPlot(ev.confusion, labels: ck.labels.names, title: "\(task.rawValue) confusion", path: confusion)
                 note("wrote \(confusion)")
             }
@@ -227,11 +271,17 @@ struct Eval: ParsableCommand {
 
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Short training run: FSDD from $RNN_DATA_DIR/fsdd/recordings when present, else a small espeak-ng digit set.")
+        abstract: "Short training run: FSDD from $RNN_DATA_DIR/fsdd/recordings when present, else a small espeak-ng digit set.",
+        discussion: "Fixed steps, seed and batch shards: the same data gives the same figures on every machine with the same "
+            + "kernels; a slower machine only takes longer.")
     @Option(help: "Output folder.")
     var out: String = "speech-demo"
-    @Option(name: .customLong("time-budget"), help: "Training seconds.")
-    var timeBudget: Double = 60
+    @Option(help: "Training steps (batches of 32 files).")
+    var steps: Int = 1500
+
+    func validate() throws {
+        guard steps >= 1 else { throw ValidationError("--steps: must be at least 1 (got \(steps))") }
+    }
 
     func run() throws {
         try TrainingCLI.failing("speech-classify") {
@@ -241,7 +291,7 @@ struct Demo: ParsableCommand {
                FileManager.default.fileExists(atPath: dir + "/fsdd/recordings") {
                 o.dataPath = dir + "/fsdd/recordings"
                 o.split = "official"
-                note("demo: Free Spoken Digit Dataset at \(o.dataPath), official split, \(Int(timeBudget)) s of training")
+                note("demo: Free Spoken Digit Dataset at \(o.dataPath), official split, \(steps) steps of training")
             } else {
                 let folder = URL(fileURLWithPath: out).appendingPathComponent("espeak-digits")
                 note("demo: RNN_DATA_DIR/fsdd not found; synthesising spoken digits with espeak-ng into \(folder.path)")
@@ -254,7 +304,7 @@ struct Demo: ParsableCommand {
             }
             var t = TrainingConfiguration()
             t.seed = 1; t.learningRate = 3e-3; t.lrSchedule = .cosine; t.lrFloor = 0.05; t.clip = 5
-            t.timeBudget = timeBudget; t.epochs = nil
+            t.steps = steps; t.epochs = nil; t.threads = 2
             t.outDirectory = out
             print(try trainAndReport(o, t, evalEveryGiven: false, label: "demo"))
         }

@@ -76,9 +76,13 @@ struct Train: ParsableCommand {
         discussion: "Give --task or --data (a TSV file of source<TAB>target pairs). --dropout acts between the stacked recurrent "
             + "layers of encoder and decoder (needs --layers 2 or more); --bidirectional makes the encoder bidirectional. "
             + "best.safetensors has the best validation exact match; test.tsv holds the held-out test pairs. "
+            + "--data is split by --val-fraction and --test-fraction (seeded by --seed; the split is printed); --valid and "
+            + "--test give those parts as files instead. Learning rate: --warmup steps rising linearly to --lr, then constant, "
+            + "cosine (default: from --lr down to --lr × --lr-floor at the end of the --steps/--epochs/--time-budget budget) or "
+            + "step (× --lr-decay-factor every --lr-decay-every steps). "
             + "Defaults: --cell lstm --layers 1 --hidden 128 "
             + "--dropout 0 --optimizer adam --lr 3e-3 --lr-schedule cosine --lr-floor 0.05 --clip 5 --batch 64 --epochs 1 "
-            + "--eval-every 250 --val-fraction 0.1 (above 0; another 10 % is the test split) --seed 1 --threads 2 --out translate-run.")
+            + "--eval-every 250 --val-fraction 0.1 --test-fraction 0.1 --seed 1 --threads 2 --out translate-run.")
     @OptionGroup var runOptions: RunOptions
     @OptionGroup var model: ModelOptions
     @OptionGroup var bidirectional: BidirectionalOption
@@ -90,6 +94,9 @@ struct Train: ParsableCommand {
     @Option(help: "Embedding width.") var embedding: Int = 32
     @Option(help: "Attention: none, dot, general, additive.") var attention: AttentionKind = .general
     @Option(name: .customLong("teacher-forcing"), help: "Teacher-forcing ratio in 0…1.") var teacherForcing: Float = 1
+    @Option(name: .customLong("test-fraction"), help: "Share of the pairs held out for the test split (test.tsv).") var testFraction: Double = 0.1
+    @Option(help: "TSV file of validation pairs (instead of --val-fraction of --data).") var valid: String?
+    @Option(help: "TSV file of test pairs (instead of --test-fraction of --data).") var test: String?
     @OptionGroup var taskOptions: TaskOptions
 
     func run() throws {
@@ -110,15 +117,23 @@ struct Train: ParsableCommand {
             o.teacherForcing = teacherForcing
             o.batch = budget.batch ?? translateDefaults.batch
             o.valFraction = runOptions.valFraction ?? translateDefaults.valFraction
+            o.testFraction = testFraction; o.validPath = valid; o.testPath = test
             print(try train(o, training))
         }
     }
 }
 
 struct Translate: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Translate TEXT arguments, or lines from standard input.")
+    static let configuration = CommandConfiguration(
+        abstract: "Translate TEXT arguments, or lines from standard input.",
+        discussion: "Text format prints the translations alone; json and tsv print each input with its translation and the "
+            + "translation's probability under the model.")
     @Option(help: "Checkpoint (.safetensors).") var checkpoint: String
     @Option(help: "Beam width (1 = greedy).") var beam: Int = 1
+    @Option(help: "Output: text (the translation), json or tsv (input, translation, probability).") var format: OutputFormat = .text
+    @Option(name: .customLong("attention-png"), help: "Draw the attention heatmap of one input (see --attention-input) to this PNG.")
+    var attentionPng: String?
+    @Option(name: .customLong("attention-input"), help: "Which input --attention-png draws (1 = the first).") var attentionInput: Int = 1
     @Argument(help: "Texts to translate.") var text: [String] = []
 
     func run() throws {
@@ -131,10 +146,24 @@ struct Translate: ParsableCommand {
                 while let line = readLine() { inputs.append(line) }
                 places = inputs.indices.map { "standard input line \($0 + 1)" }
             }
+            if attentionPng != nil && !inputs.indices.contains(attentionInput - 1) {
+                throw ValidationError("--attention-input: \(attentionInput) is not one of the \(inputs.count) input(s)")
+            }
             var unknown: [String: Int] = [:]
             let out = try bundle.translate(inputs, places: places, beam: beam, unknown: &unknown)
             reportUnknown(unknown)
-            for o in out { print(o.text) }
+            for (input, o) in zip(inputs, out) {
+                if format == .text {
+                    print(o.text)
+                } else {
+                    let line = PredictionLine(input: input, ranked: [RankedLabel(label: o.text, probability: Foundation.exp(o.decoded.logProb))])
+                    print(PredictionOutput.line(line, format: format))
+                }
+            }
+            if let png = attentionPng {
+                try bundle.writeAttentionHeatmap(source: inputs[attentionInput - 1], beam: beam, to: png)
+                printError("translate-toy: attention heatmap of input \(attentionInput) written to \(png)")
+            }
         }
     }
 }
@@ -146,48 +175,76 @@ func reportUnknown(_ unknown: [String: Int]) {
 }
 
 struct Eval: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Exact match, token accuracy and corpus BLEU-4 on a TSV file.")
+    static let configuration = CommandConfiguration(
+        abstract: "Exact match, token accuracy and corpus BLEU-4 on a TSV file.",
+        discussion: "Without --data: the run's held-out test pairs, test.tsv beside the checkpoint (never its training pairs).")
     @Option(help: "Checkpoint (.safetensors).") var checkpoint: String
-    @Option(help: "TSV file of source<TAB>target pairs.") var data: String
+    @Option(help: "TSV file of source<TAB>target pairs (default: test.tsv beside the checkpoint).") var data: String?
     @Option(help: "Beam width (1 = greedy).") var beam: Int = 1
+    @Option(help: "Metrics as text, json (one object) or tsv (name, value).") var format: OutputFormat = .text
+    @Option(help: "Write the mistranslated pairs here (TSV: input, reference, prediction).") var errors: String?
     @Option(help: "Write the attention heatmap of the first pair to this PNG.") var attentionPng: String?
 
     func run() throws {
         try TrainingCLI.failing("translate-toy") {
             guard beam >= 1 else { throw ValidationError("--beam must be at least 1") }
             let bundle = try Seq2SeqCheckpoint.load(path: checkpoint)
-            let (pairs, lines) = try PairTSV.readNumbered(path: data)
-            let r = try bundle.evaluate(pairs, places: lines.map { "\(data):\($0)" }, beam: beam)
+            let path: String, what: String
+            if let data {
+                path = data; what = data
+            } else {
+                path = URL(fileURLWithPath: checkpoint).deletingLastPathComponent().appendingPathComponent("test.tsv").path
+                guard FileManager.default.fileExists(atPath: path) else {
+                    throw ValidationError("\(path): no test split beside the checkpoint; give --data")
+                }
+                what = "the run's test split \(path)"
+            }
+            let (pairs, lines) = try PairTSV.readNumbered(path: path)
+            let r = try bundle.evaluate(pairs, places: lines.map { "\(path):\($0)" }, beam: beam)
             reportUnknown(r.unknownTokens)
-            print("pairs: \(pairs.count)")
-            print(String(format: "exact match: %.2f %%", 100 * r.exactMatch))
-            print(String(format: "token accuracy: %.2f %%", 100 * r.tokenAccuracy))
-            print(String(format: "BLEU-4: %.2f (corpus, brevity penalty %.4f, no smoothing)", 100 * r.bleu.score, r.bleu.brevityPenalty))
-            if let png = attentionPng {
-                try bundle.writeAttentionHeatmap(source: pairs[0].source, beam: beam, to: png)
-                print("attention heatmap: \(png)")
+            let entries: [(name: String, value: MetricValue)] = [
+                ("data", .text(what)), ("pairs", .count(pairs.count)), ("exact match", .fraction(r.exactMatch)),
+                ("token accuracy", .fraction(r.tokenAccuracy)), ("BLEU-4", .number(100 * r.bleu.score, digits: 2)),
+                ("brevity penalty", .number(r.bleu.brevityPenalty, digits: 4))]
+            for line in PredictionOutput.metrics(entries, format: format) { print(line) }
+            if let errors {
+                let tokenization = bundle.targetVocabulary.tokenization
+                var wrong: [(input: String, reference: String, prediction: String)] = []
+                for (pair, hypothesis) in zip(pairs, r.hypotheses) where hypothesis != tokenization.tokenize(pair.target) {
+                    wrong.append((pair.source, pair.target, tokenization.join(hypothesis)))
+                }
+                try PredictionOutput.writeErrors(wrong, to: errors)
+                printError("translate-toy: eval: \(wrong.count) mistranslated pair(s) written to \(errors)")
+            }
+            if let png = attentionPng, let first = pairs.first {
+                try bundle.writeAttentionHeatmap(source: first.source, beam: beam, to: png)
+                printError("translate-toy: attention heatmap: \(png)")
             }
         }
     }
 }
 
 struct Demo: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Demo: about a minute of training on the dates task, then translations.")
-    @Option(help: "Seconds of training.") var timeBudget: Double = 60
+    static let configuration = CommandConfiguration(
+        abstract: "Demo: a fixed number of training steps on the dates task, then translations.",
+        discussion: "Fixed steps, seed and batch shards: every machine with the same kernels prints the same figures; "
+            + "a slower machine only takes longer.")
+    @Option(help: "Training steps (batches of 64 pairs).") var steps: Int = 1500
     @Option(help: "Output directory.") var out: String = "translate-demo"
+
+    func validate() throws {
+        guard steps >= 1 else { throw ValidationError("--steps: must be at least 1 (got \(steps))") }
+    }
 
     func run() throws {
         try TrainingCLI.failing("translate-toy") {
-            guard timeBudget > 0, timeBudget.isFinite else {
-                throw TrainingSetupError.invalid(option: "--time-budget", reason: "must be a positive number of seconds (got \(timeBudget))")
-            }
-            print("translate-toy demo: learning to turn dates written in many formats into ISO 8601 (\(Int(timeBudget)) s of training)")
+            print("translate-toy demo: learning to turn dates written in many formats into ISO 8601 (\(steps) steps of training)")
             var o = Seq2SeqTrainingOptions()
             o.task = .dates; o.count = 30000
             var training = TrainingConfiguration()
             training.learningRate = 3e-3; training.lrSchedule = .cosine; training.lrFloor = 0.05; training.clip = 5
-            training.timeBudget = timeBudget; training.evalEvery = 500; training.seed = 7
-            training.threads = min(2, Threading.defaultThreads); training.outDirectory = out
+            training.steps = steps; training.epochs = nil; training.evalEvery = 500; training.seed = 7
+            training.threads = 2; training.outDirectory = out
             let json = try train(o, training)
             let bundle = try Seq2SeqCheckpoint.load(path: out + "/best.safetensors")
             let examples = ["Tuesday, March 3 1987", "03/04/21", "the 1st of December, 1999", "JUL 14, 2049", "9.11.2001"]

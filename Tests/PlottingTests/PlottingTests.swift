@@ -237,7 +237,7 @@ struct ReadBack {
     var seen = Set<[UInt8]>()
     for v in 32...126 {
         let g = BitmapFont.glyph(Unicode.Scalar(UInt8(v)))
-        #expect(g.count == 7)
+        #expect(g.count == ("gjpqy".unicodeScalars.contains(Unicode.Scalar(UInt8(v))) ? 9 : 7))
         #expect(g.allSatisfy { $0 < 32 })
         #expect((g.allSatisfy { $0 == 0 }) == (v == 32))
         seen.insert(g)
@@ -273,4 +273,57 @@ struct ReadBack {
     let c = Ticks(minimum: 5, maximum: 5, target: 4)
     #expect(c.low < 5 && c.high > 5)
     #expect(Ticks.format(2_500_000, step: 500_000) == "2.50e+06")
+}
+
+@Test func descendersReachBelowTheBaseline() {
+    // "op" drawn at y = 0: the 'o' stays in rows 0...6, the 'p' stem (column 0 of the second
+    // glyph, x = 6) continues into rows 7 and 8; nothing reaches row 9.
+    var c = Canvas(width: 20, height: 12)
+    c.drawText("op", x: 0, y: 0, color: .black)
+    func black(_ x: Int, _ y: Int) -> Bool { c.pixel(x: x, y: y) == .black }
+    #expect(black(6, 7) && black(6, 8))
+    #expect((0..<6).allSatisfy { x in !black(x, 7) && !black(x, 8) })
+    #expect((0..<20).allSatisfy { x in !black(x, 9) })
+    // 'g' and 'y' close their tails in the last row; 'q' keeps its stem on the right.
+    var g = Canvas(width: 30, height: 12)
+    g.drawText("gyq", x: 0, y: 0, color: .black)
+    #expect(g.pixel(x: 2, y: 8) == .black && g.pixel(x: 8, y: 8) == .black && g.pixel(x: 16, y: 8) == .black)
+    #expect(g.pixel(x: 12, y: 8) == .white)
+    #expect(BitmapFont.lineHeight == 9)
+}
+
+@Test func heatmapNamesItsAxes() throws {
+    let values: [[Double]] = [[3, 1], [0, 4]]
+    let names = ["cat", "dog"]
+    // Black pixels inside a rectangle, as their bounding box (nil when none).
+    func box(_ c: Canvas, x: Range<Int>, y: Range<Int>) -> (x: ClosedRange<Int>, y: ClosedRange<Int>)? {
+        var xs: [Int] = [], ys: [Int] = []
+        for yy in y { for xx in x where c.pixel(x: xx, y: yy) == .black { xs.append(xx); ys.append(yy) } }
+        guard let x0 = xs.min(), let x1 = xs.max(), let y0 = ys.min(), let y1 = ys.max() else { return nil }
+        return (x0...x1, y0...y1)
+    }
+    let plain = try Plot.heatmapCanvas(values: values, rowLabels: names, columnLabels: names, title: "", annotate: true)
+    let named = try Plot.heatmapCanvas(values: values, rowLabels: names, columnLabels: names, title: "", annotate: true,
+                                       rowAxis: "true", columnAxis: "predicted")
+    let l = try Plot.heatmapLayout(values: values, rowLabels: names, columnLabels: names, title: "",
+                                   rowAxis: "true", columnAxis: "predicted", path: "x")
+    let gridW = 2 * l.cell, gridH = 2 * l.cell
+    // The row axis: "true" read bottom to top, left of the row labels, as long as its text, centred on the grid.
+    let rowLabelsLeft = l.gridLeft - 6 - BitmapFont.width(of: "cat")
+    let r = try #require(box(named, x: 0..<rowLabelsLeft, y: 0..<named.height))
+    #expect(r.y.count == BitmapFont.width(of: "true"))
+    #expect(r.x.count <= BitmapFont.lineHeight && r.x.upperBound < rowLabelsLeft - 2)
+    #expect(abs((r.y.lowerBound + r.y.upperBound) / 2 - (l.gridTop + gridH / 2)) <= 1)
+    // The column axis: "predicted" below the column labels, centred on the grid, 'p' and 'd' reaching
+    // below 'r' (descender of p; 'd' has none, so the box is one line with a descender).
+    let labelsBottom = l.gridTop + gridH + 6 + BitmapFont.lineHeight
+    let c = try #require(box(named, x: 0..<named.width, y: labelsBottom..<named.height))
+    #expect(c.x.count == BitmapFont.width(of: "predicted"))
+    #expect(c.y.count == BitmapFont.lineHeight)
+    #expect(abs((c.x.lowerBound + c.x.upperBound) / 2 - (l.gridLeft + gridW / 2)) <= 1)
+    // Without axis names nothing is drawn there, and the grid starts further left.
+    let p = try Plot.heatmapLayout(values: values, rowLabels: names, columnLabels: names, title: "", path: "x")
+    #expect(box(plain, x: 0..<(p.gridLeft - 6 - BitmapFont.width(of: "cat")), y: 0..<plain.height) == nil)
+    #expect(box(plain, x: 0..<plain.width, y: (p.gridTop + gridH + 6 + BitmapFont.lineHeight)..<plain.height) == nil)
+    #expect(l.gridLeft == p.gridLeft + BitmapFont.lineHeight + 6)
 }

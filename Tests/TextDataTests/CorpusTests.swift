@@ -61,27 +61,33 @@ import Testing
     @Test func folderWithoutTextFiles() throws {
         let folder = try TemporaryFolder()
         defer { folder.cleanUp() }
-        try folder.write("notes.md", text: "# notes")
         try folder.write(".hidden.txt", text: "hidden")
-        try FileManager.default.createDirectory(atPath: folder.path + "/sub.txt", withIntermediateDirectories: false)
-        let error = #expect(throws: TextDataError.self) { _ = try TextCorpus.load(path: folder.path) }
+        let binary = try folder.write("image.bin", bytes: [0x89, 0x50, 0x4E, 0x47, 0x00, 0x41])
+        let nul = try folder.write("zeros", bytes: [0x41, 0x00, 0x42])
+        try FileManager.default.createDirectory(atPath: folder.path + "/.git", withIntermediateDirectories: false)
+        try folder.write(".git/config", text: "hidden folder")
+        var skipped: [String] = []
+        let error = #expect(throws: TextDataError.self) { _ = try TextCorpus.load(path: folder.path) { skipped.append($0) } }
         #expect(error == .noTextFiles(directory: folder.path))
-        #expect(error?.description == "\(folder.path): folder holds no .txt files")
+        #expect(error?.description == "\(folder.path): folder holds no UTF-8 text files")
+        #expect(skipped == ["\(binary): skipped: not UTF-8 text (byte 0x89 at offset 0)", "\(nul): skipped: binary (holds NUL bytes)"])
     }
 
-    @Test func folderFilesAreSortedByNameAndJoinedWithNewlines() throws {
+    @Test func folderFilesOfAnyNameAndSubFoldersAreSortedByPathAndJoinedWithNewlines() throws {
         let folder = try TemporaryFolder()
         defer { folder.cleanUp() }
         try folder.write("b.txt", text: "second")
         try folder.write("a.txt", text: "first\n")
         try folder.write("C.TXT", text: "upper")       // 'C' (0x43) sorts before 'a' (0x61)
-        try folder.write("z.md", text: "ignored")
+        try folder.write("GPL-3", text: "licence")      // no suffix: read all the same
+        try FileManager.default.createDirectory(atPath: folder.path + "/sub", withIntermediateDirectories: false)
+        try folder.write("sub/inner.md", text: "inner")
         try folder.write(".x.txt", text: "ignored")
-        #expect(try TextCorpus.load(path: folder.path) == "upper\nfirst\n\nsecond")
-        #expect(try TextCorpus.textFiles(inFolder: folder.path).map { ($0 as NSString).lastPathComponent }
-                == ["C.TXT", "a.txt", "b.txt"])
-        // An empty file inside a folder is named in the error.
         let empty = try folder.write("c.txt", bytes: [])
-        #expect(throws: TextDataError.emptyFile(path: empty)) { _ = try TextCorpus.load(path: folder.path) }
+        var skipped: [String] = []
+        #expect(try TextCorpus.load(path: folder.path) { skipped.append($0) } == "upper\nlicence\nfirst\n\nsecond\ninner")
+        #expect(skipped == ["\(empty): skipped: empty"])
+        #expect(try TextCorpus.textFiles(inFolder: folder.path).map { String($0.dropFirst(folder.path.count + 1)) }
+                == ["C.TXT", "GPL-3", "a.txt", "b.txt", "c.txt", "sub/inner.md"])
     }
 }

@@ -383,8 +383,8 @@ func trainLanguageModel(_ o: LanguageModelTrainingOptions, _ t: TrainingConfigur
 
         let dir = folder.path + "/notext"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        try Data("x".utf8).write(to: URL(fileURLWithPath: dir + "/readme.md"))
-        #expect(message { _ = try train(dir, out: out) } == "\(dir): folder holds no .txt files")
+        try Data([0x00, 0x01, 0x02]).write(to: URL(fileURLWithPath: dir + "/data.bin"))
+        #expect(message { _ = try train(dir, out: out) } == "\(dir): folder holds no UTF-8 text files")
 
         // "héllo" with the second byte of 'é' cut: the invalid sequence starts at byte 1.
         let bad = try folder.write("bad.txt", bytes: [0x68, 0xC3, 0x6C, 0x6C, 0x6F] + Array(repeating: 0x61, count: 40))
@@ -489,9 +489,10 @@ struct LanguageModelCommandLineTests {
         #expect(score.stdout == expected + "\n")
 
         let predict = try runProcess(lmTrain, ["predict", "--checkpoint", ckpt, "--text", "abcd"])
-        let z = ref.logits([0, 1, 2, 3])
-        let greedy = z.map { row in ref.vocab[row.indices.max { row[$0] < row[$1] }!] }.joined()
-        #expect(predict.status == 0 && predict.stdout == greedy + "\n")
+        let z = ref.logits([0, 1, 2, 3]).last!
+        let greedy = ref.vocab[z.indices.max { z[$0] < z[$1] }!]
+        let pGreedy = Foundation.exp(z.max()!) / z.map { Foundation.exp($0) }.reduce(0, +)
+        #expect(predict.status == 0 && predict.stdout == "abcd  \(greedy) (\(String(format: "%.4f", pGreedy)))\n", "\(predict.stdout)")
 
         let s1 = try runProcess(lmTrain, ["sample", "--checkpoint", ckpt, "--prime", "ab", "--length", "40", "--seed", "5"])
         let s2 = try runProcess(lmTrain, ["sample", "--checkpoint", ckpt, "--prime", "ab", "--length", "40", "--seed", "5"])

@@ -1,0 +1,101 @@
+import Foundation
+import RecurrentCore
+import TestSupport
+import Testing
+@testable import Seq2Seq
+
+/// translate-toy's split options, translate formats and eval formats, through the built tool.
+@Suite(.serialized, .enabled(if: builtExecutable("translate-toy") != nil, "translate-toy is not built next to the test bundle"))
+struct TranslatePredictEvalTests {
+    let tool = builtExecutable("translate-toy") ?? "translate-toy"
+
+    /// 100 distinct reverse pairs over a…c as TSV.
+    func pairs(_ dir: String, name: String = "pairs.tsv", count: Int = 100, seed: UInt64 = 4) throws -> String {
+        var g = try ToyPairGenerator(task: .reverse, options: ToyTaskOptions(alphabet: Array("abc"), minLength: 2, maxLength: 6), seed: seed)
+        let path = dir + "/" + name
+        try PairTSV.write(try g.generate(count: count), to: path)
+        return path
+    }
+
+    func train(_ arguments: [String]) throws -> ProcessResult {
+        try runProcess(tool, ["train", "--hidden", "6", "--embedding", "4", "--batch", "8", "--steps", "2", "--threads", "1"] + arguments)
+    }
+
+    @Test func splitIsPrintedAndEvalDefaultsToTheRunsTestPairs() throws {
+        let dir = temporaryDirectory("split-eval")
+        let data = try pairs(dir)
+        let out = dir + "/run"
+        let r = try train(["--data", data, "--out", out, "--val-fraction", "0.2", "--test-fraction", "0.3"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("translate-toy: 50 training, 20 validation, 30 test pairs; split 50 % training / 20 % validation / 30 % test of \(data) (seed 1); "),
+                "\(r.stderr)")
+        let test = try PairTSV.read(path: out + "/test.tsv")
+        #expect(test.count == 30)
+        // eval with no --data reads test.tsv; JSON figures agree with the library's evaluation.
+        let errors = dir + "/errors.tsv"
+        let e = try runProcess(tool, ["eval", "--checkpoint", out + "/best.safetensors", "--format", "json", "--errors", errors])
+        #expect(e.status == 0, "\(e.stderr)")
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as? [String: Any])
+        let expected = try Seq2SeqCheckpoint.load(path: out + "/best.safetensors").evaluate(test)
+        #expect(o["pairs"] as? Int == 30 && (o["data"] as? String)?.hasPrefix("the run's test split ") == true)
+        #expect(abs((o["exact_match"] as? Double ?? -1) - expected.exactMatch) < 1e-6)
+        #expect(abs((o["token_accuracy"] as? Double ?? -1) - expected.tokenAccuracy) < 1e-6)
+        // --errors: every pair whose output differs from its target, with both.
+        let lines = try String(contentsOfFile: errors, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+        #expect(lines.first == "input\treference\tprediction")
+        let wrong = zip(test, expected.hypotheses).filter { $0.0.target != $0.1.joined() }
+        #expect(lines.count - 1 == wrong.count && wrong.count == Int((Double(test.count) * (1 - expected.exactMatch)).rounded()))
+        for (line, w) in zip(lines.dropFirst(), wrong) {
+            #expect(line == Substring("\(w.0.source)\t\(w.0.target)\t\(w.1.joined())"))
+        }
+        // Text format names the data and prints percentages.
+        let text = try runProcess(tool, ["eval", "--checkpoint", out + "/best.safetensors"])
+        #expect(text.stdout.hasPrefix("data: the run's test split \(out)/test.tsv\npairs: 30\nexact match: "), "\(text.stdout)")
+        // A checkpoint without test.tsv beside it: say so, ask for --data.
+        try FileManager.default.removeItem(atPath: out + "/test.tsv")
+        let missing = try runProcess(tool, ["eval", "--checkpoint", out + "/best.safetensors"])
+        #expect(missing.status == 1 && missing.stderr == "translate-toy: \(out)/test.tsv: no test split beside the checkpoint; give --data\n")
+    }
+
+    @Test func separateValidationAndTestFiles() throws {
+        let dir = temporaryDirectory("valid-test")
+        let data = try pairs(dir)
+        let valid = try pairs(dir, name: "valid.tsv", count: 7, seed: 9)
+        let test = try pairs(dir, name: "test.tsv", count: 5, seed: 10)
+        let out = dir + "/run"
+        let r = try train(["--data", data, "--out", out, "--valid", valid, "--test", test])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("100 training, 7 validation, 5 test pairs; split 100 % training of \(data) (seed 1), validation from \(valid), test from \(test); "),
+                "\(r.stderr)")
+        #expect(try PairTSV.read(path: out + "/test.tsv") == PairTSV.read(path: test))
+        let bad = try train(["--data", data, "--out", dir + "/bad", "--test-fraction", "0.95"])
+        #expect(bad.status == 1 && bad.stderr.hasPrefix("translate-toy: --val-fraction"), "\(bad.stderr)")
+    }
+
+    @Test func translateFormatsAndTheAttentionHeatmapOfAChosenInput() throws {
+        let dir = temporaryDirectory("translate-formats")
+        let out = dir + "/run"
+        let r = try train(["--data", try pairs(dir), "--out", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        let ckpt = out + "/best.safetensors"
+        let bundle = try Seq2SeqCheckpoint.load(path: ckpt)
+        var unknown: [String: Int] = [:]
+        let expected = try bundle.translate(["abc", "cab"], beam: 1, unknown: &unknown)
+        let text = try runProcess(tool, ["translate", "--checkpoint", ckpt, "abc", "cab"])
+        #expect(text.stdout == expected.map { $0.text + "\n" }.joined())
+        let json = try runProcess(tool, ["translate", "--checkpoint", ckpt, "--format", "json", "abc", "cab"])
+        let objects = try json.stdout.split(separator: "\n").map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        #expect(objects.map { $0["input"] as? String } == ["abc", "cab"])
+        for (o, e) in zip(objects, expected) {
+            let top = try #require((o["top"] as? [[String: Any]])?.first)
+            #expect(top["label"] as? String == e.text)
+            #expect(abs((top["probability"] as? Double ?? -1) - Foundation.exp(e.decoded.logProb)) < 1e-6)
+        }
+        let png = dir + "/attention.png"
+        let a = try runProcess(tool, ["translate", "--checkpoint", ckpt, "--attention-png", png, "--attention-input", "2", "abc", "cab"])
+        #expect(a.status == 0 && a.stderr.contains("attention heatmap of input 2 written to \(png)"), "\(a.stderr)")
+        #expect(FileManager.default.fileExists(atPath: png))
+        let none = try runProcess(tool, ["translate", "--checkpoint", ckpt, "--attention-png", png, "--attention-input", "3", "abc"])
+        #expect(none.status == 1 && none.stderr == "translate-toy: --attention-input: 3 is not one of the 1 input(s)\n", "\(none.stderr)")
+    }
+}
