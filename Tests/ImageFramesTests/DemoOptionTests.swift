@@ -2,12 +2,12 @@ import Foundation
 import TestSupport
 import Testing
 
-/// A non-finite demo budget is refused in one line before any data is generated.
+/// A demo step count below 1 is refused in one line before any data is generated.
 @Test(.enabled(if: builtExecutable("frame-classify") != nil, "frame-classify is not built next to the test bundle"))
-func frameDemoRefusesANonFiniteBudget() throws {
+func frameDemoRefusesZeroSteps() throws {
     let dir = FileManager.default.temporaryDirectory.path + "/frame-demo-" + UUID().uuidString
-    let r = try runProcess(builtExecutable("frame-classify") ?? "frame-classify", ["demo", "--seconds", "nan", "--dir", dir])
-    #expect(r.status == 1)
-    #expect(r.stderr == "frame-classify: --seconds: must be a positive number of seconds (got nan)\n", "\(r.stderr)")
+    let r = try runProcess(builtExecutable("frame-classify") ?? "frame-classify", ["demo", "--steps", "0", "--dir", dir])
+    #expect(r.status != 0)
+    #expect(r.stderr == "frame-classify: --steps: must be at least 1 (got 0)\n", "\(r.stderr)")
     #expect(!FileManager.default.fileExists(atPath: dir))
 }

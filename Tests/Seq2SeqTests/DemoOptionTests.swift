@@ -2,10 +2,10 @@ import Foundation
 import TestSupport
 import Testing
 
-/// A non-finite demo budget is refused in one line before anything runs (it used to trap).
+/// A demo step count below 1 is refused in one line before anything runs.
 @Test(.enabled(if: builtExecutable("translate-toy") != nil, "translate-toy is not built next to the test bundle"))
-func translateDemoRefusesANonFiniteBudget() throws {
-    let r = try runProcess(builtExecutable("translate-toy") ?? "translate-toy", ["demo", "--time-budget", "nan", "--out", "/nonexistent/never"])
-    #expect(r.status == 1 && r.stdout.isEmpty, "\(r.stdout)")
-    #expect(r.stderr == "translate-toy: --time-budget: must be a positive number of seconds (got nan)\n", "\(r.stderr)")
+func translateDemoRefusesZeroSteps() throws {
+    let r = try runProcess(builtExecutable("translate-toy") ?? "translate-toy", ["demo", "--steps", "0", "--out", "/nonexistent/never"])
+    #expect(r.status != 0 && r.stdout.isEmpty, "\(r.stdout)")
+    #expect(r.stderr == "translate-toy: --steps: must be at least 1 (got 0)\n", "\(r.stderr)")
 }

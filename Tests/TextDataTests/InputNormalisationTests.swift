@@ -92,13 +92,10 @@ struct LanguageModelInputCommandLineTests {
         #expect(r.status == 1 && r.stderr.hasPrefix("lm-train: --sample-every: "), "\(r.stderr)")
     }
 
-    /// A non-finite demo budget is refused before anything runs (it used to trap converting NaN
-    /// to an integer for the first line).
-    @Test func demoRefusesANonFiniteBudget() throws {
-        for value in ["nan", "inf"] {
-            let r = try runProcess(lmTrain, ["demo", "--time-budget", value, "--out", "/nonexistent/never"])
-            #expect(r.status == 1 && r.stderr == "lm-train: --time-budget: must be a positive number of seconds (got \(value))\n", "\(r.stderr)")
-        }
+    /// A demo step count below 1 is refused before anything runs.
+    @Test func demoRefusesZeroSteps() throws {
+        let r = try runProcess(lmTrain, ["demo", "--steps", "0", "--out", "/nonexistent/never"])
+        #expect(r.status != 0 && r.stderr == "lm-train: --steps: must be at least 1 (got 0)\n", "\(r.stderr)")
     }
 
     /// An output folder that cannot be made: `<tool>: <path>: <reason>`, never Foundation's
