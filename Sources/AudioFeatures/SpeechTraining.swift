@@ -279,7 +279,9 @@ public enum SpeechTraining {
         }
         return TrainingTask(label: label, model: learner,
                             data: SpeechBatchSource(examples: data.train, batchSize: o.batch, seed: training.seed),
-                            evaluation: evaluation, fingerprint: TrainingFingerprint.fields(of: o), itemName: "utterances")
+                            evaluation: evaluation, fingerprint: TrainingFingerprint.fields(of: o), itemName: "utterances",
+                            dataDescription: "\(data.train.count) training, \(data.validation.count) validation and \(data.test.count) test "
+                                + "utterances, \(data.labels.count) classes")
     }
 
     /// Runs `engine` to the end, loads `best.safetensors` (chosen on validation) and evaluates
@@ -293,6 +295,7 @@ public enum SpeechTraining {
         summary.metrics["test_accuracy"] = test.accuracy
         if learner.classifier.task == .frame, let s = test.segments { summary.metrics["test_segment_accuracy"] = s.accuracy }
         if let ler = test.labelErrorRate { summary.metrics["test_label_error_rate"] = ler }
+        summary.testMetric = test.labelErrorRate == nil ? "test_accuracy" : "test_label_error_rate"
         return SpeechRunReport(summary: summary, test: test, task: learner.classifier.task, labels: data.labels)
     }
 

@@ -255,7 +255,9 @@ public final class FrameTrainingRun {
         var configuration = training
         if evalEveryEpoch { configuration.evalEvery = data.batchesPerEpoch }
         let task = TrainingTask(label: label, model: FrameLearner(model: model), data: data, evaluation: evaluation,
-                                fingerprint: TrainingFingerprint.fields(of: o), itemName: "examples")
+                                fingerprint: TrainingFingerprint.fields(of: o), itemName: o.rows ? "sequences" : "clips",
+                                dataDescription: "\(train.count) training, \(validation.count) validation and \(split.test.examples.count) test "
+                                    + "\(o.rows ? "images" : "clips"), \(info.classNames.count) classes")
         self.options = o
         self.features = features
         self.train = train
@@ -281,6 +283,7 @@ public final class FrameTrainingRun {
         summary.metrics["test_accuracy"] = bestTest.accuracy
         summary.metrics["last_test_accuracy"] = lastTest.accuracy
         summary.metrics["test_count"] = Double(bestTest.count)
+        summary.testMetric = "test_accuracy"
         return FrameTrainingReport(summary: summary, test: bestTest, lastTest: lastTest)
     }
 }

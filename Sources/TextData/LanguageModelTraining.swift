@@ -175,6 +175,8 @@ public enum LanguageModelTraining {
         } : nil
         return TrainingTask(label: label, model: learner, data: data, evaluation: evaluation,
                             fingerprint: TrainingFingerprint.fields(of: o), itemName: "tokens",
+                            dataDescription: "\(split.train.count) training and \(split.validation.count) validation tokens from \(source), "
+                                + "vocabulary \(vocab.count)",
                             afterStep: o.sampleEvery.map { sampler(every: $0, length: o.sampleLength, model: model, vocabulary: vocab) })
     }
 

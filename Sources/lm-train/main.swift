@@ -18,7 +18,7 @@ struct LMTrain: ParsableCommand {
 
 /// lm-train's defaults for the shared training options.
 let lmDefaults: TrainingDefaults = {
-    var d = TrainingDefaults(out: "runs/lm")
+    var d = TrainingDefaults(tool: "lm-train")
     d.layers = 2; d.hidden = 256; d.batch = 32; d.clip = 5; d.lrFloor = 0.1; d.evalEvery = 250
     return d
 }()
@@ -36,7 +36,7 @@ struct Train: ParsableCommand {
         abstract: "Train a language model on UTF-8 text.",
         discussion: "Defaults: --cell lstm --layers 2 --hidden 256 --dropout 0 --optimizer adam --lr 2e-3 (sgd 1.0) "
             + "--lr-schedule constant --lr-floor 0.1 --clip 5 --batch 32 --epochs 1 --eval-every 250 --val-fraction 0.1 "
-            + "--seed 0 --out runs/lm.")
+            + "--seed 0 --log-every 10; a new run folder runs/lm-train/<YYYYMMDD-HHMMSS> unless --out or --resume is given.")
     @OptionGroup var runOptions: RunOptions
     @OptionGroup var model: ModelOptions
     @OptionGroup var optimization: OptimizationOptions
@@ -74,7 +74,7 @@ struct Train: ParsableCommand {
 struct Demo: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Train for about a minute on the built-in corpus, printing samples.")
     @Option(name: .customLong("time-budget"), help: "Seconds of training (evaluation not counted).") var timeBudget: Double = 60
-    @Option(help: "Output folder for checkpoints, log.csv and loss.png.") var out: String = "runs/lm-demo"
+    @Option(help: "Run folder (default: a new runs/lm-train/<YYYYMMDD-HHMMSS>).") var out: String?
 
     func run() throws {
         try TrainingCLI.failing("lm-train") {
@@ -85,7 +85,7 @@ struct Demo: ParsableCommand {
             var training = TrainingConfiguration()
             training.timeBudget = timeBudget
             training.evalEvery = 200
-            training.outDirectory = out
+            training.outDirectory = try out ?? RunFolder.createNew(root: "runs/lm-train")
             let corpus = DefaultCorpus.load()
             TrainingCLI.printError("lm-train demo: 2x256 LSTM on \(corpus.description) for \(Int(timeBudget)) s")
             let summary = try train(o, training)

@@ -117,7 +117,7 @@ struct SpeechCommandLineTests {
         #expect(try SafeTensors.read(path: out + "/last.safetensors").metadata["step"] == stateStep)
         #expect(Int(stateStep ?? "") ?? 400 < 400)
 
-        let resumed = try runProcess(tool, trainArguments(data, out: out) + ["--resume"])
+        let resumed = try runProcess(tool, trainArguments(data, out: out) + ["--resume", out])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         let x = try SafeTensors.read(path: dir.path + "/full/last.safetensors")
         let y = try SafeTensors.read(path: out + "/last.safetensors")

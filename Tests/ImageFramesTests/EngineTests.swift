@@ -163,7 +163,7 @@ struct FrameCommandLineTests {
         #expect(try SafeTensors.read(path: out + "/last.safetensors").metadata["step"] == stateStep)
         #expect(Int(stateStep ?? "") ?? 400 < 400)
 
-        let resumed = try runProcess(tool, trainArguments(tmp.sub("d"), out: out) + ["--resume"])
+        let resumed = try runProcess(tool, trainArguments(tmp.sub("d"), out: out) + ["--resume", out])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         let x = try SafeTensors.read(path: tmp.sub("full/last.safetensors")), y = try SafeTensors.read(path: out + "/last.safetensors")
         #expect(x.tensors == y.tensors)
@@ -234,7 +234,7 @@ struct FrameCommandLineTests {
         try writeSmallShapes(tmp.sub("d"))
         let out = tmp.sub("run")
         #expect(try runProcess(tool, trainArguments(tmp.sub("d"), out: out, steps: 6)).status == 0)
-        let args = trainArguments(tmp.sub("d"), out: out, steps: 12).map { $0 == "8" ? "9" : $0 } + ["--resume"]
+        let args = trainArguments(tmp.sub("d"), out: out, steps: 12).map { $0 == "8" ? "9" : $0 } + ["--resume", out]
         let r = try runProcess(tool, args)
         #expect(r.status == 1)
         #expect(r.stdout.isEmpty)

@@ -131,7 +131,7 @@ struct TranslateToyCommandLineTests {
         #expect(try Seq2SeqCheckpoint.load(path: out + "/last.safetensors").metadata["step"] == stateStep)
         #expect((Int(stateStep ?? "") ?? 400) < 400)
 
-        let resumed = try runProcess(tool, trainArguments(out: out) + ["--resume"])
+        let resumed = try runProcess(tool, trainArguments(out: out) + ["--resume", out])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         let x = try SafeTensors.read(path: dir + "/full/last.safetensors")
         let y = try SafeTensors.read(path: out + "/last.safetensors")

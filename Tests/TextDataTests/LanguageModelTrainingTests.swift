@@ -314,7 +314,7 @@ func trainLanguageModel(_ o: LanguageModelTrainingOptions, _ t: TrainingConfigur
         o.dataPath = data; o.cell = .lstm; o.layers = 1; o.hidden = 24; o.embedding = 8
         o.batch = 8; o.seqLen = 16; o.valFraction = 0.1
         var t = TrainingConfiguration()
-        t.learningRate = 0.03; t.steps = 120; t.evalEvery = 40; t.seed = 0; t.threads = 2; t.outDirectory = folder.path + "/run"
+        t.learningRate = 0.03; t.steps = 120; t.evalEvery = 40; t.logEvery = 40; t.seed = 0; t.threads = 2; t.outDirectory = folder.path + "/run"
         let start = Date()
         let (s, trainer) = try trainLanguageModel(o, t)
         let seconds = Date().timeIntervalSince(start)
@@ -327,7 +327,7 @@ func trainLanguageModel(_ o: LanguageModelTrainingOptions, _ t: TrainingConfigur
 
         // Files written and readable.
         let log = try String(contentsOfFile: trainer.logPath, encoding: .utf8).split(separator: "\n")
-        #expect(log.first == "step,train_loss,val_loss,tokens_per_s,seconds")
+        #expect(log.first == "step,train_loss,lr,grad_norm,val_loss,tokens_per_s,seconds")
         #expect(log.dropFirst().map { $0.split(separator: ",").first.map(String.init) } == ["40", "80", "120"])
         let png = try Data(contentsOf: URL(fileURLWithPath: trainer.plotPath))
         #expect(Array(png.prefix(8)) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
@@ -340,13 +340,14 @@ func trainLanguageModel(_ o: LanguageModelTrainingOptions, _ t: TrainingConfigur
         let val = LanguageModelScoring.chunkedLoss(model: best.model, ids: tail, seqLen: 16)
         #expect(abs(val - s.bestValidation) < 1e-4)
         // best.safetensors holds the model of the best logged validation loss.
-        let logged = log.dropFirst().map { Double($0.split(separator: ",")[2])! }
+        let logged = log.dropFirst().map { Double($0.split(separator: ",")[4])! }
         #expect(abs(logged.min()! - s.bestValidation) < 1e-5)
         // The JSON summary is one line of valid JSON with the promised keys.
         let json = try JSONSerialization.jsonObject(with: Data(s.json.utf8)) as? [String: Any]
         #expect(json?["steps"] as? Int == 120)
-        #expect(json?["val_metric"] as? String == "val_loss" && json?["items"] as? String == "tokens")
-        #expect(json?["val"] != nil && json?["items_per_s"] != nil && json?["seconds"] != nil)
+        #expect((json?["val_metric"] as? [String: Any])?["name"] as? String == "val_loss")
+        #expect((json?["throughput"] as? [String: Any])?["unit"] as? String == "tokens/s")
+        #expect(json?["val_loss"] != nil && json?["seconds"] != nil && json?["tool"] as? String == "lm-train")
         #expect((json?["metrics"] as? [String: Any])?["val_loss"] != nil)
         #expect(!s.json.contains("\n"))
     }
@@ -532,7 +533,7 @@ struct LanguageModelCommandLineTests {
         #expect(try LanguageModelCheckpoint.load(path: out + "/last.safetensors").metadata["step"] == stateStep)
         #expect(Int(stateStep ?? "") ?? 300 < 300)
 
-        let resumed = try runProcess(lmTrain, trainArguments(data, out: out) + ["--resume"])
+        let resumed = try runProcess(lmTrain, trainArguments(data, out: out) + ["--resume", out])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         let x = try SafeTensors.read(path: folder.path + "/full/last.safetensors")
         let y = try SafeTensors.read(path: out + "/last.safetensors")
@@ -564,7 +565,7 @@ struct LanguageModelCommandLineTests {
             let out = folder.path + "/kill\(i + 1)"
             let killed = try runProcess(lmTrain, arguments(out), environment: ["RNN_FAULT_KILL_AT": "\(i + 1)"])
             #expect(killed.status == SIGKILL, "\(point): \(killed.stderr)")
-            let resumed = try runProcess(lmTrain, arguments(out) + ["--resume"])
+            let resumed = try runProcess(lmTrain, arguments(out) + ["--resume", out])
             if i + 1 < 7 {
                 // Killed before the first resume file was in place: nothing to resume.
                 #expect(resumed.status == 1 && resumed.stderr == "lm-train: \(out): no saved run to --resume from\n", "\(point): \(resumed.stderr)")

@@ -69,12 +69,29 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var outDirectory = "runs/train"
     /// Continue the run saved in `outDirectory`.
     public var resume = false
+    /// Start a new run in an `outDirectory` that holds one, removing that run's files first.
+    public var overwrite = false
+    /// A new run starts from this checkpoint's weights (same architecture, vocabulary or
+    /// classes) with fresh optimizer state; nil = the model's own initialisation.
+    public var initFrom: String?
+    /// Stop after this many evaluations in a row without a better validation metric (the best
+    /// checkpoint stays); nil = never.
+    public var patience: Int?
+    /// A `log.csv` row (and TensorBoard points) every this many steps.
+    public var logEvery = 10
+    /// Resuming: `timeBudget` counts seconds of training beyond what the saved run has done
+    /// (the command line's `--resume --time-budget 60`), not the whole run's.
+    public var timeBudgetAdds = false
+    /// The tool's command-line arguments that recreate the run's task (recorded in `config.json`
+    /// so `--resume DIR` needs no retyping); empty for library use.
+    public var commandLine: [String] = []
 
     /// The defaults above.
     public init() {}
 
     /// Fields that may differ between a run and its resumption.
-    static let unfingerprinted: Set<String> = ["steps", "epochs", "time_budget", "eval_every", "out_directory", "resume"]
+    static let unfingerprinted: Set<String> = ["steps", "epochs", "time_budget", "eval_every", "out_directory", "resume", "overwrite",
+                                               "init_from", "patience", "log_every", "time_budget_adds", "arguments"]
 
     /// The settings that must not change across `--resume`, by configuration field name
     /// (`learning_rate`, `lr_schedule`, …), with their values as text.
@@ -101,6 +118,10 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         if !(clip >= 0 && clip.isFinite) { throw fail("--clip", "must be at least 0 (got \(clip))") }
         if evalEvery < 0 { throw fail("--eval-every", "must be at least 0 (got \(evalEvery))") }
         if threads < 1 { throw fail("--threads", "must be at least 1 (got \(threads))") }
+        if logEvery < 1 { throw fail("--log-every", "must be at least 1 (got \(logEvery))") }
+        if let p = patience, p < 1 { throw fail("--patience", "must be at least 1 (got \(p))") }
+        if resume && overwrite { throw fail("--overwrite", "cannot be combined with --resume") }
+        if resume && initFrom != nil { throw fail("--init-from", "a resumed run continues from its own weights; leave --init-from out") }
     }
 
     /// Builds the optimizer over `parameters` (their order keys its saved state).
@@ -143,7 +164,8 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         case optimizer, learningRate = "learning_rate", momentum, nesterov, weightDecay = "weight_decay"
         case lrSchedule = "lr_schedule", lrFloor = "lr_floor", lrDecayEvery = "lr_decay_every", lrDecayFactor = "lr_decay_factor"
         case warmup, clip, steps, epochs, timeBudget = "time_budget", evalEvery = "eval_every", seed, threads
-        case outDirectory = "out_directory", resume
+        case outDirectory = "out_directory", resume, overwrite, initFrom = "init_from", patience, logEvery = "log_every"
+        case timeBudgetAdds = "time_budget_adds", commandLine = "arguments"
     }
 }
 
