@@ -144,11 +144,15 @@ public final class SpeechLearner: TrainableModel {
 
     public func loadCheckpoint(from path: String) throws {
         let loaded = try SpeechCheckpoint.read(path: path)
+        // The classes first: their number is also the model's output size.
+        guard loaded.labels == checkpoint.labels else {
+            throw ModelLoadError.badMetadata(path, "the checkpoint's classes differ from this run's data")
+        }
         guard loaded.model.config == classifier.config else {
             throw ModelLoadError.badMetadata(path, "the checkpoint's model configuration differs from this run's")
         }
-        guard loaded.labels == checkpoint.labels, loaded.normalizer == checkpoint.normalizer, loaded.features == checkpoint.features else {
-            throw ModelLoadError.badMetadata(path, "the checkpoint's classes, features or statistics differ from this run's data")
+        guard loaded.normalizer == checkpoint.normalizer, loaded.features == checkpoint.features else {
+            throw ModelLoadError.badMetadata(path, "the checkpoint's features or statistics differ from this run's data")
         }
         var byName: [String: NamedTensor] = [:]
         for t in loaded.model.network.stateDict { byName[t.name] = t }

@@ -95,11 +95,12 @@ public final class LanguageModelLearner: TrainableModel {
 
     public func loadCheckpoint(from path: String) throws {
         let loaded = try LanguageModelCheckpoint.load(path: path, threads: 1)
-        guard loaded.model.config == model.config else {
-            throw ModelLoadError.badMetadata(path, "the checkpoint's model configuration differs from this run's")
-        }
+        // The vocabulary first: it also sets the model's input and output sizes.
         guard loaded.vocabulary == vocabulary else {
             throw ModelLoadError.badMetadata(path, "the checkpoint's vocabulary differs from this run's data")
+        }
+        guard loaded.model.config == model.config else {
+            throw ModelLoadError.badMetadata(path, "the checkpoint's model configuration differs from this run's")
         }
         var byName: [String: NamedTensor] = [:]
         for t in loaded.model.stateDict { byName[t.name] = t }

@@ -104,7 +104,11 @@ struct SpeechCommandLineTests {
         let data = dir.path + "/data"
         let full = try runProcess(tool, trainArguments(data, out: dir.path + "/full"))
         #expect(full.status == 0, "\(full.stderr)")
-        #expect(full.stdout.split(separator: "\n").last?.hasPrefix("{\"steps\":400,") == true, "\(full.stdout)")
+        let summary = try JSONSerialization.jsonObject(with: Data((full.stdout.split(separator: "\n").last ?? "").utf8)) as? [String: Any]
+        #expect(summary?["steps"] as? Int == 400 && summary?["tool"] as? String == "speech-classify", "\(full.stdout)")
+        #expect(Set(summary?.keys.map { $0 } ?? []) == Set(TrainingRunSummary.keys))
+        #expect((summary?["test_metric"] as? [String: Any])?["name"] as? String == "test_accuracy")
+        #expect((summary?["throughput"] as? [String: Any])?["unit"] as? String == "utterances/s")
 
         let out = dir.path + "/split"
         let r = try runInterrupted(tool, trainArguments(data, out: out), signal: signal)
@@ -112,7 +116,7 @@ struct SpeechCommandLineTests {
         #expect(r.stdout.isEmpty)
         let last = r.stderr.split(separator: "\n").last.map(String.init) ?? ""
         let name = signal == SIGINT ? "SIGINT" : "SIGTERM"
-        #expect(last.hasPrefix("speech-classify: \(out): stopped by \(name) after step ") && last.hasSuffix("with --resume to continue"), "\(last)")
+        #expect(last.hasPrefix("speech-classify: \(out): stopped by \(name) after step ") && last.hasSuffix("continue with --resume \(out)"), "\(last)")
         let stateStep = try SafeTensors.read(path: out + "/last.train.safetensors").metadata["step"]
         #expect(try SafeTensors.read(path: out + "/last.safetensors").metadata["step"] == stateStep)
         #expect(Int(stateStep ?? "") ?? 400 < 400)

@@ -125,7 +125,7 @@ struct TranslateToyCommandLineTests {
         #expect(r.stdout.isEmpty)
         let last = r.stderr.split(separator: "\n").last.map(String.init) ?? ""
         let name = signal == SIGINT ? "SIGINT" : "SIGTERM"
-        #expect(last.hasPrefix("translate-toy: \(out): stopped by \(name) after step ") && last.hasSuffix("with --resume to continue"),
+        #expect(last.hasPrefix("translate-toy: \(out): stopped by \(name) after step ") && last.hasSuffix("continue with --resume \(out)"),
                 "\(last)")
         let stateStep = try SafeTensors.read(path: out + "/last.train.safetensors").metadata["step"]
         #expect(try Seq2SeqCheckpoint.load(path: out + "/last.safetensors").metadata["step"] == stateStep)
@@ -144,6 +144,10 @@ struct TranslateToyCommandLineTests {
             return (json?["metrics"] as? [String: Any])?["test_exact_match"] as? Double
         }
         #expect(test(full.stdout) != nil && test(full.stdout) == test(resumed.stdout))
+        let summary = try JSONSerialization.jsonObject(with: Data((full.stdout.split(separator: "\n").last ?? "").utf8)) as? [String: Any]
+        #expect(Set(summary?.keys.map { $0 } ?? []) == Set(TrainingRunSummary.keys) && summary?["tool"] as? String == "translate-toy")
+        #expect((summary?["test_metric"] as? [String: Any])?["name"] as? String == "test_exact_match")
+        #expect((summary?["throughput"] as? [String: Any])?["unit"] as? String == "tokens/s")
     }
 
     /// Weight decay that multiplies the weights by -9999 a step (`--optimizer sgd --lr 10

@@ -66,8 +66,9 @@ public struct TrainingRunSummary: Sendable {
             guard let x, x.isFinite else { return "null" }
             return String(format: "%.\(digits)f", x)
         }
-        /// Whole numbers (counts) without decimals, anything else with 4.
-        func metric(_ x: Double) -> String { x.isFinite && x == x.rounded() && abs(x) >= 1 && abs(x) < 1e15 ? "\(Int(x))" : num(x) }
+        /// Whole numbers from 2 up (counts: test pairs, clips) without decimals, anything else
+        /// (losses, rates, accuracies, 1.0 included) with 4.
+        func metric(_ x: Double) -> String { x.isFinite && x == x.rounded() && x >= 2 && x < 1e15 ? "\(Int(x))" : num(x) }
         func str(_ s: String) -> String {
             let d = (try? JSONSerialization.data(withJSONObject: [s], options: [.withoutEscapingSlashes])) ?? Data("[\"\"]".utf8)
             return String(String(decoding: d, as: UTF8.self).dropFirst().dropLast())
