@@ -154,6 +154,23 @@ public final class SpeechLearner: TrainableModel {
         guard loaded.normalizer == checkpoint.normalizer, loaded.features == checkpoint.features else {
             throw ModelLoadError.badMetadata(path, "the checkpoint's features or statistics differ from this run's data")
         }
+        try loadWeights(of: loaded, from: path)
+    }
+
+    /// A new run's start (`--init-from`): the same classes, features and model; the feature
+    /// statistics are the new training data's.
+    public func initializeWeights(from path: String) throws {
+        let loaded = try SpeechCheckpoint.read(path: path)
+        guard loaded.labels == checkpoint.labels else {
+            throw ModelLoadError.badMetadata(path, "the checkpoint's classes differ from this run's data")
+        }
+        guard loaded.model.config == classifier.config, loaded.features == checkpoint.features else {
+            throw ModelLoadError.badMetadata(path, "the checkpoint's model or feature configuration differs from this run's")
+        }
+        try loadWeights(of: loaded, from: path)
+    }
+
+    private func loadWeights(of loaded: SpeechCheckpoint, from path: String) throws {
         var byName: [String: NamedTensor] = [:]
         for t in loaded.model.network.stateDict { byName[t.name] = t }
         try classifier.network.load(byName, source: path)

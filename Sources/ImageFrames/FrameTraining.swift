@@ -168,6 +168,20 @@ public final class FrameLearner: TrainableModel {
         }
         try model.network.load(Dictionary(loaded.network.stateDict.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }), source: path)
     }
+
+    /// A new run's start (`--init-from`): the same classes, features and model; the feature
+    /// statistics are the new training data's.
+    public func initializeWeights(from path: String) throws {
+        let loaded = try FrameModel.load(path: path)
+        guard loaded.info.classNames == model.info.classNames else {
+            throw FrameError.invalidCheckpoint(path: path, reason: "its classes (\(loaded.info.classNames.joined(separator: ", "))) differ from this run's "
+                                               + "(\(model.info.classNames.joined(separator: ", ")))")
+        }
+        guard loaded.info.features == model.info.features, loaded.info.model == model.info.model else {
+            throw FrameError.invalidCheckpoint(path: path, reason: "its features or model differ from this run's")
+        }
+        try model.network.load(Dictionary(loaded.network.stateDict.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }), source: path)
+    }
 }
 
 /// What a frame-classify run achieved: the engine's summary, with the test set's figures added

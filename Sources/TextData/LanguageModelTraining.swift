@@ -150,7 +150,10 @@ public enum LanguageModelTraining {
             text = d.text
             source = d.description
         }
-        let vocab = Vocabulary.build(from: text, level: o.level, minCount: o.minCount)
+        // A new run from a checkpoint (--init-from) reads the text with the checkpoint's
+        // vocabulary: characters it lacks are refused by name, words it lacks become <unk>.
+        let vocab = try training.initFrom.map { try LanguageModelCheckpoint.load(path: $0, threads: 1).vocabulary }
+            ?? Vocabulary.build(from: text, level: o.level, minCount: o.minCount)
         let ids = try vocab.encode(text, source: source)
         let split = try DataSplit(ids: ids, validationFraction: o.valFraction, source: source)
         let data: any BatchSource<TokenBatch>

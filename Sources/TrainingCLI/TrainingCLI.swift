@@ -195,10 +195,10 @@ public enum TrainingCLI {
         if verbose { printError("\(tool): \(SystemInfo.summaryLine(threads: threads))") }
     }
 
-    /// Draws `loss.png`: the training loss and every `*loss*` metric against the step.
-    /// Use as `engine.plotter = TrainingCLI.writeLossPlot`.
+    /// Draws `loss.png`: the training loss (the rows that have one) and every `*loss*` metric
+    /// (the evaluation rows) against the step. Use as `engine.plotter = TrainingCLI.writeLossPlot`.
     public static func writeLossPlot(title: String, log: TrainingLog, path: String) throws {
-        var series = [Series(name: "train", points: log.rows.map { (Double($0.step), $0.trainLoss) })]
+        var series = [Series(name: "train", points: log.rows.filter { !$0.trainLoss.isNaN }.map { (Double($0.step), $0.trainLoss) })]
         for (i, name) in log.metricNames.enumerated() where name.contains("loss") {
             let points = log.rows.map { (Double($0.step), $0.metrics[i]) }.filter { $0.1.isFinite }
             if !points.isEmpty { series.append(Series(name: name, points: points)) }

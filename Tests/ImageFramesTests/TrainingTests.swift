@@ -46,7 +46,7 @@ private func loadShapes(_ root: String) throws -> FrameSplit {
         #expect(eval.confusion.counts.flatMap { $0 }.reduce(0, +) == 48)
         #expect((0..<6).reduce(0) { $0 + eval.confusion.counts[$1][$1] } == eval.correct)
         // best.safetensors is the model of the best validation accuracy in the log (first of ties).
-        let accuracies = log.dropFirst().map { Double($0.split(separator: ",")[3])! }
+        let accuracies = log.dropFirst().map { Double($0.split(separator: ",")[5])! }
         let bestRow = accuracies.firstIndex(of: accuracies.max()!)!
         #expect(report.summary.bestStep == (bestRow + 1) * 9)
         let best = try FrameModel.load(path: tmp.sub("run/best.safetensors"))

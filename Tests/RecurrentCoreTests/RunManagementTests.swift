@@ -209,3 +209,23 @@ private func scriptedEngine(_ configure: (inout TrainingConfiguration) -> Void, 
                 + "--warmup (was 0, now 2); leave them out to continue the run, or start a new one (--init-from \(folder.path)/best.safetensors to start from its weights)")
     }
 }
+
+@Suite struct LossPlotInputTests {
+    /// A run shorter than two log windows plots the loss of every step (not a single dot), with
+    /// its evaluations; a longer one plots the log's rows.
+    @Test func shortRunsPlotEveryStep() throws {
+        let folder = EngineFolder()
+        defer { folder.cleanUp() }
+        var plotted: TrainingLog?
+        let (short, _) = linearEngine({ $0.steps = 6; $0.evalEvery = 0 }, out: folder.path + "/short")
+        short.plotter = { _, log, _ in plotted = log }
+        let s = try short.run()
+        let train = plotted?.rows.filter { !$0.trainLoss.isNaN } ?? []
+        #expect(train.map(\.step) == Array(1...6) && train.map(\.trainLoss) == s.stepLosses)
+        #expect(plotted?.evaluationRows.map(\.step) == [6])
+        let (long, _) = linearEngine({ $0.steps = 30; $0.evalEvery = 15 }, out: folder.path + "/long")
+        long.plotter = { _, log, _ in plotted = log }
+        _ = try long.run()
+        #expect(plotted?.rows.map(\.step) == [10, 15, 20, 30])
+    }
+}

@@ -73,7 +73,7 @@ func expectSameTensors(_ a: String, _ b: String) throws {
             Issue.record("a resume with another teacher-forcing ratio was accepted")
         } catch {
             let text = "\(error)"
-            #expect(text.contains("teacher_forcing") && text.contains("0.5") && text.contains("0.75"), "\(text)")
+            #expect(text.contains("--teacher-forcing (was 0.5, now 0.75)"), "\(text)")
             #expect(!text.contains("\n"))
         }
         var wider = tinyOptions()
@@ -165,6 +165,7 @@ struct TranslateToyCommandLineTests {
         #expect(r.stdout.isEmpty)
         let errorLines = r.stderr.split(separator: "\n").filter {
             $0.hasPrefix("translate-toy: ") && !$0.contains(" pairs; ") && !$0.hasPrefix("translate-toy: warning: ")
+                && !$0.hasPrefix("translate-toy: run folder ") && !$0.contains(" parameters; ")
         }
         #expect(errorLines.count == 1 && errorLines.first?.hasPrefix("translate-toy: training diverged: ") == true, "\(r.stderr)")
         let line = errorLines.first.map(String.init) ?? ""

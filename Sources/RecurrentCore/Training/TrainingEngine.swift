@@ -171,7 +171,7 @@ public final class TrainingEngine<Model: TrainableModel> {
         } else if let source = c.initFrom {
             // Weights only: the model's own loader checks the architecture and the vocabulary or
             // classes; the optimizer keeps the fresh state made above.
-            try model.loadCheckpoint(from: source)
+            try model.initializeWeights(from: source)
         }
         // The time budget in seconds of training over the whole run.
         let timeBudget = c.timeBudget.map { c.resume && c.timeBudgetAdds ? trainBefore + $0 : $0 }
@@ -360,7 +360,19 @@ public final class TrainingEngine<Model: TrainableModel> {
             throw interrupted
         }
         if !stoppedEarly && (log.evaluationRows.last?.step != step || step == 0) { try evaluateAndSave() }
-        if let plotter, !log.rows.isEmpty { try plotter("\(task.label) loss", log, plotPath) }
+        if let plotter, !log.rows.isEmpty {
+            // Too few log rows for a curve (a run shorter than two --log-every windows): the plot
+            // shows this process's loss of every step instead, with the evaluations as they are.
+            var plotted = log
+            if log.rows.filter({ !$0.trainLoss.isNaN }).count < 2 && stepLosses.count >= 2 {
+                let first = step - stepLosses.count
+                plotted.rows = stepLosses.enumerated().map {
+                    TrainingLogRow(step: first + $0.offset + 1, trainLoss: $0.element, metrics: metricNames.map { _ in .nan },
+                                   itemsPerSecond: .nan, seconds: .nan)
+                } + log.evaluationRows.map { var r = $0; r.trainLoss = .nan; return r }
+            }
+            try plotter("\(task.label) loss", plotted, plotPath)
+        }
         let bpe = max(1, task.data.batchesPerEpoch)
         var summary = TrainingRunSummary(
             tool: task.label, runDirectory: c.outDirectory,
