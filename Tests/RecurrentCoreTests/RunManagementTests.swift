@@ -196,6 +196,13 @@ private func scriptedEngine(_ configure: (inout TrainingConfiguration) -> Void, 
         #expect(config.tool == "linear" && config.training.steps == 8 && !config.training.overwrite && config.task == ["inputs": "2"])
     }
 
+    /// config.json of another version: absent fields keep their defaults, present ones are read.
+    @Test func configurationReadsWithMissingFields() throws {
+        let c = try JSONDecoder().decode(TrainingConfiguration.self, from: Data(#"{"steps":5,"learning_rate":0.5,"arguments":["--data","d"]}"#.utf8))
+        #expect(c.steps == 5 && c.learningRate == 0.5 && c.commandLine == ["--data", "d"])
+        #expect(c.logEvery == 10 && c.optimizer == .adam && c.epochs == nil && !c.resume)
+    }
+
     /// Resuming with several changed settings names every one of them, by option.
     @Test func resumeListsEveryChangedSetting() throws {
         let folder = EngineFolder()

@@ -160,6 +160,38 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         }
     }
 
+    /// Decodes what is present and keeps the default of every field that is absent, so the
+    /// `config.json` of a run written by another version still reads.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func read<T: Decodable>(_ key: CodingKeys, _ current: T) throws -> T { try c.decodeIfPresent(T.self, forKey: key) ?? current }
+        optimizer = try read(.optimizer, optimizer)
+        learningRate = try read(.learningRate, learningRate)
+        momentum = try read(.momentum, momentum)
+        nesterov = try read(.nesterov, nesterov)
+        weightDecay = try c.decodeIfPresent(Float.self, forKey: .weightDecay)
+        lrSchedule = try read(.lrSchedule, lrSchedule)
+        lrFloor = try read(.lrFloor, lrFloor)
+        lrDecayEvery = try c.decodeIfPresent(Int.self, forKey: .lrDecayEvery)
+        lrDecayFactor = try read(.lrDecayFactor, lrDecayFactor)
+        warmup = try read(.warmup, warmup)
+        clip = try read(.clip, clip)
+        steps = try c.decodeIfPresent(Int.self, forKey: .steps)
+        epochs = try c.decodeIfPresent(Int.self, forKey: .epochs)
+        timeBudget = try c.decodeIfPresent(Double.self, forKey: .timeBudget)
+        evalEvery = try read(.evalEvery, evalEvery)
+        seed = try read(.seed, seed)
+        threads = try read(.threads, threads)
+        outDirectory = try read(.outDirectory, outDirectory)
+        resume = try read(.resume, resume)
+        overwrite = try read(.overwrite, overwrite)
+        initFrom = try c.decodeIfPresent(String.self, forKey: .initFrom)
+        patience = try c.decodeIfPresent(Int.self, forKey: .patience)
+        logEvery = try read(.logEvery, logEvery)
+        timeBudgetAdds = try read(.timeBudgetAdds, timeBudgetAdds)
+        commandLine = try read(.commandLine, commandLine)
+    }
+
     enum CodingKeys: String, CodingKey {
         case optimizer, learningRate = "learning_rate", momentum, nesterov, weightDecay = "weight_decay"
         case lrSchedule = "lr_schedule", lrFloor = "lr_floor", lrDecayEvery = "lr_decay_every", lrDecayFactor = "lr_decay_factor"
