@@ -142,10 +142,17 @@ public enum TrainingCLI {
         }
     }
 
-    /// Removes the folder `configuration` made when nothing was written into it (`rmdir` only
-    /// removes an empty folder).
+    /// Removes the folder `configuration` made when nothing was written into it, and then
+    /// `runs/<tool>` and `runs` when they are left empty (`rmdir` only removes an empty folder).
     static func removeUnusedRunFolder() {
-        if let path = claimedRunFolder { rmdir(path); claimedRunFolder = nil }
+        guard let path = claimedRunFolder else { return }
+        claimedRunFolder = nil
+        var folder = path
+        for _ in 0..<3 {
+            guard rmdir(folder) == 0 else { return }
+            folder = (folder as NSString).deletingLastPathComponent
+            if folder.isEmpty || folder == "." || folder == "/" { return }
+        }
     }
 
     /// One line for an error: a Foundation file-system error as `<path>: <reason>`
