@@ -159,12 +159,33 @@ public final class SpeechLearner: TrainableModel {
 
     public func loadCheckpoint(from path: String) throws {
         let loaded = try SpeechCheckpoint.read(path: path)
+        // The classes first: their number is also the model's output size.
+        guard loaded.labels == checkpoint.labels else {
+            throw ModelLoadError.badMetadata(path, "the checkpoint's classes differ from this run's data")
+        }
         guard loaded.model.config == classifier.config else {
             throw ModelLoadError.badMetadata(path, "the checkpoint's model configuration differs from this run's")
         }
-        guard loaded.labels == checkpoint.labels, loaded.normalizer == checkpoint.normalizer, loaded.features == checkpoint.features else {
-            throw ModelLoadError.badMetadata(path, "the checkpoint's classes, features or statistics differ from this run's data")
+        guard loaded.normalizer == checkpoint.normalizer, loaded.features == checkpoint.features else {
+            throw ModelLoadError.badMetadata(path, "the checkpoint's features or statistics differ from this run's data")
         }
+        try loadWeights(of: loaded, from: path)
+    }
+
+    /// A new run's start (`--init-from`): the same classes, features and model; the feature
+    /// statistics are the new training data's.
+    public func initializeWeights(from path: String) throws {
+        let loaded = try SpeechCheckpoint.read(path: path)
+        guard loaded.labels == checkpoint.labels else {
+            throw ModelLoadError.badMetadata(path, "the checkpoint's classes differ from this run's data")
+        }
+        guard loaded.model.config == classifier.config, loaded.features == checkpoint.features else {
+            throw ModelLoadError.badMetadata(path, "the checkpoint's model or feature configuration differs from this run's")
+        }
+        try loadWeights(of: loaded, from: path)
+    }
+
+    private func loadWeights(of loaded: SpeechCheckpoint, from path: String) throws {
         var byName: [String: NamedTensor] = [:]
         for t in loaded.model.network.stateDict { byName[t.name] = t }
         try classifier.network.load(byName, source: path)
@@ -307,7 +328,9 @@ public enum SpeechTraining {
         }
         return TrainingTask(label: label, model: learner,
                             data: SpeechBatchSource(examples: data.train, batchSize: o.batch, seed: training.seed),
-                            evaluation: evaluation, fingerprint: TrainingFingerprint.fields(of: o), itemName: "utterances")
+                            evaluation: evaluation, fingerprint: TrainingFingerprint.fields(of: o), itemName: "utterances",
+                            dataDescription: "\(data.train.count) training, \(data.validation.count) validation and \(data.test.count) test "
+                                + "utterances, \(data.labels.count) classes")
     }
 
     /// Runs `engine` to the end, loads `best.safetensors` (chosen on validation) and evaluates
@@ -321,6 +344,7 @@ public enum SpeechTraining {
         summary.metrics["test_accuracy"] = test.accuracy
         if learner.classifier.task == .frame, let s = test.segments { summary.metrics["test_segment_accuracy"] = s.accuracy }
         if let ler = test.labelErrorRate { summary.metrics["test_label_error_rate"] = ler }
+        summary.testMetric = test.labelErrorRate == nil ? "test_accuracy" : "test_label_error_rate"
         return SpeechRunReport(summary: summary, test: test, task: learner.classifier.task, labels: data.labels)
     }
 

@@ -174,6 +174,20 @@ public final class FrameLearner: TrainableModel {
         }
         try model.network.load(Dictionary(loaded.network.stateDict.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }), source: path)
     }
+
+    /// A new run's start (`--init-from`): the same classes, features and model; the feature
+    /// statistics are the new training data's.
+    public func initializeWeights(from path: String) throws {
+        let loaded = try FrameModel.load(path: path)
+        guard loaded.info.classNames == model.info.classNames else {
+            throw FrameError.invalidCheckpoint(path: path, reason: "its classes (\(loaded.info.classNames.joined(separator: ", "))) differ from this run's "
+                                               + "(\(model.info.classNames.joined(separator: ", ")))")
+        }
+        guard loaded.info.features == model.info.features, loaded.info.model == model.info.model else {
+            throw FrameError.invalidCheckpoint(path: path, reason: "its features or model differ from this run's")
+        }
+        try model.network.load(Dictionary(loaded.network.stateDict.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }), source: path)
+    }
 }
 
 /// What a frame-classify run achieved: the engine's summary, with the test set's figures added
@@ -265,7 +279,9 @@ public final class FrameTrainingRun {
         learner.metadata[FrameTestSplit.metadataKey] = FrameTestSplit(data: URL(fileURLWithPath: o.dataPath).standardizedFileURL.path,
                                                                       testFraction: o.testFraction, seed: training.seed).json
         let task = TrainingTask(label: label, model: learner, data: data, evaluation: evaluation,
-                                fingerprint: TrainingFingerprint.fields(of: o), itemName: "examples")
+                                fingerprint: TrainingFingerprint.fields(of: o), itemName: o.rows ? "sequences" : "clips",
+                                dataDescription: "\(train.count) training, \(validation.count) validation and \(split.test.examples.count) test "
+                                    + "\(o.rows ? "images" : "clips"), \(info.classNames.count) classes")
         self.options = o
         self.features = features
         self.train = train
@@ -291,6 +307,7 @@ public final class FrameTrainingRun {
         summary.metrics["test_accuracy"] = bestTest.accuracy
         summary.metrics["last_test_accuracy"] = lastTest.accuracy
         summary.metrics["test_count"] = Double(bestTest.count)
+        summary.testMetric = "test_accuracy"
         return FrameTrainingReport(summary: summary, test: bestTest, lastTest: lastTest)
     }
 }

@@ -295,7 +295,9 @@ public enum Seq2SeqTraining {
             try Self.evaluate(bundle, validation, lossBatches: lossBatches)
         }
         let task = TrainingTask(label: label, model: Seq2SeqLearner(bundle: bundle, teacherForcing: o.teacherForcing), data: data,
-                                evaluation: evaluation, fingerprint: TrainingFingerprint.fields(of: o), itemName: "tokens")
+                                evaluation: evaluation, fingerprint: TrainingFingerprint.fields(of: o), itemName: "tokens",
+                                dataDescription: "\(prepared.split.train.count) training, \(prepared.split.validation.count) validation and "
+                                    + "\(prepared.split.test.count) test pairs, vocabularies \(prepared.sourceVocabulary.count)/\(prepared.targetVocabulary.count)")
         return Prepared(task: task, data: prepared, splitNote: splitNote(o, seed: training.seed))
     }
 
@@ -376,6 +378,7 @@ public enum Seq2SeqTraining {
             test = t
             result.metrics["test_exact_match"] = t
             result.metrics["test_pairs"] = Double(split.test.count)
+            result.testMetric = "test_exact_match"
         }
         return Outcome(summary: result, testExactMatch: test, testPairs: split.test.count)
     }

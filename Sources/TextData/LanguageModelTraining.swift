@@ -100,11 +100,12 @@ public final class LanguageModelLearner: TrainableModel {
 
     public func loadCheckpoint(from path: String) throws {
         let loaded = try LanguageModelCheckpoint.load(path: path, threads: 1)
-        guard loaded.model.config == model.config else {
-            throw ModelLoadError.badMetadata(path, "the checkpoint's model configuration differs from this run's")
-        }
+        // The vocabulary first: it also sets the model's input and output sizes.
         guard loaded.vocabulary == vocabulary else {
             throw ModelLoadError.badMetadata(path, "the checkpoint's vocabulary differs from this run's data")
+        }
+        guard loaded.model.config == model.config else {
+            throw ModelLoadError.badMetadata(path, "the checkpoint's model configuration differs from this run's")
         }
         var byName: [String: NamedTensor] = [:]
         for t in loaded.model.stateDict { byName[t.name] = t }
@@ -159,7 +160,10 @@ public enum LanguageModelTraining {
             text = d.text
             source = d.description
         }
-        let vocab = Vocabulary.build(from: text, level: o.level, minCount: o.minCount)
+        // A new run from a checkpoint (--init-from) reads the text with the checkpoint's
+        // vocabulary: characters it lacks are refused by name, words it lacks become <unk>.
+        let vocab = try training.initFrom.map { try LanguageModelCheckpoint.load(path: $0, threads: 1).vocabulary }
+            ?? Vocabulary.build(from: text, level: o.level, minCount: o.minCount)
         let ids = try vocab.encode(text, source: source)
         let split = try DataSplit(ids: ids, validationFraction: o.valFraction, source: source)
         let data: any BatchSource<TokenBatch>
@@ -192,6 +196,8 @@ public enum LanguageModelTraining {
         } : nil
         return TrainingTask(label: label, model: learner, data: data, evaluation: evaluation,
                             fingerprint: TrainingFingerprint.fields(of: o), itemName: "tokens",
+                            dataDescription: "\(split.train.count) training and \(split.validation.count) validation tokens from \(source), "
+                                + "vocabulary \(vocab.count)",
                             afterStep: o.sampleEverySteps.map { stepSampler(every: $0, length: o.sampleLength, model: model, vocabulary: vocab) }
                                 ?? o.sampleEvery.map { sampler(every: $0, length: o.sampleLength, model: model, vocabulary: vocab) })
     }

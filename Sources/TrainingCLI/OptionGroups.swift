@@ -17,13 +17,13 @@ public struct PrecisionOption: ParsableArguments {
     }
 }
 
-/// Where a run reads and writes, its seed, threads and precision: `--data --out --val-fraction
-/// --seed --threads --precision --resume --verbose`. Options without a value take the tool's
-/// default (`TrainingDefaults`).
+/// Where a run reads and writes, its seed, threads and precision: `--data --out --resume
+/// --overwrite --init-from --val-fraction --seed --threads --precision --log-every --verbose`.
+/// Options without a value take the tool's default (`TrainingDefaults`).
 public struct RunOptions: ParsableArguments {
     @Option(help: "Training data: a file or folder (what it holds depends on the tool).")
     public var data: String?
-    @Option(help: "Output folder for checkpoints, log.csv and loss.png.")
+    @Option(help: "Run folder for config.json, checkpoints, log.csv, loss.png and TensorBoard events (default: a new runs/<tool>/<YYYYMMDD-HHMMSS>).")
     public var out: String?
     @Option(name: .customLong("val-fraction"), help: "Share of the training data held out for validation (0 = none).")
     public var valFraction: Double?
@@ -32,8 +32,15 @@ public struct RunOptions: ParsableArguments {
     @Option(help: "Data-parallel threads (batch shards); default: all cores.")
     public var threads: Int?
     @OptionGroup public var precision: PrecisionOption
-    @Flag(help: "Continue the run saved in --out (weights, optimizer, schedule, data position), bit-identically.")
-    public var resume = false
+    @Option(help: ArgumentHelp("Continue the run in DIR with its saved settings (weights, optimizer, schedule, data position), bit-identically; "
+                               + "--time-budget then adds seconds, --steps and --epochs count the whole run.", valueName: "DIR"))
+    public var resume: String?
+    @Flag(help: "Replace the run held in --out.")
+    public var overwrite = false
+    @Option(name: .customLong("init-from"), help: ArgumentHelp("Start from this checkpoint's weights (same architecture and vocabulary or classes) with fresh optimizer state.", valueName: "CHECKPOINT"))
+    public var initFrom: String?
+    @Option(name: .customLong("log-every"), help: "A log.csv row and TensorBoard points every N steps (default 10).")
+    public var logEvery: Int?
     @Flag(help: "Print a line about the machine before training.")
     public var verbose = false
 
@@ -103,6 +110,8 @@ public struct BudgetOptions: ParsableArguments {
     public var timeBudget: Double?
     @Option(name: .customLong("eval-every"), help: "Evaluate and write checkpoints every N steps (and at the end); 0 = only at the end.")
     public var evalEvery: Int?
+    @Option(help: "Stop after N evaluations without a better validation metric (best.safetensors keeps the best).")
+    public var patience: Int?
 
     public init() {}
 }

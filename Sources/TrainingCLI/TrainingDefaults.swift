@@ -2,7 +2,10 @@ import RecurrentCore
 
 /// A tool's defaults for the shared options it was not given.
 public struct TrainingDefaults: Sendable {
-    public var out: String
+    /// The tool's name: new run folders are `runsRoot/<tool>/<YYYYMMDD-HHMMSS>[-N]`.
+    public var tool: String
+    /// Where new run folders go.
+    public var runsRoot = "runs"
     public var valFraction: Double = 0.1
     public var seed: UInt64 = 0
     public var cell: CellKind = .lstm
@@ -22,6 +25,6 @@ public struct TrainingDefaults: Sendable {
     public var epochs: Int? = 1
     public var evalEvery = 250
 
-    /// Defaults writing into `out`.
-    public init(out: String) { self.out = out }
+    /// Defaults of `tool`.
+    public init(tool: String) { self.tool = tool }
 }

@@ -88,7 +88,7 @@ struct Generate: ParsableCommand {
 
 /// frame-classify's defaults for the shared training options.
 let frameDefaults: TrainingDefaults = {
-    var d = TrainingDefaults(out: "runs/frame-classify")
+    var d = TrainingDefaults(tool: "frame-classify")
     d.seed = 1; d.layers = 1; d.hidden = 128; d.batch = 64; d.clip = 5
     d.lrSchedule = .cosine; d.lrFloor = 0.02; d.epochs = 10
     return d
@@ -99,7 +99,7 @@ struct Train: ParsableCommand {
         abstract: "Train a classifier; prints a JSON summary as the last line.",
         discussion: "Defaults: --cell lstm --layers 1 --hidden 128 --dropout 0 --optimizer adam --lr 2e-3 --lr-schedule cosine "
             + "--lr-floor 0.02 --clip 5 --batch 64 --epochs 10 --eval-every (one epoch) --val-fraction 0.1 --test-fraction 0.2 "
-            + "--seed 1 --out runs/frame-classify. best.safetensors is chosen on the validation share of the training data; "
+            + "--seed 1 --log-every 10; a new run folder runs/frame-classify/<YYYYMMDD-HHMMSS> unless --out or --resume is given. best.safetensors is chosen on the validation share of the training data; "
             + "the test set is evaluated once, at the end.")
     @OptionGroup var runOptions: RunOptions
     @OptionGroup var model: ModelOptions

@@ -18,7 +18,7 @@ struct LMTrain: ParsableCommand {
 
 /// lm-train's defaults for the shared training options.
 let lmDefaults: TrainingDefaults = {
-    var d = TrainingDefaults(out: "runs/lm")
+    var d = TrainingDefaults(tool: "lm-train")
     d.layers = 2; d.hidden = 256; d.batch = 32; d.clip = 5; d.lrFloor = 0.1; d.evalEvery = 250
     return d
 }()
@@ -37,7 +37,7 @@ struct Train: ParsableCommand {
         abstract: "Train a language model on UTF-8 text.",
         discussion: "Defaults: --cell lstm --layers 2 --hidden 256 --dropout 0 --optimizer adam --lr 2e-3 (sgd 1.0) "
             + "--lr-schedule constant --lr-floor 0.1 --clip 5 --batch 32 --epochs 1 --eval-every 250 --val-fraction 0.1 "
-            + "--seed 0 --out runs/lm.")
+            + "--seed 0 --log-every 10; a new run folder runs/lm-train/<YYYYMMDD-HHMMSS> unless --out or --resume is given.")
     @OptionGroup var runOptions: RunOptions
     @OptionGroup var model: ModelOptions
     @OptionGroup var optimization: OptimizationOptions
@@ -78,7 +78,7 @@ struct Demo: ParsableCommand {
         discussion: "Fixed steps, seed and batch shards: every machine with the same kernels prints the same samples and "
             + "figures; a slower machine only takes longer (about a minute on 2 cores).")
     @Option(help: "Training steps.") var steps: Int = 750
-    @Option(help: "Output folder for checkpoints, log.csv and loss.png.") var out: String = "runs/lm-demo"
+    @Option(help: "Run folder (default: a new runs/lm-train/<YYYYMMDD-HHMMSS>).") var out: String?
 
     func validate() throws {
         guard steps >= 1 else { throw ValidationError("--steps: must be at least 1 (got \(steps))") }
@@ -94,7 +94,7 @@ struct Demo: ParsableCommand {
             training.steps = steps; training.epochs = nil
             training.evalEvery = 250
             training.threads = 2
-            training.outDirectory = out
+            training.outDirectory = try out ?? RunFolder.createNew(root: "runs/lm-train")
             let corpus = DefaultCorpus.load()
             TrainingCLI.printError("lm-train demo: 2x256 LSTM on \(corpus.description) for \(steps) steps")
             let summary = try train(o, training)

@@ -41,7 +41,7 @@ func r6(_ x: Double) -> Double { (x * 1e6).rounded() / 1e6 }
 
 /// speech-classify's defaults for the shared training options.
 let speechDefaults: TrainingDefaults = {
-    var d = TrainingDefaults(out: "speech-run")
+    var d = TrainingDefaults(tool: "speech-classify")
     d.seed = 1; d.layers = 1; d.hidden = 128; d.learningRate = 3e-3; d.lrSchedule = .cosine; d.lrFloor = 0.05
     d.clip = 5; d.batch = 32; d.epochs = 20; d.evalEvery = 0
     return d
@@ -95,7 +95,7 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a classifier; prints progress on standard error and a JSON summary as the last line.",
         discussion: "Defaults: --cell lstm --layers 1 --hidden 128 --dropout 0 --optimizer adam --lr 3e-3 --lr-schedule cosine "
-            + "--lr-floor 0.05 --clip 5 --batch 32 --epochs 20 --val-fraction 0.1 --seed 1 --out speech-run; "
+            + "--lr-floor 0.05 --clip 5 --batch 32 --epochs 20 --val-fraction 0.1 --seed 1 --log-every 10; a new run folder runs/speech-classify/<YYYYMMDD-HHMMSS> unless --out or --resume is given; "
             + "validation once per epoch unless --eval-every is given.")
     @OptionGroup var runOptions: RunOptions
     @OptionGroup var model: ModelOptions
@@ -274,8 +274,8 @@ struct Demo: ParsableCommand {
         abstract: "Short training run: FSDD from $RNN_DATA_DIR/fsdd/recordings when present, else a small espeak-ng digit set.",
         discussion: "Fixed steps, seed and batch shards: the same data gives the same figures on every machine with the same "
             + "kernels; a slower machine only takes longer.")
-    @Option(help: "Output folder.")
-    var out: String = "speech-demo"
+    @Option(help: "Run folder (default: a new runs/speech-classify/<YYYYMMDD-HHMMSS>).")
+    var out: String?
     @Option(help: "Training steps (batches of 32 files).")
     var steps: Int = 1500
 
@@ -285,6 +285,7 @@ struct Demo: ParsableCommand {
 
     func run() throws {
         try TrainingCLI.failing("speech-classify") {
+            let out = try out ?? RunFolder.createNew(root: "runs/speech-classify")
             var o = SpeechTrainingOptions()
             o.hidden = 64; o.bidirectional = true
             if let dir = ProcessInfo.processInfo.environment["RNN_DATA_DIR"],

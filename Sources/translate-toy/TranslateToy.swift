@@ -38,7 +38,7 @@ struct TranslateToy: ParsableCommand {
 
 /// translate-toy's defaults for the shared training options.
 let translateDefaults: TrainingDefaults = {
-    var d = TrainingDefaults(out: "translate-run")
+    var d = TrainingDefaults(tool: "translate-toy")
     d.seed = 1; d.layers = 1; d.hidden = 128; d.batch = 64; d.learningRate = 3e-3
     d.lrSchedule = .cosine; d.lrFloor = 0.05; d.clip = 5; d.evalEvery = 250
     return d
@@ -82,7 +82,7 @@ struct Train: ParsableCommand {
             + "step (× --lr-decay-factor every --lr-decay-every steps). "
             + "Defaults: --cell lstm --layers 1 --hidden 128 "
             + "--dropout 0 --optimizer adam --lr 3e-3 --lr-schedule cosine --lr-floor 0.05 --clip 5 --batch 64 --epochs 1 "
-            + "--eval-every 250 --val-fraction 0.1 --test-fraction 0.1 --seed 1 --threads 2 --out translate-run.")
+            + "--eval-every 250 --val-fraction 0.1 --test-fraction 0.1 --seed 1 --threads 2 --log-every 10; a new run folder runs/translate-toy/<YYYYMMDD-HHMMSS> unless --out or --resume is given.")
     @OptionGroup var runOptions: RunOptions
     @OptionGroup var model: ModelOptions
     @OptionGroup var bidirectional: BidirectionalOption
@@ -230,7 +230,7 @@ struct Demo: ParsableCommand {
         discussion: "Fixed steps, seed and batch shards: every machine with the same kernels prints the same figures; "
             + "a slower machine only takes longer.")
     @Option(help: "Training steps (batches of 64 pairs).") var steps: Int = 1500
-    @Option(help: "Output directory.") var out: String = "translate-demo"
+    @Option(help: "Run folder (default: a new runs/translate-toy/<YYYYMMDD-HHMMSS>).") var out: String?
 
     func validate() throws {
         guard steps >= 1 else { throw ValidationError("--steps: must be at least 1 (got \(steps))") }
@@ -244,7 +244,9 @@ struct Demo: ParsableCommand {
             var training = TrainingConfiguration()
             training.learningRate = 3e-3; training.lrSchedule = .cosine; training.lrFloor = 0.05; training.clip = 5
             training.steps = steps; training.epochs = nil; training.evalEvery = 500; training.seed = 7
-            training.threads = 2; training.outDirectory = out
+            training.threads = 2
+            let out = try out ?? RunFolder.createNew(root: "runs/translate-toy")
+            training.outDirectory = out
             let json = try train(o, training)
             let bundle = try Seq2SeqCheckpoint.load(path: out + "/best.safetensors")
             let examples = ["Tuesday, March 3 1987", "03/04/21", "the 1st of December, 1999", "JUL 14, 2049", "9.11.2001"]

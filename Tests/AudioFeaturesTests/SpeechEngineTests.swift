@@ -75,10 +75,10 @@ import Testing
             } catch { return "\(error)" }
         }
         let hidden = refusal { $0.hidden = 7 }
-        #expect(hidden == "\(out)/last.train.safetensors: cannot --resume: setting 'hidden' was 6 in the saved run, now 7; "
-                + "use the same settings or another --out", "\(hidden)")
-        #expect(refusal { $0.valFraction = 0.3 }.contains("setting 'val_fraction' was 0.2"))
-        #expect(refusal { $0.split = "official" }.contains("setting 'split' was random:3:0.25"))
+        #expect(hidden == "\(out): cannot --resume: this setting differs from the saved run: --hidden (was 6, now 7); leave it out to "
+                + "continue the run, or start a new one (--init-from \(out)/best.safetensors to start from its weights)", "\(hidden)")
+        #expect(refusal { $0.valFraction = 0.3 }.contains("--val-fraction (was 0.2, now 0.3)"))
+        #expect(refusal { $0.split = "official" }.contains("--split (was random:3:0.25, now official)"))
         #expect(try Data(contentsOf: URL(fileURLWithPath: out + "/last.safetensors")) == before)
     }
 }
@@ -104,7 +104,11 @@ struct SpeechCommandLineTests {
         let data = dir.path + "/data"
         let full = try runProcess(tool, trainArguments(data, out: dir.path + "/full"))
         #expect(full.status == 0, "\(full.stderr)")
-        #expect(full.stdout.split(separator: "\n").last?.hasPrefix("{\"steps\":400,") == true, "\(full.stdout)")
+        let summary = try JSONSerialization.jsonObject(with: Data((full.stdout.split(separator: "\n").last ?? "").utf8)) as? [String: Any]
+        #expect(summary?["steps"] as? Int == 400 && summary?["tool"] as? String == "speech-classify", "\(full.stdout)")
+        #expect(Set(summary?.keys.map { $0 } ?? []) == Set(TrainingRunSummary.keys))
+        #expect((summary?["test_metric"] as? [String: Any])?["name"] as? String == "test_accuracy")
+        #expect((summary?["throughput"] as? [String: Any])?["unit"] as? String == "utterances/s")
 
         let out = dir.path + "/split"
         let r = try runInterrupted(tool, trainArguments(data, out: out), signal: signal)
@@ -112,12 +116,12 @@ struct SpeechCommandLineTests {
         #expect(r.stdout.isEmpty)
         let last = r.stderr.split(separator: "\n").last.map(String.init) ?? ""
         let name = signal == SIGINT ? "SIGINT" : "SIGTERM"
-        #expect(last.hasPrefix("speech-classify: \(out): stopped by \(name) after step ") && last.hasSuffix("with --resume to continue"), "\(last)")
+        #expect(last.hasPrefix("speech-classify: \(out): stopped by \(name) after step ") && last.hasSuffix("continue with --resume \(out)"), "\(last)")
         let stateStep = try SafeTensors.read(path: out + "/last.train.safetensors").metadata["step"]
         #expect(try SafeTensors.read(path: out + "/last.safetensors").metadata["step"] == stateStep)
         #expect(Int(stateStep ?? "") ?? 400 < 400)
 
-        let resumed = try runProcess(tool, trainArguments(data, out: out) + ["--resume"])
+        let resumed = try runProcess(tool, trainArguments(data, out: out) + ["--resume", out])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         let x = try SafeTensors.read(path: dir.path + "/full/last.safetensors")
         let y = try SafeTensors.read(path: out + "/last.safetensors")
@@ -173,7 +177,7 @@ struct SpeechCommandLineTests {
         #expect(r.stdout.isEmpty)
         let errorLines = r.stderr.split(separator: "\n").filter {
             $0.hasPrefix("speech-classify: ") && !$0.contains("extracting") && !$0.contains(" files (split")
-                && !$0.hasPrefix("speech-classify: warning: ")
+                && !$0.hasPrefix("speech-classify: warning: ") && !$0.hasPrefix("speech-classify: run folder ") && !$0.contains(" parameters; ")
         }
         #expect(errorLines.count == 1 && errorLines[0].hasPrefix("speech-classify: training diverged"), "\(r.stderr)")
         let last = try SafeTensors.read(path: out + "/last.safetensors")

@@ -112,8 +112,8 @@ private func writeSmallShapes(_ root: String, perClass: Int = 6, frames: Int = 4
             _ = try quietRun(o, training(tmp.sub("run"), steps: 6, resume: true))
             Issue.record("resume with another --shift was accepted")
         } catch {
-            #expect("\(error)" == "\(tmp.sub("run"))/last.train.safetensors: cannot --resume: setting 'shift' was 1 in the saved run, "
-                    + "now 2; use the same settings or another --out")
+            #expect("\(error)" == "\(tmp.sub("run")): cannot --resume: this setting differs from the saved run: --shift (was 1, now 2); "
+                    + "leave it out to continue the run, or start a new one (--init-from \(tmp.sub("run"))/best.safetensors to start from its weights)")
         }
         o = options(tmp.sub("d"))
         o.valFraction = 0.2
@@ -121,7 +121,7 @@ private func writeSmallShapes(_ root: String, perClass: Int = 6, frames: Int = 4
             _ = try quietRun(o, training(tmp.sub("run"), steps: 6, resume: true))
             Issue.record("resume with another --val-fraction was accepted")
         } catch {
-            #expect("\(error)".contains("setting 'val_fraction' was 0.1"), "\(error)")
+            #expect("\(error)".contains("--val-fraction (was 0.1, now 0.2)"), "\(error)")
         }
         #expect(fileContents(under: tmp.sub("run")) == before)
     }
@@ -148,7 +148,10 @@ struct FrameCommandLineTests {
         let full = try runProcess(tool, trainArguments(tmp.sub("d"), out: tmp.sub("full")))
         #expect(full.status == 0, "\(full.stderr)")
         let summary = try JSONSerialization.jsonObject(with: Data((full.stdout.split(separator: "\n").last ?? "").utf8)) as? [String: Any]
-        #expect(summary?["steps"] as? Int == 400 && summary?["val_metric"] as? String == "val_accuracy")
+        #expect(summary?["steps"] as? Int == 400 && (summary?["val_metric"] as? [String: Any])?["name"] as? String == "val_accuracy")
+        #expect(Set(summary?.keys.map { $0 } ?? []) == Set(TrainingRunSummary.keys))
+        #expect((summary?["test_metric"] as? [String: Any])?["name"] as? String == "test_accuracy")
+        #expect((summary?["throughput"] as? [String: Any])?["unit"] as? String == "clips/s")
         #expect((summary?["metrics"] as? [String: Any])?["test_accuracy"] != nil)
 
         let out = tmp.sub("split")
@@ -157,13 +160,13 @@ struct FrameCommandLineTests {
         #expect(r.stdout.isEmpty)
         let last = r.stderr.split(separator: "\n").last.map(String.init) ?? ""
         let name = signal == SIGINT ? "SIGINT" : "SIGTERM"
-        #expect(last.hasPrefix("frame-classify: \(out): stopped by \(name) after step ") && last.hasSuffix("with --resume to continue"),
+        #expect(last.hasPrefix("frame-classify: \(out): stopped by \(name) after step ") && last.hasSuffix("continue with --resume \(out)"),
                 "\(last)")
         let stateStep = try SafeTensors.read(path: out + "/last.train.safetensors").metadata["step"]
         #expect(try SafeTensors.read(path: out + "/last.safetensors").metadata["step"] == stateStep)
         #expect(Int(stateStep ?? "") ?? 400 < 400)
 
-        let resumed = try runProcess(tool, trainArguments(tmp.sub("d"), out: out) + ["--resume"])
+        let resumed = try runProcess(tool, trainArguments(tmp.sub("d"), out: out) + ["--resume", out])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         let x = try SafeTensors.read(path: tmp.sub("full/last.safetensors")), y = try SafeTensors.read(path: out + "/last.safetensors")
         #expect(x.tensors == y.tensors)
@@ -234,15 +237,15 @@ struct FrameCommandLineTests {
         try writeSmallShapes(tmp.sub("d"))
         let out = tmp.sub("run")
         #expect(try runProcess(tool, trainArguments(tmp.sub("d"), out: out, steps: 6)).status == 0)
-        let args = trainArguments(tmp.sub("d"), out: out, steps: 12).map { $0 == "8" ? "9" : $0 } + ["--resume"]
+        let args = trainArguments(tmp.sub("d"), out: out, steps: 12).map { $0 == "8" ? "9" : $0 } + ["--resume", out]
         let r = try runProcess(tool, args)
         #expect(r.status == 1)
         #expect(r.stdout.isEmpty)
         // After the loading lines, one line says why.
         let lines = r.stderr.split(separator: "\n")
         #expect(lines.filter { $0.contains("resume") }.count == 1)
-        #expect(lines.last.map(String.init) == "frame-classify: \(out)/last.train.safetensors: cannot --resume: setting 'hidden' was 8 in the saved run, "
-                + "now 9; use the same settings or another --out")
+        #expect(lines.last.map(String.init)?.hasPrefix("frame-classify: \(out): cannot --resume: ") == true
+                && lines.last?.contains("--hidden (was 8, now 9)") == true, "\(r.stderr)")
     }
 
     /// Bad options and data end with one line `frame-classify: <option or file>: <what>` and exit 1.

@@ -22,7 +22,7 @@ private func loadShapes(_ root: String) throws -> FrameSplit {
         o.hidden = 24; o.projection = 16
         var t = TrainingConfiguration()
         t.epochs = 12; t.learningRate = 1e-2; t.lrSchedule = .cosine; t.lrFloor = 0.02; t.seed = 1; t.threads = 2
-        t.outDirectory = tmp.sub("run")
+        t.outDirectory = tmp.sub("run"); t.logEvery = 9
         let start = Date()
         let (report, run) = try quietRun(o, t, evalEveryEpoch: true)
         #expect(Date().timeIntervalSince(start) < 30)
@@ -34,7 +34,7 @@ private func loadShapes(_ root: String) throws -> FrameSplit {
         // Outputs exist and the log has a header plus one line per epoch.
         let log = try String(contentsOfFile: tmp.sub("run/log.csv"), encoding: .utf8).split(separator: "\n")
         #expect(log.count == 13)
-        #expect(log.first == "step,train_loss,val_loss,val_accuracy,examples_per_s,seconds")
+        #expect(log.first == "step,train_loss,lr,grad_norm,val_loss,val_accuracy,clips_per_s,seconds")
         #expect(log.dropFirst().map { Int($0.split(separator: ",")[0]) } == (1...12).map { $0 * 9 })
         for file in ["best.safetensors", "last.safetensors", "loss.png"] {
             #expect(FileManager.default.fileExists(atPath: tmp.sub("run/" + file)), "\(file) missing")
@@ -46,7 +46,7 @@ private func loadShapes(_ root: String) throws -> FrameSplit {
         #expect(eval.confusion.counts.flatMap { $0 }.reduce(0, +) == 48)
         #expect((0..<6).reduce(0) { $0 + eval.confusion.counts[$1][$1] } == eval.correct)
         // best.safetensors is the model of the best validation accuracy in the log (first of ties).
-        let accuracies = log.dropFirst().map { Double($0.split(separator: ",")[3])! }
+        let accuracies = log.dropFirst().map { Double($0.split(separator: ",")[5])! }
         let bestRow = accuracies.firstIndex(of: accuracies.max()!)!
         #expect(report.summary.bestStep == (bestRow + 1) * 9)
         let best = try FrameModel.load(path: tmp.sub("run/best.safetensors"))

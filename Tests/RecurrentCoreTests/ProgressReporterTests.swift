@@ -167,3 +167,28 @@ private func makeReporter(
     #expect(ProgressReporter.formatRate(12345.4) == "12345")
     #expect(ProgressReporter.formatRate(7.5) == "7.5")
 }
+
+/// The time budget counts training only: with half of the wall time spent in evaluations, the
+/// ETA is what is left of the budget stretched by that ratio; a resumed run counts the budget
+/// it used before. The unit is the tool's.
+@Test func timeBudgetETACountsTrainingTimeOnly() throws {
+    let clock = ManualClock()
+    let capture = Capture()
+    // 30 s of the 100 s budget were used by the run before it was resumed.
+    let progress = ProgressReporter(totalSteps: 100_000, timeBudget: 100, label: "fc", isTTY: false, interval: .steps(1),
+                                    lineWidth: 200, unit: "clips", timeUsedBefore: 30, clock: { clock.now },
+                                    output: { capture.pieces.append($0) })
+    // Each step: 1 s of training, then 1 s of evaluation; after 10 steps 40 s of budget are used.
+    for step in 1...10 {
+        clock.now += 1
+        try progress.update(step: step, loss: 1, tokens: 8, budgetUsed: 30 + Double(step))
+        clock.now += 1
+    }
+    clock.now += 1
+    try progress.update(step: 11, loss: 1, tokens: 8, budgetUsed: 41)
+    let last = capture.lines.filter { !$0.isEmpty }.last ?? ""
+    // 59 s of budget left, at 2 s of wall time per training second (21 s elapsed for 11 s
+    // trained, about 1.91): about 113 s, far sooner than the 100,000 steps would end.
+    #expect(last.contains("step 11/100000") && last.contains("clips/s"), "\(last)")
+    #expect(last.contains("eta 1m53s"), "\(last)")
+}

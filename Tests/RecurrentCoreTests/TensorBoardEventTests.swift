@@ -4,7 +4,7 @@ import Testing
 
 /// An independent reader of TFRecord event files, written from the format definitions:
 /// CRC-32C computed bit by bit (no table), protocol-buffer fields decoded generically.
-private enum EventFileReader {
+enum EventFileReader {
     static func crc32c(_ bytes: ArraySlice<UInt8>) -> UInt32 {
         var crc: UInt32 = 0xFFFF_FFFF
         for b in bytes {

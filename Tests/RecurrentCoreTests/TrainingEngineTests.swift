@@ -135,7 +135,7 @@ func linearEngine(_ configure: (inout TrainingConfiguration) -> Void, out: Strin
         #expect(abs(s.epochs - 7.0 / 5) < 1e-12)
         // Evaluations at 4 and at the end (7).
         let log = try String(contentsOfFile: a.logPath, encoding: .utf8).split(separator: "\n")
-        #expect(log.first == "step,train_loss,val_loss,score,items_per_s,seconds")
+        #expect(log.first == "step,train_loss,lr,grad_norm,val_loss,score,items_per_s,seconds")
         #expect(log.dropFirst().map { $0.split(separator: ",")[0] } == ["4", "7"])
         // 2 epochs of 5 batches.
         let (b, _) = linearEngine({ $0.epochs = 2 }, out: folder.path + "/b")
@@ -165,8 +165,8 @@ func linearEngine(_ configure: (inout TrainingConfiguration) -> Void, out: Strin
             #expect(s.bestStep == 60 && best.metadata["step"] == "60")
             #expect(s.validationMetric == (direction == .lowerIsBetter ? "val_loss" : "score"))
             let json = try JSONSerialization.jsonObject(with: Data(s.json.utf8)) as? [String: Any]
-            #expect(Set(json?.keys.map { $0 } ?? []) == ["steps", "epochs", "seconds", "train_seconds", "train_loss", "items_per_s", "items",
-                                                        "val_metric", "val", "best_val", "best_step", "ranks", "allreduce_seconds", "wait_seconds", "metrics", "checkpoint"])
+            #expect(Set(json?.keys.map { $0 } ?? []) == Set(TrainingRunSummary.keys))
+            #expect(json?["tool"] as? String == "linear" && json?["run_dir"] as? String == engine.configuration.outDirectory)
         }
     }
 
@@ -241,7 +241,7 @@ func linearEngine(_ configure: (inout TrainingConfiguration) -> Void, out: Strin
         let logA = try String(contentsOfFile: full.logPath, encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",")[0] }
         let logB = try String(contentsOfFile: second.logPath, encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",")[0] }
         // The resumed log keeps the first part's rows: 4 and its final 6, then 8, 12 and the end.
-        #expect(logA == ["step", "4", "8", "12", "13"] && logB == ["step", "4", "6", "8", "12", "13"])
+        #expect(logA == ["step", "4", "8", "10", "12", "13"] && logB == ["step", "4", "6", "8", "10", "12", "13"])
     }
 
     @Test func resumeRefusesADifferentSetting() throws {
@@ -251,7 +251,9 @@ func linearEngine(_ configure: (inout TrainingConfiguration) -> Void, out: Strin
         _ = try first.run()
         let before = try Data(contentsOf: URL(fileURLWithPath: folder.path + "/last.train.safetensors"))
         let (second, _) = linearEngine({ $0.steps = 8; $0.resume = true; $0.clip = 1 }, out: folder.path)
-        #expect(throws: TrainingResumeError.configurationDiffers(path: second.statePath, field: "clip", saved: "5", now: "1")) { try second.run() }
+        #expect(throws: TrainingResumeError.settingsDiffer(path: folder.path, differences: [.init(field: "clip", saved: "5", now: "1")])) {
+            try second.run()
+        }
         // The refused resume left the run as it was.
         #expect(before == (try Data(contentsOf: URL(fileURLWithPath: folder.path + "/last.train.safetensors"))))
         // A longer budget alone is allowed with a constant rate.
@@ -261,17 +263,20 @@ func linearEngine(_ configure: (inout TrainingConfiguration) -> Void, out: Strin
         #expect(throws: TrainingResumeError.nothingToResume(path: folder.path + "/nothing")) { try none.run() }
     }
 
-    /// A cosine schedule runs over the budget: resuming with another budget would change every
-    /// later rate, so it is refused naming the horizon.
-    @Test func resumeRefusesAnotherHorizonForABudgetSchedule() throws {
+    /// A cosine schedule runs over the budget: a resumed run with a longer budget keeps the saved
+    /// run's horizon, so the steps beyond it run at the schedule's final rate (the floor).
+    @Test func resumeWithALongerBudgetKeepsTheScheduleHorizon() throws {
         let folder = EngineFolder()
         defer { folder.cleanUp() }
-        let (first, _) = linearEngine({ $0.steps = 4; $0.lrSchedule = .cosine }, out: folder.path)
+        let setup: (inout TrainingConfiguration) -> Void = { $0.lrSchedule = .cosine; $0.lrFloor = 0.25; $0.learningRate = 0.4 }
+        let (first, _) = linearEngine({ setup(&$0); $0.steps = 4 }, out: folder.path)
         _ = try first.run()
-        let (longer, _) = linearEngine({ $0.steps = 8; $0.resume = true; $0.lrSchedule = .cosine }, out: folder.path)
-        #expect(throws: TrainingResumeError.configurationDiffers(path: longer.statePath, field: "schedule_horizon", saved: "4 steps", now: "8 steps")) {
-            try longer.run()
-        }
+        let (longer, _) = linearEngine({ setup(&$0); $0.steps = 8; $0.resume = true }, out: folder.path)
+        #expect(try longer.run().steps == 8)
+        let rows = TrainingLog.read(path: longer.logPath, metricNames: ["val_loss", "score"], itemName: "items").rows
+        // Steps 5 to 8 ran at 0.4 * 0.25 = 0.1, the rate the 4-step cosine ends at.
+        #expect(rows.last?.step == 8 && rows.last?.learningRate == 0.1)
+        #expect(rows.first?.step == 4 && abs((rows.first?.learningRate ?? 0) - 0.1) > 0.01)
     }
 
     @Test func nonFiniteLossStopsAndKeepsTheLastGoodCheckpoint() throws {

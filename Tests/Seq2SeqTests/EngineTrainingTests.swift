@@ -73,7 +73,7 @@ func expectSameTensors(_ a: String, _ b: String) throws {
             Issue.record("a resume with another teacher-forcing ratio was accepted")
         } catch {
             let text = "\(error)"
-            #expect(text.contains("teacher_forcing") && text.contains("0.5") && text.contains("0.75"), "\(text)")
+            #expect(text.contains("--teacher-forcing (was 0.5, now 0.75)"), "\(text)")
             #expect(!text.contains("\n"))
         }
         var wider = tinyOptions()
@@ -125,13 +125,13 @@ struct TranslateToyCommandLineTests {
         #expect(r.stdout.isEmpty)
         let last = r.stderr.split(separator: "\n").last.map(String.init) ?? ""
         let name = signal == SIGINT ? "SIGINT" : "SIGTERM"
-        #expect(last.hasPrefix("translate-toy: \(out): stopped by \(name) after step ") && last.hasSuffix("with --resume to continue"),
+        #expect(last.hasPrefix("translate-toy: \(out): stopped by \(name) after step ") && last.hasSuffix("continue with --resume \(out)"),
                 "\(last)")
         let stateStep = try SafeTensors.read(path: out + "/last.train.safetensors").metadata["step"]
         #expect(try Seq2SeqCheckpoint.load(path: out + "/last.safetensors").metadata["step"] == stateStep)
         #expect((Int(stateStep ?? "") ?? 400) < 400)
 
-        let resumed = try runProcess(tool, trainArguments(out: out) + ["--resume"])
+        let resumed = try runProcess(tool, trainArguments(out: out) + ["--resume", out])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         let x = try SafeTensors.read(path: dir + "/full/last.safetensors")
         let y = try SafeTensors.read(path: out + "/last.safetensors")
@@ -144,6 +144,10 @@ struct TranslateToyCommandLineTests {
             return (json?["metrics"] as? [String: Any])?["test_exact_match"] as? Double
         }
         #expect(test(full.stdout) != nil && test(full.stdout) == test(resumed.stdout))
+        let summary = try JSONSerialization.jsonObject(with: Data((full.stdout.split(separator: "\n").last ?? "").utf8)) as? [String: Any]
+        #expect(Set(summary?.keys.map { $0 } ?? []) == Set(TrainingRunSummary.keys) && summary?["tool"] as? String == "translate-toy")
+        #expect((summary?["test_metric"] as? [String: Any])?["name"] as? String == "test_exact_match")
+        #expect((summary?["throughput"] as? [String: Any])?["unit"] as? String == "tokens/s")
     }
 
     /// Weight decay that multiplies the weights by -9999 a step (`--optimizer sgd --lr 10
@@ -161,6 +165,7 @@ struct TranslateToyCommandLineTests {
         #expect(r.stdout.isEmpty)
         let errorLines = r.stderr.split(separator: "\n").filter {
             $0.hasPrefix("translate-toy: ") && !$0.contains(" pairs; ") && !$0.hasPrefix("translate-toy: warning: ")
+                && !$0.hasPrefix("translate-toy: run folder ") && !$0.contains(" parameters; ")
         }
         #expect(errorLines.count == 1 && errorLines.first?.hasPrefix("translate-toy: training diverged: ") == true, "\(r.stderr)")
         let line = errorLines.first.map(String.init) ?? ""

@@ -115,7 +115,7 @@ func tinyBundle(_ attention: AttentionKind = .dot) throws -> Seq2SeqBundle {
     o.cell = .gru; o.layers = 1; o.hidden = 32; o.embedding = 8; o.attention = .dot; o.batch = 32
     let dir = temporaryDirectory("e2e")
     var t = TrainingConfiguration()
-    t.learningRate = 1e-2; t.lrSchedule = .cosine; t.lrFloor = 0.05; t.steps = 300; t.evalEvery = 150
+    t.learningRate = 1e-2; t.lrSchedule = .cosine; t.lrFloor = 0.05; t.steps = 300; t.evalEvery = 150; t.logEvery = 150
     t.seed = 1; t.threads = 2; t.outDirectory = dir
     let outcome = try Seq2SeqTraining.train(options: o, training: t, configure: { $0.progressOutput = { _ in }; $0.plotter = TrainingCLI.writeLossPlot })
     #expect(outcome.summary.steps == 300)
@@ -128,12 +128,13 @@ func tinyBundle(_ attention: AttentionKind = .dot) throws -> Seq2SeqBundle {
     #expect(r.exactMatch >= 0.9, "held-out exact match \(r.exactMatch)")
     #expect(abs(r.exactMatch - (outcome.testExactMatch ?? -1)) < 1e-9)
     let log = try String(contentsOfFile: dir + "/log.csv", encoding: .utf8).split(separator: "\n")
-    #expect(log.count == 3 && log[0] == "step,train_loss,val_loss,val_exact_match,val_token_accuracy,tokens_per_s,seconds")
+    #expect(log.count == 3 && log[0] == "step,train_loss,lr,grad_norm,val_loss,val_exact_match,val_token_accuracy,tokens_per_s,seconds")
     #expect(FileManager.default.fileExists(atPath: dir + "/loss.png"))
     #expect(best.model.config.hidden == 32 && best.model.config.attention == .dot && best.metadata["task"] == "reverse")
     let json = try #require(JSONSerialization.jsonObject(with: Data(outcome.json.utf8)) as? [String: Any])
     let metrics = try #require(json["metrics"] as? [String: Any])
-    #expect(json["val_metric"] as? String == "val_exact_match" && metrics["test_pairs"] as? Double == 200)
+    #expect((json["val_metric"] as? [String: Any])?["name"] as? String == "val_exact_match" && (metrics["test_pairs"] as? NSNumber)?.intValue == 200)
+    #expect((json["test_metric"] as? [String: Any])?["name"] as? String == "test_exact_match")
     #expect(abs((metrics["test_exact_match"] as? Double ?? -1) - r.exactMatch) < 1e-6)
 }
 

@@ -314,7 +314,7 @@ func trainLanguageModel(_ o: LanguageModelTrainingOptions, _ t: TrainingConfigur
         o.dataPath = data; o.cell = .lstm; o.layers = 1; o.hidden = 24; o.embedding = 8
         o.batch = 8; o.seqLen = 16; o.valFraction = 0.1
         var t = TrainingConfiguration()
-        t.learningRate = 0.03; t.steps = 120; t.evalEvery = 40; t.seed = 0; t.threads = 2; t.outDirectory = folder.path + "/run"
+        t.learningRate = 0.03; t.steps = 120; t.evalEvery = 40; t.logEvery = 40; t.seed = 0; t.threads = 2; t.outDirectory = folder.path + "/run"
         let start = Date()
         let (s, trainer) = try trainLanguageModel(o, t)
         let seconds = Date().timeIntervalSince(start)
@@ -327,7 +327,7 @@ func trainLanguageModel(_ o: LanguageModelTrainingOptions, _ t: TrainingConfigur
 
         // Files written and readable.
         let log = try String(contentsOfFile: trainer.logPath, encoding: .utf8).split(separator: "\n")
-        #expect(log.first == "step,train_loss,val_loss,tokens_per_s,seconds")
+        #expect(log.first == "step,train_loss,lr,grad_norm,val_loss,tokens_per_s,seconds")
         #expect(log.dropFirst().map { $0.split(separator: ",").first.map(String.init) } == ["40", "80", "120"])
         let png = try Data(contentsOf: URL(fileURLWithPath: trainer.plotPath))
         #expect(Array(png.prefix(8)) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
@@ -340,13 +340,14 @@ func trainLanguageModel(_ o: LanguageModelTrainingOptions, _ t: TrainingConfigur
         let val = LanguageModelScoring.chunkedLoss(model: best.model, ids: tail, seqLen: 16)
         #expect(abs(val - s.bestValidation) < 1e-4)
         // best.safetensors holds the model of the best logged validation loss.
-        let logged = log.dropFirst().map { Double($0.split(separator: ",")[2])! }
+        let logged = log.dropFirst().map { Double($0.split(separator: ",")[4])! }
         #expect(abs(logged.min()! - s.bestValidation) < 1e-5)
         // The JSON summary is one line of valid JSON with the promised keys.
         let json = try JSONSerialization.jsonObject(with: Data(s.json.utf8)) as? [String: Any]
         #expect(json?["steps"] as? Int == 120)
-        #expect(json?["val_metric"] as? String == "val_loss" && json?["items"] as? String == "tokens")
-        #expect(json?["val"] != nil && json?["items_per_s"] != nil && json?["seconds"] != nil)
+        #expect((json?["val_metric"] as? [String: Any])?["name"] as? String == "val_loss")
+        #expect((json?["throughput"] as? [String: Any])?["unit"] as? String == "tokens/s")
+        #expect(json?["val_loss"] != nil && json?["seconds"] != nil && json?["tool"] as? String == "lm-train")
         #expect((json?["metrics"] as? [String: Any])?["val_loss"] != nil)
         #expect(!s.json.contains("\n"))
     }
@@ -451,12 +452,12 @@ func trainLanguageModel(_ o: LanguageModelTrainingOptions, _ t: TrainingConfigur
         let resume6: (inout TrainingConfiguration) -> Void = { $0.resume = true; $0.steps = 6 }
         // The fingerprint names configuration fields, not flags.
         let m = message { _ = try train(data, out: out, configure: { $0.hidden = 5 }, training: resume6) }
-        #expect(m == "\(out)/last.train.safetensors: cannot --resume: setting 'hidden' was 4 in the saved run, now 5; "
-                + "use the same settings or another --out", "\(m ?? "no error")")
+        #expect(m == "\(out): cannot --resume: this setting differs from the saved run: --hidden (was 4, now 5); leave it out to continue "
+                + "the run, or start a new one (--init-from \(out)/best.safetensors to start from its weights)", "\(m ?? "no error")")
         let other = message { _ = try train(data, out: out, configure: { $0.batch = 3 }, training: resume6) }
-        #expect(other?.contains("setting 'batch' was 2") == true, "\(other ?? "no error")")
+        #expect(other?.contains("--batch (was 2, now 3)") == true, "\(other ?? "no error")")
         let lr = message { _ = try train(data, out: out, training: { resume6(&$0); $0.learningRate = 0.5 }) }
-        #expect(lr?.contains("setting 'learning_rate' was 0.002") == true, "\(lr ?? "no error")")
+        #expect(lr?.contains("--lr (was 0.002, now 0.5)") == true, "\(lr ?? "no error")")
         // Bad data into an existing run folder: no checkpoint overwritten either.
         _ = message { _ = try train(folder.path + "/missing.txt", out: out) }
         let after = try files.map { try Data(contentsOf: URL(fileURLWithPath: out + "/" + $0)) }
@@ -501,6 +502,80 @@ struct LanguageModelCommandLineTests {
         #expect(s1.stdout.hasPrefix("ab") && s1.stdout.unicodeScalars.count == 43)
     }
 
+    /// A run into a folder that holds one is refused; `--resume DIR` alone continues it (with
+    /// `--steps` counting the whole run) to the weights of an uninterrupted run; changed model or
+    /// data options are refused in one line naming every one; `--overwrite` replaces the run.
+    @Test func runFolderRefusalResumeAloneAndOverwrite() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let data = try folder.write("c.txt", text: grammarCorpus(sentences: 60, seed: 4))
+        func arguments(_ out: String, steps: Int) -> [String] {
+            ["train", "--data", data, "--out", out, "--layers", "1", "--hidden", "8", "--embedding", "4", "--batch", "4",
+             "--seq-len", "8", "--eval-every", "5", "--threads", "1", "--seed", "2", "--steps", "\(steps)"]
+        }
+        let full = try runProcess(lmTrain, arguments(folder.path + "/full", steps: 20))
+        #expect(full.status == 0, "\(full.stderr)")
+        let out = folder.path + "/split"
+        #expect(try runProcess(lmTrain, arguments(out, steps: 10)).status == 0)
+        let best = try Data(contentsOf: URL(fileURLWithPath: out + "/best.safetensors"))
+
+        let again = try runProcess(lmTrain, arguments(out, steps: 30))
+        #expect(again.status == 1 && again.stdout.isEmpty)
+        #expect(again.stderr.hasPrefix("lm-train: \(out): holds a run (best.safetensors, config.json, events.out.tfevents.")
+                && again.stderr.hasSuffix("; use --resume \(out) to continue it, --overwrite to replace it, or another --out\n"), "\(again.stderr)")
+        #expect(best == (try Data(contentsOf: URL(fileURLWithPath: out + "/best.safetensors"))))
+
+        let changed = try runProcess(lmTrain, ["train", "--resume", out, "--hidden", "9", "--seq-len", "9", "--level", "word", "--steps", "20"])
+        #expect(changed.status == 1)
+        #expect(changed.stderr.split(separator: "\n").last.map(String.init) == "lm-train: \(out): cannot --resume: these settings differ from the "
+                + "saved run: --hidden (was 8, now 9), --level (was char, now word), --seq-len (was 8, now 9); leave them out to continue the run, "
+                + "or start a new one (--init-from \(out)/best.safetensors to start from its weights)", "\(changed.stderr)")
+
+        let resumed = try runProcess(lmTrain, ["train", "--resume", out, "--steps", "20"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("at step 10 (epoch 0, batch 10); 20 steps in all (--steps and --epochs count the whole run), 10 to go"))
+        #expect(try SafeTensors.read(path: out + "/last.safetensors").tensors == SafeTensors.read(path: folder.path + "/full/last.safetensors").tensors)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data((resumed.stdout.split(separator: "\n").last ?? "").utf8)) as? [String: Any])
+        #expect(Set(json.keys) == Set(TrainingRunSummary.keys) && json["run_dir"] as? String == out && json["steps"] as? Int == 20)
+        #expect(resumed.stdout.contains("\"run_dir\":\"\(out)\""))   // slashes not escaped
+        // Nothing more to do: the saved budget is reached.
+        let done = try runProcess(lmTrain, ["train", "--resume", out])
+        #expect(done.status == 0 && done.stdout.contains("\"steps\":20,"), "\(done.stderr)")
+
+        let replaced = try runProcess(lmTrain, arguments(out, steps: 3) + ["--overwrite"])
+        #expect(replaced.status == 0, "\(replaced.stderr)")
+        #expect(replaced.stdout.contains("\"steps\":3,"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out).filter { $0.hasPrefix("events.out.tfevents.") }.count == 1)
+    }
+
+    /// `--init-from` starts a new run from a checkpoint's weights and reads the new text with its
+    /// vocabulary; text with characters outside it is refused in one line naming them, and
+    /// nothing is written.
+    @Test func initFromChecksTheVocabulary() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let data = try folder.write("c.txt", text: grammarCorpus(sentences: 60, seed: 4))
+        func arguments(_ data: String, _ out: String) -> [String] {
+            ["train", "--data", data, "--out", out, "--layers", "1", "--hidden", "8", "--embedding", "4", "--batch", "4",
+             "--seq-len", "8", "--threads", "1", "--steps", "4"]
+        }
+        #expect(try runProcess(lmTrain, arguments(data, folder.path + "/a")).status == 0)
+        let ckpt = folder.path + "/a/best.safetensors"
+        let tuned = try runProcess(lmTrain, arguments(data, folder.path + "/b") + ["--init-from", ckpt])
+        #expect(tuned.status == 0, "\(tuned.stderr)")
+        #expect(tuned.stderr.contains("lm-train: initialised from the weights of \(ckpt); optimizer state fresh"))
+        // A shorter text over the same characters: the checkpoint's vocabulary reads it.
+        let text = try String(contentsOfFile: data, encoding: .utf8)
+        let subset = try folder.write("s.txt", text: String(text.prefix(text.count / 2)))
+        #expect(try runProcess(lmTrain, arguments(subset, folder.path + "/s") + ["--init-from", ckpt]).status == 0)
+        let other = try folder.write("o.txt", text: text + "Quite another text: ~\n")
+        let refused = try runProcess(lmTrain, arguments(other, folder.path + "/c") + ["--init-from", ckpt])
+        #expect(refused.status == 1)
+        let last = refused.stderr.split(separator: "\n").last.map(String.init) ?? ""
+        #expect(last.hasPrefix("lm-train: \(other) has characters not in the vocabulary: ") && last.contains("'~' (U+007E)"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: folder.path + "/c/config.json"))
+    }
+
     /// Runs `lm-train` and sends `signal` (`count` times) after its first progress line.
     func interrupt(_ arguments: [String], signal: Int32, count: Int = 1) throws -> ProcessResult {
         try runInterrupted(lmTrain, arguments, signal: signal, count: count)
@@ -528,12 +603,12 @@ struct LanguageModelCommandLineTests {
         #expect(r.stdout.isEmpty)
         let last = r.stderr.split(separator: "\n").last.map(String.init) ?? ""
         let name = signal == SIGINT ? "SIGINT" : "SIGTERM"
-        #expect(last.hasPrefix("lm-train: \(out): stopped by \(name) after step ") && last.hasSuffix("with --resume to continue"), "\(last)")
+        #expect(last.hasPrefix("lm-train: \(out): stopped by \(name) after step ") && last.hasSuffix("continue with --resume \(out)"), "\(last)")
         let stateStep = try SafeTensors.read(path: out + "/last.train.safetensors").metadata["step"]
         #expect(try LanguageModelCheckpoint.load(path: out + "/last.safetensors").metadata["step"] == stateStep)
         #expect(Int(stateStep ?? "") ?? 300 < 300)
 
-        let resumed = try runProcess(lmTrain, trainArguments(data, out: out) + ["--resume"])
+        let resumed = try runProcess(lmTrain, trainArguments(data, out: out) + ["--resume", out])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         let x = try SafeTensors.read(path: folder.path + "/full/last.safetensors")
         let y = try SafeTensors.read(path: out + "/last.safetensors")
@@ -557,16 +632,18 @@ struct LanguageModelCommandLineTests {
         #expect(full.status == 0, "\(full.stderr)")
         let expected = try SafeTensors.read(path: folder.path + "/full/last.safetensors").tensors
         let points = full.stderr.split(separator: "\n").filter { $0.hasPrefix("fault point ") }
-        // Two saves (steps 2 and 4), each writing last, last.train, best and log.csv.
-        #expect(points.count == 32)
-        #expect(points.contains("fault point 7: last.train.safetensors renamed"))
+        // config.json at the start, then two saves (steps 2 and 4), each writing last, last.train,
+        // best and log.csv.
+        #expect(points.count == 36)
+        #expect(points.first == "fault point 1: config.json written")
+        #expect(points.contains("fault point 11: last.train.safetensors renamed"))
         var resumedRuns = 0
         for (i, point) in points.enumerated() {
             let out = folder.path + "/kill\(i + 1)"
             let killed = try runProcess(lmTrain, arguments(out), environment: ["RNN_FAULT_KILL_AT": "\(i + 1)"])
             #expect(killed.status == SIGKILL, "\(point): \(killed.stderr)")
-            let resumed = try runProcess(lmTrain, arguments(out) + ["--resume"])
-            if i + 1 < 7 {
+            let resumed = try runProcess(lmTrain, arguments(out) + ["--resume", out])
+            if i + 1 < 11 {
                 // Killed before the first resume file was in place: nothing to resume.
                 #expect(resumed.status == 1 && resumed.stderr == "lm-train: \(out): no saved run to --resume from\n", "\(point): \(resumed.stderr)")
                 continue
@@ -607,7 +684,8 @@ struct LanguageModelCommandLineTests {
                                          "--optimizer", "sgd", "--lr", "10", "--weight-decay", "1000"])
         #expect(r.status == 1)
         #expect(r.stdout.isEmpty)
-        let errorLines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("lm-train: ") && !$0.hasPrefix("lm-train: warning: ") }
+        let errorLines = r.stderr.split(separator: "\n").filter { $0.hasPrefix("lm-train: ") && !$0.hasPrefix("lm-train: warning: ")
+                                                                && !$0.hasPrefix("lm-train: run folder ") && !$0.contains(" parameters; ") }
         #expect(errorLines.count == 1 && errorLines[0].hasPrefix("lm-train: training diverged: "), "\(r.stderr)")
         let diverged = Int(errorLines.first?.split(separator: " ").last(where: { Int($0.dropLast()) != nil })?.dropLast() ?? "") ?? 0
         #expect(diverged > 0)

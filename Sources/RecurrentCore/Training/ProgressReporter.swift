@@ -64,6 +64,10 @@ public final class ProgressReporter {
     public let interval: Interval
     /// The weight of the past in the loss's exponential moving average, in [0, 1).
     public let smoothing: Double
+    /// What the throughput counts, printed as `<unit>/s` (`tok`, `tokens`, `utterances`, `clips`).
+    public let unit: String
+    /// Seconds of the time budget used before this reporter started (a resumed run).
+    public let timeUsedBefore: Double
 
     private let output: (String) -> Void
     private let clock: () -> Double
@@ -82,6 +86,7 @@ public final class ProgressReporter {
     private var lastLineStep = 0
     private var tokensSinceLine = 0
     private var lastRate: Double?
+    private var budgetUsed: Double?
     private var liveLineShown = false
     private var anyLinePrinted = false
     private var finished = false
@@ -99,13 +104,15 @@ public final class ProgressReporter {
     public convenience init(
         totalSteps: Int?, timeBudget: Double?, label: String,
         fileDescriptor: Int32 = STDERR_FILENO, interval: Interval = .seconds(10),
-        smoothing: Double = 0.98, clock: @escaping () -> Double = ProgressReporter.monotonicSeconds
+        smoothing: Double = 0.98, unit: String = "tok", timeUsedBefore: Double = 0,
+        clock: @escaping () -> Double = ProgressReporter.monotonicSeconds
     ) {
         let tty = isatty(fileDescriptor) == 1
         let columns = Int(getenv("COLUMNS").map { String(cString: $0) } ?? "") ?? 80
         self.init(
             totalSteps: totalSteps, timeBudget: timeBudget, label: label, isTTY: tty,
-            interval: interval, smoothing: smoothing, lineWidth: max(20, columns - 1), clock: clock,
+            interval: interval, smoothing: smoothing, lineWidth: max(20, columns - 1), unit: unit,
+            timeUsedBefore: timeUsedBefore, clock: clock,
             output: { text in
                 let bytes = Array(text.utf8)
                 var offset = 0
@@ -128,6 +135,7 @@ public final class ProgressReporter {
     public init(
         totalSteps: Int?, timeBudget: Double?, label: String, isTTY: Bool,
         interval: Interval = .seconds(10), smoothing: Double = 0.98, lineWidth: Int = 79,
+        unit: String = "tok", timeUsedBefore: Double = 0,
         clock: @escaping () -> Double = ProgressReporter.monotonicSeconds,
         output: @escaping (String) -> Void
     ) {
@@ -142,6 +150,8 @@ public final class ProgressReporter {
         self.smoothing = smoothing.isFinite ? min(max(smoothing, 0), 0.9999) : 0.98
         self.refreshSeconds = 0.25
         self.lineWidth = max(20, lineWidth)
+        self.unit = unit
+        self.timeUsedBefore = timeUsedBefore.isFinite ? max(0, timeUsedBefore) : 0
         self.clock = clock
         self.output = output
         self.startTime = clock()
@@ -167,9 +177,11 @@ public final class ProgressReporter {
     ///     start higher); steps before the first update count as done before this run.
     ///   - loss: that step's loss.
     ///   - tokens: tokens (or samples) processed by that step, for the throughput.
+    ///   - budgetUsed: seconds of the time budget used so far (training time, a resumed run's
+    ///     earlier part included); nil = the wall time since the reporter started.
     /// - Throws: `TrainingError.nonFiniteLoss` when `loss` is NaN or infinite; the live line
     ///   is ended first so the caller's message starts on a fresh line.
-    public func update(step: Int, loss: Double, tokens: Int) throws {
+    public func update(step: Int, loss: Double, tokens: Int, budgetUsed: Double? = nil) throws {
         guard loss.isFinite else {
             endLiveLine()
             throw TrainingError.nonFiniteLoss(step: step, value: loss)
@@ -181,6 +193,7 @@ public final class ProgressReporter {
         }
         lastStep = step
         lastLoss = loss
+        if let budgetUsed, budgetUsed.isFinite { self.budgetUsed = budgetUsed }
         averageState = smoothing * averageState + (1 - smoothing) * loss
         averageWeight = smoothing * averageWeight + (1 - smoothing)
         let added = max(0, tokens)
@@ -223,7 +236,7 @@ public final class ProgressReporter {
         let elapsed = now - startTime
         var summary = "\(label) done: \(max(0, lastStep - (firstStep ?? 1) + 1)) steps in \(Self.formatDuration(elapsed))"
         if elapsed > 0 && totalTokens > 0 {
-            summary += ", \(Self.formatRate(Double(totalTokens) / elapsed)) tok/s average"
+            summary += ", \(Self.formatRate(Double(totalTokens) / elapsed)) \(unit)/s average"
         }
         if lastLoss.isFinite {
             summary += ", final loss \(Self.formatLoss(lastLoss)) (smoothed \(Self.formatLoss(smoothedLoss)))"
@@ -270,7 +283,7 @@ public final class ProgressReporter {
             parts.append("step \(lastStep)")
         }
         parts.append("loss \(Self.formatLoss(lastLoss)) (avg \(Self.formatLoss(smoothedLoss)))")
-        parts.append(rate.map { "\(Self.formatRate($0)) tok/s" } ?? "- tok/s")
+        parts.append(rate.map { "\(Self.formatRate($0)) \(unit)/s" } ?? "- \(unit)/s")
         parts.append("elapsed \(Self.formatDuration(elapsed))")
         if let eta = eta(elapsed: elapsed) {
             parts.append("eta \(Self.formatDuration(eta))")
@@ -283,7 +296,9 @@ public final class ProgressReporter {
     }
 
     /// Seconds left: from the step rate of this run when the total is known, from the time
-    /// budget when there is one; the sooner of the two when both apply.
+    /// budget when there is one; the sooner of the two when both apply. The budget counts
+    /// training time only: with `budgetUsed` known, what is left of it is stretched by this
+    /// run's ratio of wall time to training time (evaluations, checkpoints).
     private func eta(elapsed: Double) -> Double? {
         var estimates: [Double] = []
         if let totalSteps, let firstStep {
@@ -293,7 +308,11 @@ public final class ProgressReporter {
             }
         }
         if let timeBudget {
-            estimates.append(max(0, timeBudget - elapsed))
+            if let used = budgetUsed, used - timeUsedBefore > 0 {
+                estimates.append(max(0, timeBudget - used) * max(1, elapsed / (used - timeUsedBefore)))
+            } else {
+                estimates.append(max(0, timeBudget - elapsed))
+            }
         }
         return estimates.min()
     }

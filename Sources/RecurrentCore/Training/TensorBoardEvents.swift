@@ -19,11 +19,15 @@ public final class TensorBoardEventWriter {
     public let path: String
     private let handle: FileHandle
 
-    /// Creates `directory/events.out.tfevents.<seconds>.<host>.<pid>` and writes the version
-    /// record. A new file per process start: TensorBoard reads every event file of a folder.
+    /// Creates `directory/events.out.tfevents.<seconds>.<host>.<pid>` (with `.1`, `.2`, … added
+    /// when a writer of the same process and second made that name already) and writes the
+    /// version record. A new file per writer: TensorBoard reads every event file of a folder.
     public init(directory: String, wallTime: Double = Date().timeIntervalSince1970) throws {
         let host = ProcessInfo.processInfo.hostName.replacingOccurrences(of: "/", with: "_")
-        path = directory + "/events.out.tfevents.\(Int(wallTime)).\(host).\(getpid())"
+        let base = directory + "/events.out.tfevents.\(Int(wallTime)).\(host).\(getpid())"
+        var name = base, n = 0
+        while FileManager.default.fileExists(atPath: name) { n += 1; name = "\(base).\(n)" }
+        path = name
         guard FileManager.default.createFile(atPath: path, contents: nil) else {
             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
         }
@@ -50,6 +54,19 @@ public final class TensorBoardEventWriter {
         event.double(field: 1, wallTime)
         event.varint(field: 2, UInt64(bitPattern: Int64(step)))
         event.message(field: 5, summary.bytes)
+        try append(record: event.bytes)
+    }
+
+    /// Appends a `SessionLog` START event at `step` (Event field 7, status 1): a resumed run
+    /// starts again there, and TensorBoard drops the points after `step` that an interrupted
+    /// process wrote but never saved.
+    public func writeSessionStart(step: Int, wallTime: Double = Date().timeIntervalSince1970) throws {
+        var session = ProtoWriter()
+        session.varint(field: 1, 1)
+        var event = ProtoWriter()
+        event.double(field: 1, wallTime)
+        event.varint(field: 2, UInt64(bitPattern: Int64(step)))
+        event.message(field: 7, session.bytes)
         try append(record: event.bytes)
     }
 

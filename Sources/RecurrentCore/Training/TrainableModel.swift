@@ -36,6 +36,11 @@ public protocol TrainableModel: AnyObject {
     /// configuration; a different configuration or tensor set is an error naming the file.
     func loadCheckpoint(from path: String) throws
 
+    /// Loads the weights of a checkpoint to start a new run from (`--init-from`): the same
+    /// architecture and vocabulary or classes, while what belongs to the new data (feature
+    /// statistics) may differ. The default is `loadCheckpoint`.
+    func initializeWeights(from path: String) throws
+
     /// State carried from one batch to the next (the hidden state of truncated backpropagation
     /// through time), as named tensors for the resume file; empty when there is none.
     var carriedState: [NamedTensor] { get }
@@ -54,6 +59,8 @@ public protocol TrainableModel: AnyObject {
 }
 
 extension TrainableModel {
+    /// The strict `loadCheckpoint`.
+    public func initializeWeights(from path: String) throws { try loadCheckpoint(from: path) }
     /// No carried state.
     public var carriedState: [NamedTensor] { [] }
     /// Nothing to restore.

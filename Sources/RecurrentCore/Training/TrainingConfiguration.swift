@@ -72,12 +72,29 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
     public var outDirectory = "runs/train"
     /// Continue the run saved in `outDirectory`.
     public var resume = false
+    /// Start a new run in an `outDirectory` that holds one, removing that run's files first.
+    public var overwrite = false
+    /// A new run starts from this checkpoint's weights (same architecture, vocabulary or
+    /// classes) with fresh optimizer state; nil = the model's own initialisation.
+    public var initFrom: String?
+    /// Stop after this many evaluations in a row without a better validation metric (the best
+    /// checkpoint stays); nil = never.
+    public var patience: Int?
+    /// A `log.csv` row (and TensorBoard points) every this many steps.
+    public var logEvery = 10
+    /// Resuming: `timeBudget` counts seconds of training beyond what the saved run has done
+    /// (the command line's `--resume --time-budget 60`), not the whole run's.
+    public var timeBudgetAdds = false
+    /// The tool's command-line arguments that recreate the run's task (recorded in `config.json`
+    /// so `--resume DIR` needs no retyping); empty for library use.
+    public var commandLine: [String] = []
 
     /// The defaults above.
     public init() {}
 
     /// Fields that may differ between a run and its resumption.
-    static let unfingerprinted: Set<String> = ["steps", "epochs", "time_budget", "eval_every", "out_directory", "resume"]
+    static let unfingerprinted: Set<String> = ["steps", "epochs", "time_budget", "eval_every", "out_directory", "resume", "overwrite",
+                                               "init_from", "patience", "log_every", "time_budget_adds", "arguments"]
 
     /// The settings that must not change across `--resume`, by configuration field name
     /// (`learning_rate`, `lr_schedule`, …), with their values as text.
@@ -108,6 +125,10 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         if evalEvery < 0 { throw fail("--eval-every", "must be at least 0 (got \(evalEvery))") }
         if threads < 1 { throw fail("--threads", "must be at least 1 (got \(threads))") }
         if let reason = Precision.unavailability(of: precision) { throw fail("--precision", reason) }
+        if logEvery < 1 { throw fail("--log-every", "must be at least 1 (got \(logEvery))") }
+        if let p = patience, p < 1 { throw fail("--patience", "must be at least 1 (got \(p))") }
+        if resume && overwrite { throw fail("--overwrite", "cannot be combined with --resume") }
+        if resume && initFrom != nil { throw fail("--init-from", "a resumed run continues from its own weights; leave --init-from out") }
     }
 
     /// Builds the optimizer over `parameters` (their order keys its saved state).
@@ -146,11 +167,45 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         }
     }
 
+    /// Decodes what is present and keeps the default of every field that is absent, so the
+    /// `config.json` of a run written by another version still reads.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func read<T: Decodable>(_ key: CodingKeys, _ current: T) throws -> T { try c.decodeIfPresent(T.self, forKey: key) ?? current }
+        optimizer = try read(.optimizer, optimizer)
+        learningRate = try read(.learningRate, learningRate)
+        momentum = try read(.momentum, momentum)
+        nesterov = try read(.nesterov, nesterov)
+        weightDecay = try c.decodeIfPresent(Float.self, forKey: .weightDecay)
+        lrSchedule = try read(.lrSchedule, lrSchedule)
+        lrFloor = try read(.lrFloor, lrFloor)
+        lrDecayEvery = try c.decodeIfPresent(Int.self, forKey: .lrDecayEvery)
+        lrDecayFactor = try read(.lrDecayFactor, lrDecayFactor)
+        warmup = try read(.warmup, warmup)
+        clip = try read(.clip, clip)
+        steps = try c.decodeIfPresent(Int.self, forKey: .steps)
+        epochs = try c.decodeIfPresent(Int.self, forKey: .epochs)
+        timeBudget = try c.decodeIfPresent(Double.self, forKey: .timeBudget)
+        evalEvery = try read(.evalEvery, evalEvery)
+        seed = try read(.seed, seed)
+        threads = try read(.threads, threads)
+        precision = try read(.precision, precision)
+        outDirectory = try read(.outDirectory, outDirectory)
+        resume = try read(.resume, resume)
+        overwrite = try read(.overwrite, overwrite)
+        initFrom = try c.decodeIfPresent(String.self, forKey: .initFrom)
+        patience = try c.decodeIfPresent(Int.self, forKey: .patience)
+        logEvery = try read(.logEvery, logEvery)
+        timeBudgetAdds = try read(.timeBudgetAdds, timeBudgetAdds)
+        commandLine = try read(.commandLine, commandLine)
+    }
+
     enum CodingKeys: String, CodingKey {
         case optimizer, learningRate = "learning_rate", momentum, nesterov, weightDecay = "weight_decay"
         case lrSchedule = "lr_schedule", lrFloor = "lr_floor", lrDecayEvery = "lr_decay_every", lrDecayFactor = "lr_decay_factor"
         case warmup, clip, steps, epochs, timeBudget = "time_budget", evalEvery = "eval_every", seed, threads, precision
-        case outDirectory = "out_directory", resume
+        case outDirectory = "out_directory", resume, overwrite, initFrom = "init_from", patience, logEvery = "log_every"
+        case timeBudgetAdds = "time_budget_adds", commandLine = "arguments"
     }
 }
 

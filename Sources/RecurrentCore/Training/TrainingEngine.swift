@@ -6,10 +6,16 @@ import Foundation
 /// - budget: `steps`, `epochs` or `timeBudget` (training time only, evaluation excluded);
 /// - optimizer, learning-rate schedule with warm-up, gradient clipping by global norm;
 /// - evaluation every `evalEvery` steps and at the end; `best.safetensors` by the task's
-///   validation metric, `last.safetensors`, the resume file `last.train.safetensors`, `log.csv`,
-///   `loss.png` (through `plotter`), the progress line and the summary;
+///   validation metric, `last.safetensors`, the resume file `last.train.safetensors`;
+///   `--patience`: that many evaluations without a better metric end the run;
+/// - the run folder (`RunFolder`): `config.json` (the settings, written at the start), `log.csv`
+///   (a row every `logEvery` steps and at every evaluation), TensorBoard event files,
+///   `loss.png` (through `plotter`), the progress line and the summary; a new run refuses a
+///   folder that holds one unless `overwrite`;
 /// - resume: optimizer moments, schedule position, per-step seeds, data position and carried
-///   state continue bit-identically; a run whose fingerprinted settings differ is refused;
+///   state continue bit-identically; a run whose fingerprinted settings differ is refused,
+///   naming every one; the budget may grow (the schedule keeps the saved run's horizon);
+/// - `initFrom`: a new run starts from a checkpoint's weights with fresh optimizer state;
 /// - signals (when `handlesSignals`): SIGINT/SIGTERM finish the current step, save, and throw
 ///   `TrainingInterrupted`; a second signal exits at once;
 /// - a NaN or infinite loss, validation loss or validation metric (or weights found
@@ -17,8 +23,8 @@ import Foundation
 ///   so the last checkpoint is the last one with finite weights and losses; a loss still
 ///   finite but over 1000 times the first step's gets one warning line.
 ///
-/// Files are written atomically (`AtomicFile`); nothing is written before the first step
-/// unless resuming. A save writes `last.safetensors`, then the resume file, which holds the
+/// Files are written atomically (`AtomicFile`); nothing is written before every check of the
+/// settings, the folder and a resume has passed. A save writes `last.safetensors`, then the resume file, which holds the
 /// whole state (weights included) and the save's id, also in `last.safetensors`: whichever
 /// write a crash interrupts, `--resume` continues from the newest complete save (rewriting a
 /// `last.safetensors` that is ahead of it). A run starting in a folder removes the temporary
@@ -65,6 +71,8 @@ public final class TrainingEngine<Model: TrainableModel> {
     public var logPath: String { configuration.outDirectory + "/log.csv" }
     /// `OUT/loss.png`.
     public var plotPath: String { configuration.outDirectory + "/loss.png" }
+    /// `OUT/config.json`: the run's settings (`RunConfiguration`).
+    public var configPath: String { configuration.outDirectory + "/config.json" }
 
     /// The fingerprint saved with the run: the engine's settings and the task's, by field name
     /// (`threads` counts the threads of all ranks).
@@ -100,8 +108,10 @@ public final class TrainingEngine<Model: TrainableModel> {
 
     /// Trains to the end of the budget and returns the summary.
     /// - Throws: `TrainingSetupError` for bad settings (before writing anything),
-    ///   `TrainingResumeError` when resuming is impossible, `TrainingError.nonFiniteLoss` on
-    ///   divergence (the last checkpoint stays), `TrainingInterrupted` after a signal, file errors.
+    ///   `RunFolderError` for a folder that holds a run, `TrainingResumeError` when resuming is
+    ///   impossible, `ModelLoadError` for an unusable `initFrom` checkpoint,
+    ///   `TrainingError.nonFiniteLoss` on divergence (the last checkpoint stays),
+    ///   `TrainingInterrupted` after a signal, file errors.
     public func run() throws -> TrainingRunSummary {
         let c = configuration
         try c.validate()
@@ -109,20 +119,24 @@ public final class TrainingEngine<Model: TrainableModel> {
         let params = model.parameters
         let optimizer = c.makeOptimizer(parameters: params)
         let total = totalSteps
-        let schedule = c.makeSchedule(totalSteps: total)
         let evaluation = task.evaluation
         let metricNames = evaluation?.metricNames ?? []
         let direction = evaluation?.direction ?? .lowerIsBetter
         let group = processGroup, isRoot = group.isRoot
         try model.distribute(over: group)
         let print = !isRoot ? { _ in } : progressOutput ?? { FileHandle.standardError.write(Data($0.utf8)) }
-        let fp = fingerprint
+        var fp = fingerprint
+        if c.patience != nil && evaluation == nil {
+            throw TrainingSetupError.invalid(option: "--patience", reason: "needs validation data to watch (a --val-fraction above 0)")
+        }
+        if !c.resume && isRoot { try RunFolder.requireFree(c.outDirectory, overwrite: c.overwrite) }
 
-        var step = 0, bestStep = 0
+        var step = 0, bestStep = 0, sinceBest = 0
         var trainBefore = 0.0, wallBefore = 0.0
         var best = direction.worst
         var log = TrainingLog(metricNames: metricNames, itemName: task.itemName)
         var repairLast: String?
+        var budgetNote = ""
         if c.resume {
             let fm = FileManager.default
             guard fm.fileExists(atPath: lastPath), fm.fileExists(atPath: statePath) else {
@@ -132,9 +146,10 @@ public final class TrainingEngine<Model: TrainableModel> {
             // one save. `last.safetensors` is written just before it, so a crash between the two
             // leaves it one save ahead; it still serves to check the model and data against this run.
             let state = try TrainingState.read(path: statePath)
-            if let d = TrainingFingerprint.firstDifference(saved: state.fingerprint, now: fp) {
-                throw TrainingResumeError.configurationDiffers(path: statePath, field: d.field, saved: d.saved, now: d.now)
-            }
+            // The budget may change; the schedule keeps the saved run's horizon.
+            let differences = TrainingFingerprint.differences(saved: state.fingerprint, now: fp, ignoring: ["schedule_horizon"])
+            if !differences.isEmpty { throw TrainingResumeError.settingsDiffer(path: c.outDirectory, differences: differences) }
+            if let h = state.fingerprint["schedule_horizon"] { fp["schedule_horizon"] = h }
             if let total, state.step > total {
                 throw TrainingResumeError.beyondBudget(path: statePath, step: state.step, budget: total)
             }
@@ -162,20 +177,62 @@ public final class TrainingEngine<Model: TrainableModel> {
             wallBefore = state.wallSeconds
             best = state.best
             bestStep = state.bestStep
+            sinceBest = state.evaluationsSinceBest
             log = TrainingLog.read(path: logPath, metricNames: metricNames, itemName: task.itemName)
             log.rows = log.rows.filter { $0.step <= step }
-            if let id = repairLast {
+            if let total {
+                budgetNote = "; \(total) steps in all (--steps and --epochs count the whole run), \(max(0, total - step)) to go"
+            }
+            if let t = c.timeBudget {
+                budgetNote += c.timeBudgetAdds
+                    ? String(format: "; %.1f s more training after the %.1f s so far", t, trainBefore)
+                    : String(format: "; %.1f s of training in all, %.1f s so far", t, trainBefore)
+            }
+        } else if let source = c.initFrom {
+            // Weights only: the model's own loader checks the architecture and the vocabulary or
+            // classes; the optimizer keeps the fresh state made above.
+            try model.initializeWeights(from: source)
+        }
+        // The time budget in seconds of training over the whole run.
+        let timeBudget = c.timeBudget.map { c.resume && c.timeBudgetAdds ? trainBefore + $0 : $0 }
+        // The schedule's horizon: the saved run's when resuming (a longer budget runs on at the
+        // schedule's end value), else this run's budget.
+        let horizon = ScheduleHorizon(text: fp["schedule_horizon"]) ?? ScheduleHorizon(steps: total, seconds: timeBudget)
+        let schedule = c.makeSchedule(totalSteps: horizon.steps)
+
+        // Temporary files of writes that a killed run left half-way (after the checks of a
+        // resume, so that a refused one changes nothing).
+        let stale = isRoot ? AtomicFile.removeStaleTemporaries(in: c.outDirectory) : []
+
+        // The run folder: config.json (rewritten on resume with the budget now in force) and
+        // this process's TensorBoard event file.
+        // Rank 0 alone writes files.
+        var events: TensorBoardEventWriter? = nil
+        if isRoot {
+            try FileManager.default.createDirectory(atPath: c.outDirectory, withIntermediateDirectories: true)
+            if !c.resume && c.overwrite { try RunFolder.clear(c.outDirectory) }
+            var record = c
+            record.timeBudget = timeBudget; record.timeBudgetAdds = false; record.resume = false; record.overwrite = false
+            try RunConfiguration(tool: task.label, training: record, task: task.fingerprint, fingerprint: fp).write(to: configPath)
+            events = try TensorBoardEventWriter(directory: c.outDirectory)
+            if c.resume { try events?.writeSessionStart(step: step) }
+        }
+
+        let parameterCount = params.reduce(0) { $0 + $1.count }
+        print("\(task.label): run folder \(c.outDirectory)\n")
+        print("\(task.label): \(Self.grouped(parameterCount)) parameters; "
+              + (task.dataDescription.isEmpty ? "" : "data: \(task.dataDescription); ")
+              + "\(task.data.batchesPerEpoch) batches per epoch\n")
+        if let source = c.initFrom, !c.resume { print("\(task.label): initialised from the weights of \(source); optimizer state fresh\n") }
+        if c.resume {
+            if let id = repairLast, isRoot {
                 // Bring last.safetensors back to the state being resumed.
                 try model.writeCheckpoint(to: lastPath, extra: ["step": "\(step)", "save_id": id])
                 print("\(task.label): \(lastPath) was not from the save in \(statePath) (a run stopped between the two); "
                       + "rewrote it from the training state\n")
             }
-            print("\(task.label): resuming from \(statePath) at step \(step) (\(state.position))\n")
+            print("\(task.label): resuming from \(statePath) at step \(step) (\(task.data.position))\(budgetNote)\n")
         }
-
-        // Temporary files of writes that a killed run left half-way (after the checks of a
-        // resume, so that a refused one changes nothing).
-        let stale = AtomicFile.removeStaleTemporaries(in: c.outDirectory)
         if !stale.isEmpty {
             print("\(task.label): removed \(stale.count) temporary file(s) left in \(c.outDirectory) by a stopped run\n")
         }
@@ -184,17 +241,21 @@ public final class TrainingEngine<Model: TrainableModel> {
         if group.isDistributed { print("\(task.label): \(group.size) ranks share each batch of every step\n") }
 
         let reporter = !isRoot
-            ? ProgressReporter(totalSteps: total, timeBudget: c.timeBudget, label: task.label, isTTY: false, interval: .seconds(3600), output: { _ in })
+            ? ProgressReporter(totalSteps: total, timeBudget: timeBudget, label: task.label, isTTY: false, interval: .seconds(3600),
+                               unit: task.itemName, timeUsedBefore: trainBefore, output: { _ in })
             : progressOutput != nil
-            ? ProgressReporter(totalSteps: total, timeBudget: c.timeBudget, label: task.label, isTTY: false, interval: .seconds(10), output: print)
-            : ProgressReporter(totalSteps: total, timeBudget: c.timeBudget, label: task.label)
+            ? ProgressReporter(totalSteps: total, timeBudget: timeBudget, label: task.label, isTTY: false, interval: .seconds(10),
+                               unit: task.itemName, timeUsedBefore: trainBefore, output: print)
+            : ProgressReporter(totalSteps: total, timeBudget: timeBudget, label: task.label, unit: task.itemName, timeUsedBefore: trainBefore)
         let clock = ProgressReporter.monotonicSeconds
         let start = clock()
         var trainSeconds = 0.0, trainItems = 0
-        var windowLoss = 0.0, windowSteps = 0, windowItems = 0, windowSeconds = 0.0
-        var lastLoss = Double.nan, lastMetrics: [String: Double] = [:]
+        // The steps since the last log row.
+        var windowLoss = 0.0, windowNorm = 0.0, windowSteps = 0, windowItems = 0, windowSeconds = 0.0
+        var lastRate = Double.nan
+        var lastMetrics: [String: Double] = [:]
         var stepLosses: [Double] = []
-        var wroteAnything = c.resume
+        var stoppedEarly = false
 
         // One warning per run when a loss, still finite, grows past 1000 times the first
         // step's (and past 1000): a run that is diverging without overflowing yet.
@@ -206,11 +267,18 @@ public final class TrainingEngine<Model: TrainableModel> {
                              + "the first step's training loss (\(String(format: "%.4g", first))); the learning rate may be too high")
         }
 
-        func prepareOutput() throws {
-            if !wroteAnything && isRoot {
-                try FileManager.default.createDirectory(atPath: c.outDirectory, withIntermediateDirectories: true)
-                wroteAnything = true
-            }
+        /// A log row for the steps since the previous one (a row with the metrics of an
+        /// evaluation at the same step is completed instead), and its TensorBoard points.
+        func logTrainingWindow() throws {
+            guard windowSteps > 0 else { return }
+            let rate = windowSeconds > 0 ? Double(windowItems) / windowSeconds : .nan
+            let row = TrainingLogRow(step: step, trainLoss: windowLoss / Double(windowSteps), learningRate: lastRate,
+                                     gradientNorm: windowNorm / Double(windowSteps), metrics: metricNames.map { _ in .nan },
+                                     itemsPerSecond: rate, seconds: wallBefore + clock() - start)
+            log.rows.append(row)
+            try events?.write(step: step, scalars: [("train/loss", row.trainLoss), ("train/learning_rate", row.learningRate),
+                                                    ("train/grad_norm", row.gradientNorm), ("train/\(task.itemName)_per_s", rate)])
+            windowLoss = 0; windowNorm = 0; windowSteps = 0; windowItems = 0; windowSeconds = 0
         }
 
         // Both files of one save carry its id; the resume file alone holds all of the state, so
@@ -218,7 +286,6 @@ public final class TrainingEngine<Model: TrainableModel> {
         func saveLastAndState(extra: [String: String]) throws {
             let carried = model.carriedState    // gathered from every rank
             guard isRoot else { return }
-            try prepareOutput()
             // The step and a hash of the weights: a deterministic id (so equal runs write equal
             // files) that differs between any two saves a resume could confuse.
             let id = "\(step)-" + String(TrainingState.parametersHash(params.map(\.values)), radix: 16)
@@ -228,10 +295,10 @@ public final class TrainingEngine<Model: TrainableModel> {
                               best: best, bestStep: bestStep, fingerprint: fp, saveID: id,
                               parameters: params.map { NamedTensor(name: $0.name, shape: $0.shape, values: $0.values) },
                               optimizer: Dictionary(optimizer.state.map { ($0.name, $0.values) }, uniquingKeysWith: { a, _ in a }),
-                              carried: carried).write(to: statePath)
+                              carried: carried, evaluationsSinceBest: sinceBest).write(to: statePath)
         }
 
-        func evaluateAndSave(final: Bool) throws {
+        func evaluateAndSave() throws {
             // Never save diverged weights over a good checkpoint.
             for p in params where !(0..<p.count).allSatisfy({ p.value[$0].isFinite }) {
                 throw TrainingError.nonFiniteParameters(step: step)
@@ -248,18 +315,23 @@ public final class TrainingEngine<Model: TrainableModel> {
                 for name in metricNames where name.contains("loss") { warnIfHuge(metrics[name] ?? 0, what: name, step: step) }
             }
             lastMetrics = metrics
-            if windowSteps > 0 || final {
-                log.rows.append(TrainingLogRow(
-                    step: step, trainLoss: windowSteps > 0 ? windowLoss / Double(windowSteps) : lastLoss,
-                    metrics: metricNames.map { metrics[$0] ?? .nan },
-                    itemsPerSecond: windowSeconds > 0 ? Double(windowItems) / windowSeconds : 0,
-                    seconds: wallBefore + clock() - start))
+            try logTrainingWindow()
+            if evaluation != nil {
+                let values = metricNames.map { metrics[$0] ?? .nan }
+                if let last = log.rows.last, last.step == step {
+                    log.rows[log.rows.count - 1].metrics = values
+                } else {
+                    log.rows.append(TrainingLogRow(step: step, trainLoss: .nan, metrics: values, itemsPerSecond: .nan,
+                                                   seconds: wallBefore + clock() - start))
+                }
+                try events?.write(step: step, scalars: metricNames.compactMap { name in
+                    metrics[name].map { (name.hasPrefix("val_") ? "val/" + name.dropFirst(4) : "val/" + name, $0) }
+                })
             }
-            windowLoss = 0; windowSteps = 0; windowItems = 0; windowSeconds = 0
             var extra = ["step": "\(step)"]
             if let e = evaluation { extra[e.validationMetric] = String(format: "%.6f", value) }
             let improved = evaluation == nil || direction.isBetter(value, than: best)
-            if improved { best = value; bestStep = step }
+            if improved { best = value; bestStep = step; sinceBest = 0 } else { sinceBest += 1 }
             try saveLastAndState(extra: extra)
             if improved && isRoot { try model.writeCheckpoint(to: bestPath, extra: extra) }
             if isRoot { try log.write(to: logPath) }
@@ -286,7 +358,7 @@ public final class TrainingEngine<Model: TrainableModel> {
         var agreedTrainTime = trainBefore
         while true {
             if let s = total, step >= s { break }
-            if let b = c.timeBudget, (group.isDistributed ? agreedTrainTime : trainBefore + trainSeconds) >= b { break }
+            if let b = timeBudget, (group.isDistributed ? agreedTrainTime : trainBefore + trainSeconds) >= b { break }
             if handlesSignals, let sig = group.isDistributed ? agreedSignal : SignalTrap.caught {
                 interrupted = TrainingInterrupted(signal: sig, step: step, outDirectory: c.outDirectory)
                 break
@@ -298,36 +370,61 @@ public final class TrainingEngine<Model: TrainableModel> {
             let loss = model.trainStep(on: batch, seed: Self.stepSeed(runSeed: c.seed, step: step))
             let items = batch.itemCount
             // Throws `TrainingError.nonFiniteLoss` on divergence, before the weights change.
-            try reporter.update(step: step + 1, loss: loss, tokens: items)
+            try reporter.update(step: step + 1, loss: loss, tokens: items, budgetUsed: trainBefore + trainSeconds + clock() - t0)
             if firstLoss == nil { firstLoss = loss }
             warnIfHuge(loss, what: "training loss", step: step + 1)
             if group.isDistributed {
                 (agreedSignal, agreedTrainTime) = allReduce.sum(signal: handlesSignals ? SignalTrap.caught : nil,
                                                                 trainingTime: trainBefore + trainSeconds + clock() - t0)
             }
-            if c.clip > 0 { clipGradientNorm(params, maxNorm: c.clip) }
+            // The norm before clipping (clipping off: measured only).
+            let norm = clipGradientNorm(params, maxNorm: c.clip)
             let elapsed = group.isDistributed ? agreedTrainTime : trainBefore + trainSeconds + clock() - t0
-            let fraction = total == nil ? c.timeBudget.map { elapsed / $0 } : nil
+            let fraction = horizon.steps == nil ? horizon.seconds.map { elapsed / $0 } : nil
             optimizer.learningRate = schedule.rate(at: step, timeFraction: fraction)
             optimizer.step()
             step += 1
-            lastLoss = loss
             stepLosses.append(loss)
             let dt = clock() - t0
             trainSeconds += dt; trainItems += items
-            windowLoss += loss; windowSteps += 1; windowItems += items; windowSeconds += dt
-            if c.evalEvery > 0 && step % c.evalEvery == 0 { try evaluateAndSave(final: false) }
+            windowLoss += loss; windowNorm += Double(norm); windowSteps += 1; windowItems += items; windowSeconds += dt
+            lastRate = Double(optimizer.learningRate)
+            if step % c.logEvery == 0 { try logTrainingWindow() }
+            if c.evalEvery > 0 && step % c.evalEvery == 0 {
+                try evaluateAndSave()
+                if let p = c.patience, sinceBest >= p, let e = evaluation {
+                    reporter.message("\(task.label): stopping early: \(e.validationMetric) has not improved for \(p) evaluation(s); "
+                                     + "best \(String(format: "%.4f", best)) at step \(bestStep) is kept in \(bestPath)")
+                    stoppedEarly = true
+                    break
+                }
+            } else if step % c.logEvery == 0 && isRoot {
+                try log.write(to: logPath)
+            }
             if isRoot, let hook = task.afterStep, let text = hook(step) { reporter.message(text) }
         }
         reporter.finish()
         if let interrupted {
+            try logTrainingWindow()
             try saveLastAndState(extra: ["step": "\(step)"])
             if isRoot { try log.write(to: logPath) }
             group.barrier()
             throw interrupted
         }
-        if log.rows.last?.step != step || step == 0 { try evaluateAndSave(final: true) }
-        if isRoot, let plotter, !log.rows.isEmpty { try plotter("\(task.label) loss", log, plotPath) }
+        if !stoppedEarly && (log.evaluationRows.last?.step != step || step == 0) { try evaluateAndSave() }
+        if isRoot, let plotter, !log.rows.isEmpty {
+            // Too few log rows for a curve (a run shorter than two --log-every windows): the plot
+            // shows this process's loss of every step instead, with the evaluations as they are.
+            var plotted = log
+            if log.rows.filter({ !$0.trainLoss.isNaN }).count < 2 && stepLosses.count >= 2 {
+                let first = step - stepLosses.count
+                plotted.rows = stepLosses.enumerated().map {
+                    TrainingLogRow(step: first + $0.offset + 1, trainLoss: $0.element, metrics: metricNames.map { _ in .nan },
+                                   itemsPerSecond: .nan, seconds: .nan)
+                } + log.evaluationRows.map { var r = $0; r.trainLoss = .nan; return r }
+            }
+            try plotter("\(task.label) loss", plotted, plotPath)
+        }
         // Nobody reads the files before rank 0 has written them.
         group.barrier()
         if endsOtherRanksAfterRun && !isRoot {
@@ -335,13 +432,85 @@ public final class TrainingEngine<Model: TrainableModel> {
             exit(0)
         }
         let bpe = max(1, task.data.batchesPerEpoch)
-        return TrainingRunSummary(
+        var summary = TrainingRunSummary(
+            tool: task.label, runDirectory: c.outDirectory,
             steps: step, epochs: Double(step) / Double(bpe), seconds: wallBefore + clock() - start,
-            trainSeconds: trainBefore + trainSeconds, trainLoss: lastLoss,
+            trainSeconds: trainBefore + trainSeconds, trainLoss: log.rows.last(where: { !$0.trainLoss.isNaN })?.trainLoss ?? .nan,
             itemsPerSecond: trainSeconds > 0 ? Double(trainItems) / trainSeconds : 0, itemName: task.itemName,
             validationMetric: evaluation?.validationMetric ?? "", validation: evaluation.map { lastMetrics[$0.validationMetric] ?? .nan } ?? .nan,
             bestValidation: evaluation == nil ? .nan : best, bestStep: bestStep, metrics: lastMetrics,
             checkpoint: bestPath, stepLosses: stepLosses, ranks: group.size, allReduceSeconds: allReduce.seconds,
             rankWaitSeconds: allReduce.waitSeconds)
+        summary.stoppedEarly = stoppedEarly
+        return summary
+    }
+
+    /// `1234567` as `1,234,567`.
+    static func grouped(_ n: Int) -> String {
+        let digits = String(n.magnitude)
+        var out = ""
+        for (i, ch) in digits.enumerated() {
+            if i > 0 && (digits.count - i) % 3 == 0 { out.append(",") }
+            out.append(ch)
+        }
+        return (n < 0 ? "-" : "") + out
+    }
+}
+
+/// How far a budget-driven learning-rate schedule (cosine, or step decay without a fixed
+/// interval) runs: steps, or seconds of training. Saved in the run's fingerprint as
+/// `schedule_horizon` (`"500 steps"`, `"60.0 s"`, `"none"`).
+struct ScheduleHorizon: Equatable {
+    var steps: Int?
+    var seconds: Double?
+
+    init(steps: Int?, seconds: Double?) {
+        self.steps = steps
+        self.seconds = steps == nil ? seconds : nil
+    }
+
+    /// Parses the fingerprint's text; nil for none or anything else.
+    init?(text: String?) {
+        guard let text else { return nil }
+        if text.hasSuffix(" steps"), let n = Int(text.dropLast(6)) { self.init(steps: n, seconds: nil); return }
+        if text.hasSuffix(" s"), let t = Double(text.dropLast(2)) { self.init(steps: nil, seconds: t); return }
+        return nil
+    }
+}
+
+/// `config.json` of a run folder: the tool, the engine's settings (the budget as it stands,
+/// the command line that recreates the task under `training.arguments`), the task's settings
+/// and the fingerprint a resume must match. `--resume DIR` reads it so nothing needs retyping.
+public struct RunConfiguration: Codable, Sendable {
+    /// The tool (the task's label).
+    public var tool: String
+    /// The engine's settings.
+    public var training: TrainingConfiguration
+    /// The task's settings by field name.
+    public var task: [String: String]
+    /// The settings a resume must match.
+    public var fingerprint: [String: String]
+
+    /// A record; see the properties.
+    public init(tool: String, training: TrainingConfiguration, task: [String: String], fingerprint: [String: String]) {
+        self.tool = tool; self.training = training; self.task = task; self.fingerprint = fingerprint
+    }
+
+    /// Writes it atomically as indented JSON with sorted keys (slashes unescaped).
+    public func write(to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        try AtomicFile.write(encoder.encode(self), to: path)
+    }
+
+    /// Reads `DIR/config.json`.
+    /// - Throws: `ModelLoadError.badMetadata` naming the file when it is not a run's configuration.
+    public static func read(path: String) throws -> RunConfiguration {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        do {
+            return try JSONDecoder().decode(RunConfiguration.self, from: data)
+        } catch {
+            throw ModelLoadError.badMetadata(path, "not a run configuration this version can read")
+        }
     }
 }

@@ -34,6 +34,35 @@ public enum TrainingFingerprint {
         return nil
     }
 
+    /// A setting that differs between a saved run and now.
+    public struct Difference: Sendable, Equatable {
+        /// The configuration field (`learning_rate`, `hidden`).
+        public var field: String
+        /// Its command-line option (`--lr`, `--hidden`).
+        public var option: String
+        /// The values, `(absent)` where one side lacks the field.
+        public var saved: String, now: String
+
+        /// A difference; `option` defaults to `optionName(for: field)`.
+        public init(field: String, saved: String, now: String, option: String? = nil) {
+            self.field = field; self.saved = saved; self.now = now; self.option = option ?? TrainingFingerprint.optionName(for: field)
+        }
+    }
+
+    /// Every field (in name order) whose value differs, except those in `ignoring`.
+    public static func differences(saved: [String: String], now: [String: String], ignoring: Set<String> = []) -> [Difference] {
+        Set(saved.keys).union(now.keys).subtracting(ignoring).sorted().filter { saved[$0] != now[$0] }
+            .map { Difference(field: $0, saved: saved[$0] ?? "(absent)", now: now[$0] ?? "(absent)") }
+    }
+
+    /// The command-line option of a configuration field: `--` and the name with `-` for `_`,
+    /// except where the option is spelled otherwise (`learning_rate` is `--lr`).
+    public static func optionName(for field: String) -> String {
+        let special = ["learning_rate": "--lr", "source_level": "--level", "target_level": "--level", "width": "--size",
+                       "height": "--size", "data": "--data", "schedule_horizon": "--steps/--epochs/--time-budget"]
+        return special[field] ?? "--" + field.replacingOccurrences(of: "_", with: "-")
+    }
+
     /// `fields` as one line of JSON (sorted keys).
     static func encode(_ fields: [String: String]) -> String {
         let data = (try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()

@@ -69,6 +69,6 @@ public struct TrainingInterrupted: Error, CustomStringConvertible, Sendable {
     public var description: String {
         let name = signal == SIGINT ? "SIGINT" : signal == SIGTERM ? "SIGTERM" : "signal \(signal)"
         return "\(outDirectory): stopped by \(name) after step \(step); state saved in last.safetensors and "
-            + "last.train.safetensors; run the same command with --resume to continue"
+            + "last.train.safetensors; continue with --resume \(outDirectory)"
     }
 }

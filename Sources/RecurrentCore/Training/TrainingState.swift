@@ -22,6 +22,9 @@ struct TrainingState {
     var parameters: [NamedTensor]
     var optimizer: [String: [Float]]
     var carried: [NamedTensor]
+    /// Evaluations since the best one (for `--patience`); metadata `evaluations_since_best`,
+    /// 0 when absent.
+    var evaluationsSinceBest = 0
 
     /// The hash recorded as `parameters_hash`: 64-bit FNV-1a over the bit patterns of all
     /// values, tensor after tensor.
@@ -45,7 +48,8 @@ struct TrainingState {
                     "train_seconds": String(format: "%.6f", trainSeconds), "seconds": String(format: "%.6f", wallSeconds),
                     "best": best.isNaN ? "nan" : best.isInfinite ? (best > 0 ? "inf" : "-inf") : String(format: "%.17g", best),
                     "best_step": "\(bestStep)", "fingerprint": TrainingFingerprint.encode(fingerprint), "save_id": saveID,
-                    "parameters_hash": String(Self.parametersHash(parameters.map(\.values)), radix: 16)]
+                    "parameters_hash": String(Self.parametersHash(parameters.map(\.values)), radix: 16),
+                    "evaluations_since_best": "\(evaluationsSinceBest)"]
         try SafeTensors.write(tensors, metadata: meta, to: path)
     }
 
@@ -105,10 +109,11 @@ struct TrainingState {
         guard UInt64(hashText, radix: 16) == parametersHash(parameters.map(\.values)) else {
             throw bad("the weights do not match metadata 'parameters_hash'; the file is damaged")
         }
+        let sinceBest = meta["evaluations_since_best"] == nil ? 0 : try count("evaluations_since_best")
         return TrainingState(step: step, optimizerSteps: optimizerSteps, position: position,
                              trainSeconds: try seconds("train_seconds"), wallSeconds: try seconds("seconds"), best: best,
                              bestStep: bestStep, fingerprint: TrainingFingerprint.decode(fpText), saveID: saveID,
-                             parameters: parameters, optimizer: optimizer, carried: carried)
+                             parameters: parameters, optimizer: optimizer, carried: carried, evaluationsSinceBest: sinceBest)
     }
 }
 
@@ -118,6 +123,8 @@ public enum TrainingResumeError: Error, CustomStringConvertible, Sendable, Equat
     case nothingToResume(path: String)
     /// A setting differs from the saved run's (`field` is the configuration field name).
     case configurationDiffers(path: String, field: String, saved: String, now: String)
+    /// Settings differ from the saved run's: every one, as (option, saved, now).
+    case settingsDiffer(path: String, differences: [TrainingFingerprint.Difference])
     /// The saved run is already past this run's budget in steps.
     case beyondBudget(path: String, step: Int, budget: Int)
 
@@ -127,6 +134,10 @@ public enum TrainingResumeError: Error, CustomStringConvertible, Sendable, Equat
         case .nothingToResume(let p): return "\(p): no saved run to --resume from"
         case let .configurationDiffers(p, f, s, n):
             return "\(p): cannot --resume: setting '\(f)' was \(s) in the saved run, now \(n); use the same settings or another --out"
+        case let .settingsDiffer(p, d):
+            let list = d.map { "\($0.option) (was \($0.saved), now \($0.now))" }.joined(separator: ", ")
+            return "\(p): cannot --resume: \(d.count == 1 ? "this setting differs" : "these settings differ") from the saved run: \(list); "
+                + "leave \(d.count == 1 ? "it" : "them") out to continue the run, or start a new one (--init-from \(p)/best.safetensors to start from its weights)"
         case let .beyondBudget(p, s, b):
             return "\(p): metadata 'step' is \(s), beyond this run's budget of \(b) steps; cannot --resume"
         }

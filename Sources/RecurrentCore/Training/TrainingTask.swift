@@ -12,16 +12,21 @@ public struct TrainingTask<Model: TrainableModel> {
     /// The application's settings that must not change across `--resume`, by configuration
     /// field name (see `TrainingFingerprint.fields(of:)`).
     public var fingerprint: [String: String]
-    /// What `TrainingBatch.itemCount` counts, for `log.csv` and the summary (`tokens`, `examples`).
+    /// What `TrainingBatch.itemCount` counts, for progress lines, `log.csv` and the summary
+    /// (`tokens`, `utterances`, `clips`).
     public var itemName: String
+    /// The data's sizes for the line printed at the start (e.g. `9,000 training and 1,000
+    /// validation tokens`); empty = none.
+    public var dataDescription: String
     /// Called after every step with the step number; a returned text is printed as a message
     /// (e.g. a generated sample). Must not change the training state.
     public var afterStep: ((Int) -> String?)?
 
     /// A task; see the properties.
     public init(label: String, model: Model, data: any BatchSource<Model.Batch>, evaluation: TrainingEvaluation?,
-                fingerprint: [String: String] = [:], itemName: String = "items", afterStep: ((Int) -> String?)? = nil) {
+                fingerprint: [String: String] = [:], itemName: String = "items", dataDescription: String = "",
+                afterStep: ((Int) -> String?)? = nil) {
         self.label = label; self.model = model; self.data = data; self.evaluation = evaluation
-        self.fingerprint = fingerprint; self.itemName = itemName; self.afterStep = afterStep
+        self.fingerprint = fingerprint; self.itemName = itemName; self.dataDescription = dataDescription; self.afterStep = afterStep
     }
 }
