@@ -30,7 +30,7 @@ struct LanguageModelDistributedTests {
         let two = try runMPI(ranks: 2, tool, arguments(data, out: folder.path + "/two", steps: 30, threads: 1), tcp: tcp)
         #expect(two.status == 0, "\(two.stderr)")
         // Rank 0 alone prints the summary and writes the files.
-        let summaries = two.stdout.split(separator: "\n").filter { $0.hasPrefix("{\"steps\":30,") }
+        let summaries = two.stdout.split(separator: "\n").filter { $0.hasPrefix("{\"tool\":\"lm-train\"") && $0.contains("\"steps\":30,") }
         #expect(summaries.count == 1 && summaries[0].contains("\"ranks\":2,"), "\(two.stdout)")
         #expect(one.stdout.contains("\"ranks\":1,"))
         #expect(two.stderr.contains("lm-train: 2 ranks share each batch of every step"))
@@ -70,7 +70,7 @@ struct LanguageModelDistributedTests {
         let full = try runProcess(tool, arguments(data, out: folder.path + "/full", steps: 40, threads: 2))
         #expect(full.status == 0, "\(full.stderr)")
         func run(ranks: Int, steps: Int, resume: Bool) throws -> ProcessResult {
-            let args = arguments(data, out: folder.path + "/split", steps: steps, threads: 2 / ranks) + (resume ? ["--resume"] : [])
+            let args = arguments(data, out: folder.path + "/split", steps: steps, threads: 2 / ranks) + (resume ? ["--resume", folder.path + "/split"] : [])
             return ranks == 1 ? try runProcess(tool, args) : try runMPI(ranks: ranks, tool, args)
         }
         let a = try run(ranks: first, steps: 20, resume: false)
@@ -136,7 +136,7 @@ struct LanguageModelDistributedTests {
         #expect(step >= 200 && step % 200 == 0)
         let state = try SafeTensors.read(path: out + "/last.train.safetensors")
         #expect(state.metadata["step"] == "\(step)")
-        let resumed = try runProcess(tool, arguments(data, out: out, steps: step + 5, threads: 2, evalEvery: 200) + ["--resume"])
+        let resumed = try runProcess(tool, arguments(data, out: out, steps: step + 5, threads: 2, evalEvery: 200) + ["--resume", out])
         #expect(resumed.status == 0, "\(resumed.stderr)")
     }
 }
