@@ -14,13 +14,13 @@ mkdir -p "$WORK"
 
 "$BIN" generate --kind mnist-rows --out "$WORK/mnist"
 for v in 0 0.1; do
-  "$BIN" train --data "$WORK/mnist" --rows --hidden 128 --epochs 30 --shift 2 --val-fraction $v --out "$WORK/mnist-run-$v" | tail -n 1
+  "$BIN" train --data "$WORK/mnist" --rows --hidden 128 --epochs 30 --shift 2 --val-fraction $v --out "$WORK/mnist-run-$v" --overwrite | tail -n 1
 done
 "$BIN" eval --checkpoint "$WORK/mnist-run-0/last.safetensors" --data "$WORK/mnist" --confusion "$WORK/mnist-confusion.png"
 
 "$BIN" generate --kind moving-digits --out "$WORK/moving" --count 1000
 for v in 0 0.1; do
-  "$BIN" train --data "$WORK/moving" --size 48x48 --shift 3 --epochs 20 --val-fraction $v --out "$WORK/moving-run-$v" | tail -n 1
+  "$BIN" train --data "$WORK/moving" --size 48x48 --shift 3 --epochs 20 --val-fraction $v --out "$WORK/moving-run-$v" --overwrite | tail -n 1
 done
 "$BIN" bench-load --data "$WORK/moving" --size 48x48 --threads 1
 
@@ -28,5 +28,5 @@ done
 # Frame differences (--deltas) carry the rotation direction of the squares; without them the
 # square-cw / square-ccw pair stays at chance (85 % overall).
 for v in 0 0.1; do
-  "$BIN" train --data "$WORK/shapes" --size 16x16 --deltas --shift 1 --epochs 60 --val-fraction $v --out "$WORK/shapes-run-$v" | tail -n 1
+  "$BIN" train --data "$WORK/shapes" --size 16x16 --deltas --shift 1 --epochs 60 --val-fraction $v --out "$WORK/shapes-run-$v" --overwrite | tail -n 1
 done

@@ -14,17 +14,17 @@ mkdir -p "$OUT"
 $BIN bench-features --data "$FSDD" --threads 1 | tee "$OUT/bench-features.txt"
 
 # FSDD official split (take 0-4 test, 5-49 train).
-$BIN train --data "$FSDD" --task utterance --split official --epochs 20 --bidirectional --out "$OUT/fsdd-official" | tail -1
+$BIN train --data "$FSDD" --task utterance --split official --epochs 20 --bidirectional --out "$OUT/fsdd-official" --overwrite | tail -1
 
 # Leave-one-speaker-out, every speaker of fsdd/speakers.tsv. All training files train (the
 # validation files would come from the training speakers and say nothing about the held-out one).
 for s in $(tail -n +2 "$RNN_DATA_DIR/fsdd/speakers.tsv" | cut -f1); do
   $BIN train --data "$FSDD" --task utterance --split "speaker:$s" --epochs 8 --bidirectional --utterance-cmn --val-fraction 0 \
-       --out "$OUT/fsdd-loso-$s" | tail -1
+       --out "$OUT/fsdd-loso-$s" --overwrite | tail -1
 done
 
 # Frame task on a generated set: 16 training voices, 2 held-out voices.
 VOICES="en-us,en-us+f3,en-gb+m3,en-gb+f2,en-029+f4,en-gb-x-rp+m7,en-gb-x-gbclan+m2,en-gb-x-gbcwmd+f1,en-us-nyc+m4,en-us+m6,en-gb+f4,en-029+m5,en-gb-x-rp+f1,en-us-nyc+f2,en-gb-x-gbclan+f3,en-gb+m1"
 [ -d "$OUT/spoken16" ] || tools/make-spoken-digits --out "$OUT/spoken16" --count 1200 --seed 2 --jobs 2 \
     --voices "$VOICES" --test-voices en-gb-scotland+m1,en-us+f5
-$BIN train --data "$OUT/spoken16" --task frame --epochs 15 --bidirectional --dropout 0.2 --out "$OUT/frame16" | tail -1
+$BIN train --data "$OUT/spoken16" --task frame --epochs 15 --bidirectional --dropout 0.2 --out "$OUT/frame16" --overwrite | tail -1

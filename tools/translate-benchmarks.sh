@@ -12,7 +12,7 @@ mkdir -p "$OUT"
 run() {  # name, then train arguments
   local name=$1; shift
   echo "== $name: translate-toy train $*"
-  "$T" train "$@" --out "$OUT/$name" 2> "$OUT/$name.log" | tail -n 1
+  "$T" train "$@" --out "$OUT/$name" --overwrite 2> "$OUT/$name.log" | tail -n 1
 }
 
 run digits-to-letters --task digits-to-letters --count 10000 --attention general --steps 1500 --eval-every 500
