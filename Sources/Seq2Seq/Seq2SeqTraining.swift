@@ -316,16 +316,31 @@ public enum Seq2SeqTraining {
 
     /// `val_loss` (over `lossBatches`, the same pairs encoded and batched), `val_exact_match`
     /// and `val_token_accuracy` of `bundle` on `pairs`.
+    ///
+    /// Across MPI ranks (`bundle.model.processGroup`) the ranks take contiguous runs of chunks of
+    /// 64 pairs (greedy decoding runs in such chunks whatever the split) and of loss batches;
+    /// every chunk's counts are gathered and added in order, so every rank gets the one-process
+    /// figures.
     static func evaluate(_ bundle: Seq2SeqBundle, _ pairs: [SentencePair], lossBatches: [Seq2SeqBatch]) throws -> [String: Double] {
-        let result = try bundle.evaluate(pairs)
-        var sum = 0.0, weight = 0.0
-        for b in lossBatches {
-            let w = Double(b.targetMask.reduce(0, +))
-            sum += bundle.model.loss(batch: b) * w
-            weight += w
+        let group = bundle.model.processGroup
+        let chunks = stride(from: 0, to: pairs.count, by: 64).map { $0..<min($0 + 64, pairs.count) }
+        let counts = try group.inParts(count: chunks.count, width: 4) { c -> [Double] in
+            let part = Array(pairs[chunks[c]])
+            let r = try bundle.evaluate(part)
+            let referenceTokens = part.reduce(0) { $0 + bundle.targetVocabulary.tokenization.tokenize($1.target).count }
+            // The ratios back to counts (exact: each is a count over `part.count` or `referenceTokens`).
+            return [(r.exactMatch * Double(part.count)).rounded(), Double(part.count),
+                    (r.tokenAccuracy * Double(referenceTokens)).rounded(), Double(referenceTokens)]
         }
-        return ["val_loss": weight > 0 ? sum / weight : .nan, "val_exact_match": result.exactMatch,
-                "val_token_accuracy": result.tokenAccuracy]
+        let losses = group.inParts(count: lossBatches.count, width: 2) { b -> [Double] in
+            let w = Double(lossBatches[b].targetMask.reduce(0, +))
+            return [bundle.model.loss(batch: lossBatches[b]) * w, w]
+        }
+        var hits = 0.0, n = 0.0, correct = 0.0, tokens = 0.0, sum = 0.0, weight = 0.0
+        for c in counts { hits += c[0]; n += c[1]; correct += c[2]; tokens += c[3] }
+        for l in losses { sum += l[0]; weight += l[1] }
+        return ["val_loss": weight > 0 ? sum / weight : .nan, "val_exact_match": n > 0 ? hits / n : 0,
+                "val_token_accuracy": tokens > 0 ? correct / tokens : 0]
     }
 
     /// What `train` returns: the engine's summary and the held-out test score of `best.safetensors`.

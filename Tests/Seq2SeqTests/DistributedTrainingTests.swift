@@ -9,7 +9,8 @@ struct TranslateToyDistributedTests {
     let tool = builtExecutable("translate-toy") ?? "translate-toy"
 
     func arguments(out: String, threads: Int) -> [String] {
-        ["train", "--task", "reverse", "--count", "200", "--alphabet", "abcd", "--min-length", "3", "--max-length", "6",
+        // 1,400 pairs: 140 validation pairs, three decoding chunks of 64, split over the ranks.
+        ["train", "--task", "reverse", "--count", "1400", "--alphabet", "abcd", "--min-length", "3", "--max-length", "6",
          "--cell", "lstm", "--layers", "2", "--hidden", "8", "--embedding", "4", "--dropout", "0.1", "--teacher-forcing", "0.8",
          "--batch", "7", "--steps", "30", "--eval-every", "10", "--threads", "\(threads)", "--lr", "0.005",
          "--seed", "2", "--out", out]
