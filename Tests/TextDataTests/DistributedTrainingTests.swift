@@ -84,6 +84,20 @@ struct LanguageModelDistributedTests {
         #expect(logWithoutTimings(folder.path + "/full/log.csv") == logWithoutTimings(folder.path + "/split/log.csv"))
     }
 
+    /// Without --out each process would name its own run folder by its clock: under mpirun the
+    /// run stops in one line before training.
+    @Test func runWithoutOutIsRefusedUnderMPI() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let data = try folder.write("c.txt", text: grammarCorpus(sentences: 60, seed: 4))
+        var args = arguments(data, out: "unused", steps: 2, threads: 1)
+        let at = args.firstIndex(of: "--out")!
+        args.removeSubrange(at...(at + 1))
+        let r = try runMPI(ranks: 2, tool, args)
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("lm-train: --out: under mpirun give the run folder (every rank must use the same one)"), "\(r.stderr)")
+    }
+
     /// A time budget under mpirun follows rank 0's clock: the ranks stop after the same step
     /// (a rank stopping alone would leave the other waiting in the gradient exchange).
     @Test func timeBudgetEndsEveryRankAfterTheSameStep() throws {
