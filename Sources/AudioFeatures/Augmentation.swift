@@ -50,15 +50,8 @@ public struct AugmentationConfig: Codable, Sendable, Equatable {
             let speed = speeds[rng.nextInt(below: speeds.count)]
             if speed != 1 { x = try Self.resample(x, ratio: 1 / speed) }
         }
-        if let g = gainDecibels {
-            let k = Float(pow(10, Self.uniform(&rng, g) / 20))
-            for i in x.indices { x[i] *= k }
-        }
-        if let snr = noiseSNR, !x.isEmpty {
-            let power = x.reduce(0.0) { $0 + Double($1) * Double($1) } / Double(x.count)
-            let sigma = Float((power / pow(10, Self.uniform(&rng, snr) / 10)).squareRoot())
-            for i in x.indices { x[i] += sigma * rng.normal() }
-        }
+        if let g = gainDecibels { Self.applyGain(&x, decibels: rng.uniform(in: g)) }
+        if let snr = noiseSNR { Self.addWhiteNoise(&x, snrDecibels: rng.uniform(in: snr), rng: &rng) }
         return x
     }
 
@@ -85,8 +78,18 @@ public struct AugmentationConfig: Codable, Sendable, Equatable {
         }
     }
 
-    static func uniform(_ rng: inout SeededRandom, _ r: ClosedRange<Double>) -> Double {
-        r.lowerBound + (r.upperBound - r.lowerBound) * rng.nextDouble()
+    /// Multiplies `x` by the gain of `decibels`.
+    static func applyGain(_ x: inout [Float], decibels: Double) {
+        let k = Float(pow(10, decibels / 20))
+        for i in x.indices { x[i] *= k }
+    }
+
+    /// Adds white Gaussian noise at `snrDecibels` below the mean power of `x`.
+    static func addWhiteNoise(_ x: inout [Float], snrDecibels: Double, rng: inout SeededRandom) {
+        guard !x.isEmpty else { return }
+        let power = x.reduce(0.0) { $0 + Double($1) * Double($1) } / Double(x.count)
+        let sigma = Float((power / pow(10, snrDecibels / 10)).squareRoot())
+        for i in x.indices { x[i] += sigma * rng.normal() }
     }
 
     /// `signal` resampled by `ratio` (output rate / input rate) with libsamplerate.
@@ -134,5 +137,12 @@ public final class SpeechAugmenter: @unchecked Sendable {
         }
         // A failure (which the checks above make unlikely) keeps the clean example.
         return results.enumerated().map { k, r in (try? r.get()) ?? examples[k] }
+    }
+}
+
+extension SeededRandom {
+    /// A uniform draw from `range`.
+    mutating func uniform(in range: ClosedRange<Double>) -> Double {
+        range.lowerBound + (range.upperBound - range.lowerBound) * nextDouble()
     }
 }

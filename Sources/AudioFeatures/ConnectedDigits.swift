@@ -120,23 +120,22 @@ public enum ConnectedDigits {
                 var samples: [Float] = []
                 var track = ""
                 var digits = ""
-                func gap() { samples += [Float](repeating: 0, count: Int(uniform(&rng, o.gapMilliseconds) / 1000 * Double(rate))) }
+                func gap() { samples += [Float](repeating: 0, count: Int(rng.uniform(in: o.gapMilliseconds) / 1000 * Double(rate))) }
                 gap()
                 for _ in 0..<length {
                     let digit = available[rng.nextInt(below: available.count)]
                     let takes = bySpeaker[speaker]![digit]!
                     let recording = try load(takes[rng.nextInt(below: takes.count)])
-                    let gain = Float(pow(10, uniform(&rng, o.gainDecibels) / 20))
+                    var take = recording
+                    AugmentationConfig.applyGain(&take, decibels: rng.uniform(in: o.gainDecibels))
                     let start = samples.count
-                    samples += recording.map { $0 * gain }
+                    samples += take
                     track += String(format: "%.6f\t%.6f\t%@\n", Double(start) / Double(rate), Double(samples.count) / Double(rate), digit)
                     digits += digit
                     gap()
                 }
                 if let snr = o.noiseSNR {
-                    let power = samples.reduce(0.0) { $0 + Double($1) * Double($1) } / Double(max(samples.count, 1))
-                    let sigma = Float((power / pow(10, uniform(&rng, snr) / 10)).squareRoot())
-                    for i in samples.indices { samples[i] += sigma * rng.normal() }
+                    AugmentationConfig.addWhiteNoise(&samples, snrDecibels: rng.uniform(in: snr), rng: &rng)
                 }
                 // Keep within full scale: scale the whole utterance down if a peak would clip.
                 let peak = samples.reduce(Float(0)) { max($0, abs($1)) }
@@ -151,9 +150,5 @@ public enum ConnectedDigits {
             try Data(manifest.utf8).write(to: manifestAt(p.folder), options: .atomic)
         }
         return Summary(counts: parts.map { ($0.name, $0.count) }, speakers: parts.map { ($0.name, $0.speakers) }, sampleRate: rate)
-    }
-
-    private static func uniform(_ rng: inout SeededRandom, _ r: ClosedRange<Double>) -> Double {
-        r.lowerBound + (r.upperBound - r.lowerBound) * rng.nextDouble()
     }
 }

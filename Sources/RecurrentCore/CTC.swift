@@ -157,7 +157,7 @@ public enum CTC {
         var beams: [[Int32]: Entry] = [[]: Entry(blank: 0, label: negInf)]
         let all = logSoftmax(logits, frames: frames, classes: classes)
         for t in 0..<frames {
-            let logp = all[(t * classes)..<((t + 1) * classes)].withContiguousStorageIfAvailable { Array($0) }!
+            let logp = Array(all[(t * classes)..<((t + 1) * classes)])
             var next: [[Int32]: Entry] = [:]
             func add(_ prefix: [Int32], blank: Double = negInf, label: Double = negInf) {
                 var e = next[prefix] ?? Entry(blank: negInf, label: negInf)
