@@ -78,6 +78,35 @@ static void pack_rows_avx512(const float *src, int ld, int k, int n, uint16_t *p
         }
     }
 }
+
+/* Transposed packing: the pair (k, k + 1) of column j is two neighbouring values of row j of
+   src, so 16 rows x 32 values converted side by side give a 16 x 16 tile of pairs, which a
+   gather per pair of the panel turns around. */
+__attribute__((target("avx512f,avx512bw,avx512bf16")))
+static void pack_transposed_avx512(const float *src, int ld, int k, int n, uint16_t *packed) {
+    int panels = padded_columns(n) / 16, pairs = pairs_of(k);
+    int32_t tile[16 * 16] __attribute__((aligned(64)));
+    const __m512i across = _mm512_setr_epi32(0, 16, 32, 48, 64, 80, 96, 112, 128, 144, 160, 176, 192, 208, 224, 240);
+    for (int p = 0; p < panels; p++) {
+        uint16_t *dst = packed + (size_t)p * pairs * 32;
+        for (int q0 = 0; q0 < pairs; q0 += 16) {
+            int k0 = 2 * q0;
+            __mmask16 m0 = rnn_lane_mask16(k - k0), m1 = rnn_lane_mask16(k - k0 - 16);
+            for (int j = 0; j < 16; j++) {
+                int col = p * 16 + j;
+                __m512i words = _mm512_setzero_si512();
+                if (col < n) {
+                    const float *row = src + (size_t)col * ld + k0;
+                    words = (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(m1, row + 16), _mm512_maskz_loadu_ps(m0, row));
+                }
+                _mm512_store_si512(tile + j * 16, words);
+            }
+            int nq = pairs - q0 < 16 ? pairs - q0 : 16;
+            for (int q = 0; q < nq; q++)
+                _mm512_storeu_si512(dst + (size_t)(q0 + q) * 32, _mm512_i32gather_epi32(_mm512_add_epi32(across, _mm512_set1_epi32(q)), tile, 4));
+        }
+    }
+}
 #endif
 
 void rnn_to_bf16(const float *src, int rows, int cols, int lds, uint16_t *dst, int ldd) {
@@ -138,8 +167,9 @@ size_t rnn_packed_bf16_size(int k, int n) { return (size_t)pairs_of(k) * 2 * (si
 
 void rnn_pack_b_bf16(const float *src, int ld, int k, int n, int transposed, uint16_t *packed) {
 #if defined(__x86_64__)
-    if (!transposed && has_bf16_bw_vl()) {
-        pack_rows_avx512(src, ld, k, n, packed);
+    if (has_bf16_bw_vl()) {
+        if (transposed) pack_transposed_avx512(src, ld, k, n, packed);
+        else pack_rows_avx512(src, ld, k, n, packed);
         return;
     }
 #endif
@@ -217,11 +247,23 @@ static void interleave_rows(const uint16_t *a, int lda, int rows, int q0, int kp
     }
 }
 
+/* Rows r0 .. r0 + 7 of A = P^T, pairs q0 .. q0 + kp - 1, for P[K, M] packed by rnn_pack_b_bf16:
+   the pair q of row r is one 32-bit word of P's panel r / 16, and the eight words of rows r0 ..
+   r0 + 7 (r0 a multiple of 8) lie side by side, so the block is one 32-byte copy per pair. Rows
+   past M are the packing's zero padding. */
+__attribute__((target("avx512f")))
+static void interleave_packed(const uint16_t *p, int pairs, int r0, int q0, int kp, int32_t *ap) {
+    const int32_t *src = (const int32_t *)(const void *)(p + (size_t)(r0 / 16) * pairs * 32) + (size_t)q0 * 16 + (r0 % 16);
+    for (int q = 0; q < kp; q++) _mm256_store_si256((__m256i *)(ap + q * 8), _mm256_loadu_si256((const __m256i *)(src + (size_t)q * 16)));
+}
+
 /* Blocked like a GEMM library: K in blocks of KC pairs and N in blocks of NC columns, so that
    the block of B in use (256 x 512 bf16, 256 KB) stays in the L2 cache while every block of 8
-   rows of A, interleaved into a 4 KB buffer in the L1 cache, passes over it. */
+   rows of A, interleaved into a 4 KB buffer in the L1 cache, passes over it. A is either bf16
+   rows (a, lda) or, when a_packed is given, the transpose of a packed operand. */
 __attribute__((target("avx512f,avx512bf16")))
-static void gemm_bf16_avx512(int m, int n, int k, const uint16_t *a, int lda, const uint16_t *packed, float *c, int ldc) {
+static void gemm_bf16_avx512(int m, int n, int k, const uint16_t *a, int lda, const uint16_t *a_packed,
+                             const uint16_t *packed, float *c, int ldc) {
     enum { KC = 128, NC = 512 };   /* pairs per K block (256 values of K); columns per N block */
     int32_t ap[KC * 8] __attribute__((aligned(64)));
     int pairs = pairs_of(k);
@@ -232,7 +274,8 @@ static void gemm_bf16_avx512(int m, int n, int k, const uint16_t *a, int lda, co
             int n1 = n0 + NC < n ? n0 + NC : n;
             for (int r0 = 0; r0 < m; r0 += 8) {
                 int rows = m - r0 < 8 ? m - r0 : 8;
-                interleave_rows(a + (size_t)r0 * lda, lda, rows, q0, kp, ap);
+                if (a_packed) interleave_packed(a_packed, pairs, r0, q0, kp, ap);
+                else interleave_rows(a + (size_t)r0 * lda, lda, rows, q0, kp, ap);
                 for (int col = n0; col < n1; col += 32) {
                     const uint16_t *b0 = packed + (size_t)(col / 16) * panel + (size_t)q0 * 32, *b1 = b0 + panel;
                     bblock(kp, ap, b0, b1, c + (size_t)r0 * ldc + col, ldc, rows,
@@ -283,9 +326,17 @@ static void matvec_bf16_avx512(int n, int k, const uint16_t *x, const uint16_t *
 
 void rnn_gemm_bf16(int m, int n, int k, const uint16_t *a, int lda, const uint16_t *packed, float *c, int ldc) {
 #if defined(__x86_64__)
-    if (m > 0 && n > 0 && k > 0) gemm_bf16_avx512(m, n, k, a, lda, packed, c, ldc);
+    if (m > 0 && n > 0 && k > 0) gemm_bf16_avx512(m, n, k, a, lda, NULL, packed, c, ldc);
 #else
     (void)m; (void)n; (void)k; (void)a; (void)lda; (void)packed; (void)c; (void)ldc;
+#endif
+}
+
+void rnn_gemm_bf16_at(int m, int n, int k, const uint16_t *packed_a, const uint16_t *packed, float *c, int ldc) {
+#if defined(__x86_64__)
+    if (m > 0 && n > 0 && k > 0) gemm_bf16_avx512(m, n, k, NULL, 0, packed_a, packed, c, ldc);
+#else
+    (void)m; (void)n; (void)k; (void)packed_a; (void)packed; (void)c; (void)ldc;
 #endif
 }
 

@@ -124,7 +124,6 @@ public final class RecurrentLayer: ParameterContainer {
     // as a right operand; the bf16 left operands of one step and of the whole sequence.
     private let bfForward = BF16Buffer(), bfBackward = BF16Buffer(), bfInput = BF16Buffer(), bfInputBack = BF16Buffer()
     private let bfGrad = BF16Buffer(), bfStep = BF16Buffer(), bfSequence = BF16Buffer()
-    private let gradTransposed = FloatBuffer()   // [max(H, I), GH] dW^T before it is added to dW
     private var requested = Precision.fp32
     private var useBF16 = false
 
@@ -373,6 +372,39 @@ public final class RecurrentLayer: ParameterContainer {
         }
     }
 
+    /// The LSTM gate gradients of one sequence at one step for `j < count` (a multiple of 16),
+    /// sixteen lanes at a time, each lane computed exactly as the scalar loop of `backward`:
+    /// `d = dh + dy`, `dc' = dc + d o (1 - tanh(c)^2)`, `dG = [dc' g i (1 - i), dc' c_prev f (1 - f),
+    /// dc' i (1 - g^2), d tanh(c) o (1 - o)]`, `dc = dc' f`. `gates` holds i, f, g, o at offsets
+    /// 0, H, 2H, 3H (as `dG`).
+    @inline(__always)
+    private static func lstmGateGradients16(count: Int, dh: UnsafePointer<Float>, dy: UnsafePointer<Float>,
+                                            gates: UnsafePointer<Float>, H: Int, tanhCell: UnsafePointer<Float>,
+                                            cellPrev: UnsafePointer<Float>, dc: UnsafeMutablePointer<Float>,
+                                            dG: UnsafeMutablePointer<Float>) {
+        typealias V = SIMD16<Float>
+        @inline(__always) func load(_ p: UnsafePointer<Float>, _ j: Int) -> V {
+            UnsafeRawPointer(p + j).loadUnaligned(as: V.self)
+        }
+        @inline(__always) func store(_ v: V, _ p: UnsafeMutablePointer<Float>, _ j: Int) {
+            UnsafeMutableRawPointer(p + j).storeBytes(of: v, as: V.self)
+        }
+        let one = V(repeating: 1)
+        var j = 0
+        while j < count {
+            let d = load(dh, j) + load(dy, j)
+            let tcv = load(tanhCell, j)
+            let iv = load(gates, j), fv = load(gates, H + j), gv = load(gates, 2 * H + j), ov = load(gates, 3 * H + j)
+            let dcv = load(dc, j) + d * ov * (one - tcv * tcv)
+            store(dcv * gv * iv * (one - iv), dG, j)
+            store(dcv * load(cellPrev, j) * fv * (one - fv), dG, H + j)
+            store(dcv * iv * (one - gv * gv), dG, 2 * H + j)
+            store(d * tcv * ov * (one - ov), dG, 3 * H + j)
+            store(dcv * fv, dc, j)
+            j += 16
+        }
+    }
+
     /// `out[B, GH] += h[B, H] W_hh^T`: the per-step product of forward.
     @inline(__always)
     private func recurrentProduct(_ h: UnsafePointer<Float>, _ B: Int, into out: UnsafeMutablePointer<Float>, _ whh: UnsafePointer<Float>) {
@@ -398,26 +430,15 @@ public final class RecurrentLayer: ParameterContainer {
         rnn_gemm_bf16(Int32(m), Int32(n), Int32(k), ab, Int32(k2), packed, c, Int32(ldc))
     }
 
-    /// `grad[GH, cols] += (lhs^T dG)^T`, i.e. `dG^T lhs`, in bf16: `lhs [N, cols]` (row stride
-    /// `cols`) is rounded and transposed into a left operand, `dG` was packed by
-    /// `rnn_pack_b_bf16(dG, GH, N, GH, 0, packedGrad)`.
+    /// `grad[GH, cols] += dG^T lhs` in bf16: `lhs [N, cols]` (row stride `cols`) is packed as
+    /// the right operand, `dG` was packed by `rnn_pack_b_bf16(dG, GH, N, GH, 0, packedGrad)` and
+    /// serves, transposed, as the left one; the product adds straight into `grad`.
     private func bf16WeightGradient(lhs: UnsafePointer<Float>, rows N: Int, cols: Int, packedGrad: UnsafePointer<UInt16>,
                                     into grad: UnsafeMutablePointer<Float>) {
-        let GH = cell.gateCount * hiddenSize, n2 = (N + 1) / 2 * 2
-        let at = bfSequence.reserve(cols * n2)
-        rnn_to_bf16_transposed(lhs, Int32(N), Int32(cols), Int32(cols), at, Int32(n2))
-        let t = gradTransposed.reserve(cols * GH)
-        t.update(repeating: 0, count: cols * GH)
-        rnn_gemm_bf16(Int32(cols), Int32(GH), Int32(N), at, Int32(n2), packedGrad, t, Int32(GH))
-        // Blocks of 32 x 32 keep both sides of the transposed addition in the cache.
-        for g0 in stride(from: 0, to: GH, by: 32) {
-            for c0 in stride(from: 0, to: cols, by: 32) {
-                for g in g0..<min(g0 + 32, GH) {
-                    let row = grad + g * cols
-                    for c in c0..<min(c0 + 32, cols) { row[c] += t[c * GH + g] }
-                }
-            }
-        }
+        let GH = cell.gateCount * hiddenSize
+        let packedLHS = bfSequence.reserve(rnn_packed_bf16_size(Int32(N), Int32(cols)))
+        rnn_pack_b_bf16(lhs, Int32(cols), Int32(N), Int32(cols), 0, packedLHS)
+        rnn_gemm_bf16_at(Int32(GH), Int32(cols), Int32(N), packedGrad, packedLHS, grad, Int32(cols))
     }
 
     /// Final hidden state `[B, H]` of the last forward pass (each sequence's state after its own
@@ -498,7 +519,11 @@ public final class RecurrentLayer: ParameterContainer {
                     let tcb = tcp + (t * B + b) * H
                     let cpb = cp + (prevIndex(t) * B + b) * H
                     let dcb = dc + b * H
-                    for j in 0..<H {
+                    let vectorEnd = H / 16 * 16
+                    Self.lstmGateGradients16(count: vectorEnd, dh: dhb, dy: dyb, gates: gb, H: H, tanhCell: tcb,
+                                             cellPrev: cpb, dc: dcb, dG: dgxb)
+                    dhpb.update(repeating: 0, count: H)
+                    for j in vectorEnd..<H {
                         let d = dhb[j] + dyb[j]
                         let tcv = tcb[j]
                         let dcv = dcb[j] + d * og[j] * (1 - tcv * tcv)
@@ -508,7 +533,6 @@ public final class RecurrentLayer: ParameterContainer {
                         dgxb[2 * H + j] = dcv * iv * (1 - gv * gv)
                         dgxb[3 * H + j] = d * tcv * ov * (1 - ov)
                         dcb[j] = dcv * fv
-                        dhpb[j] = 0
                     }
                 case .gru:
                     let r = gb, z = gb + H, nG = gb + 2 * H

@@ -49,6 +49,11 @@ void rnn_pack_b_bf16(const float *src, int ld, int k, int n, int transposed, uin
    K in blocks of 256 so that a block of B stays in the L1 cache. */
 void rnn_gemm_bf16(int m, int n, int k, const uint16_t *a, int lda, const uint16_t *packed, float *c, int ldc);
 
+/* C[M, N] += P^T * B: the left operand is the transpose of P[K, M] packed by
+   rnn_pack_b_bf16(..., k, m, ...), B packed by rnn_pack_b_bf16(..., k, n, ...): a product over
+   the rows of two packed operands, as in a weight gradient dG^T X, with no transposed copy. */
+void rnn_gemm_bf16_at(int m, int n, int k, const uint16_t *packed_a, const uint16_t *packed, float *c, int ldc);
+
 /* y[N] += x[K] * B, x bf16 (K padded to even), B packed by rnn_pack_b_bf16(..., k, n, ...):
    the matrix-vector product of batch-1 generation, four panels per pass. */
 void rnn_matvec_bf16(int n, int k, const uint16_t *x, const uint16_t *packed, float *y);
