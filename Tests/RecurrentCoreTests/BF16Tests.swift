@@ -106,6 +106,67 @@ func fp32SumBound(_ absSum: Double, terms: Int) -> Double { Double(terms + 1) * 
         }
     }
 
+    /// `C += P^T X` from two operands packed over their rows (the weight-gradient product
+    /// `dG^T H`), against a Float64 sum over the bf16-rounded operands within the fp32 bound; rows
+    /// past M and columns past N untouched.
+    @Test(.enabled(if: bf16Runs), arguments: [(1, 1, 1), (8, 5, 3), (37, 19, 9), (40, 33, 64), (1024, 64, 33), (24, 256, 301), (16, 7, 600)])
+    func transposedLeftProductMatchesRoundedReference(shape: (Int, Int, Int)) {
+        let (m, n, k) = shape
+        var rng = SeededRandom(seed: UInt64(m * 131 + n * 17 + k))
+        let p = randomArray(k * m, &rng), x = randomArray(k * n, &rng), c0 = randomArray(m * n, &rng)
+        var pa = [UInt16](repeating: 0xFFFF, count: rnn_packed_bf16_size(Int32(k), Int32(m)))
+        var pb = [UInt16](repeating: 0xFFFF, count: rnn_packed_bf16_size(Int32(k), Int32(n)))
+        p.withUnsafeBufferPointer { s in pa.withUnsafeMutableBufferPointer { rnn_pack_b_bf16(s.baseAddress!, Int32(m), Int32(k), Int32(m), 0, $0.baseAddress!) } }
+        x.withUnsafeBufferPointer { s in pb.withUnsafeMutableBufferPointer { rnn_pack_b_bf16(s.baseAddress!, Int32(n), Int32(k), Int32(n), 0, $0.baseAddress!) } }
+        let ldc = n + 2
+        var c = [Float](repeating: 777, count: (m + 1) * ldc)
+        for i in 0..<m { for j in 0..<n { c[i * ldc + j] = c0[i * n + j] } }
+        pa.withUnsafeBufferPointer { ap in
+            pb.withUnsafeBufferPointer { bp in
+                c.withUnsafeMutableBufferPointer { rnn_gemm_bf16_at(Int32(m), Int32(n), Int32(k), ap.baseAddress!, bp.baseAddress!, $0.baseAddress!, Int32(ldc)) }
+            }
+        }
+        var excess = 0.0
+        for i in 0..<m {
+            for j in 0..<n {
+                var s = Double(c0[i * n + j]), abs = Swift.abs(s)
+                for kk in 0..<k {
+                    let t = bf16Rounded(p[kk * m + i]) * bf16Rounded(x[kk * n + j])
+                    s += t; abs += Swift.abs(t)
+                }
+                excess = max(excess, Swift.abs(s - Double(c[i * ldc + j])) / fp32SumBound(abs, terms: k))
+            }
+            #expect(c[(i * ldc + n)..<(i * ldc + ldc)].allSatisfy { $0 == 777 }, "wrote past column \(n)")
+        }
+        #expect(c[(m * ldc)...].allSatisfy { $0 == 777 }, "wrote past row \(m)")
+        #expect(excess <= 1, "m \(m) n \(n) k \(k): error \(excess) x the fp32 bound")
+    }
+
+    /// Adam's sixteen-lane update (no weight decay; 87 elements, so five vectors and a scalar
+    /// tail) gives exactly the bits of PyTorch's update formula evaluated element by element.
+    @Test func adamVectorUpdateMatchesScalarFormula() {
+        var rng = SeededRandom(seed: 99)
+        let count = 16 * 5 + 7
+        let parameter = Parameter(name: "w", shape: [count])
+        for i in 0..<count { parameter.value[i] = rng.uniform(-1, 1) }
+        var w = (0..<count).map { parameter.value[$0] }
+        var m = [Float](repeating: 0, count: count), v = [Float](repeating: 0, count: count)
+        let adam = Adam(parameters: [parameter], learningRate: 0.01)
+        for step in 1...3 {
+            var g = [Float](repeating: 0, count: count)
+            for i in 0..<count { g[i] = rng.uniform(-2, 2); parameter.grad[i] = g[i] }
+            adam.step()
+            let bc1 = Float(1 - pow(Double(Float(0.9)), Double(step))), bc2 = Float(1 - pow(Double(Float(0.999)), Double(step)))
+            let stepSize = Float(0.01) / bc1, bc2Sqrt = bc2.squareRoot()
+            for i in 0..<count {
+                m[i] = 0.9 * m[i] + (1 - 0.9) * g[i]
+                v[i] = 0.999 * v[i] + (1 - 0.999) * g[i] * g[i]
+                w[i] -= stepSize * m[i] / (v[i].squareRoot() / bc2Sqrt + 1e-8)
+            }
+            #expect((0..<count).allSatisfy { parameter.value[$0] == w[$0] }, "step \(step): weights differ from the scalar formula")
+        }
+    }
+
     /// The matrix-vector product of generation against the same reference and against the
     /// blocked product with one row.
     @Test(.enabled(if: bf16Runs), arguments: [(5, 3), (16, 7), (37, 13), (64, 9), (100, 256), (1024, 256), (65, 256), (81, 1)])
