@@ -96,6 +96,16 @@ extension Seq2SeqBundle {
         return decoded.map { (targetVocabulary.decode($0.tokens), $0) }
     }
 
+    /// The `count` best translations of each text (beam search of width `max(beam, count)`,
+    /// see `Seq2SeqModel.nBest`), best first.
+    public func translateNBest(_ texts: [String], places: [String]? = nil, beam: Int, count: Int, unknown: inout [String: Int])
+        throws(Seq2SeqError) -> [[(text: String, decoded: DecodedSequence<Seq2SeqModel.HypothesisState>)]] {
+        let sources = try encodeSources(texts, places: places, unknown: &unknown)
+        return sources.map { source in
+            model.nBest(source, width: beam, count: count).map { (targetVocabulary.decode($0.tokens), $0) }
+        }
+    }
+
     /// Decodes the sources of `pairs` and scores the outputs against their targets.
     /// - Parameter places: where each pair was read, for errors (see `encodeSources`).
     public func evaluate(_ pairs: [SentencePair], places: [String]? = nil, beam: Int = 1) throws(Seq2SeqError) -> EvaluationResult {

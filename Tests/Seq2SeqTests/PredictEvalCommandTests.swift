@@ -72,6 +72,53 @@ struct TranslatePredictEvalTests {
         #expect(bad.status == 1 && bad.stderr.hasPrefix("translate-toy: --val-fraction"), "\(bad.stderr)")
     }
 
+    /// `translate --top-k 3`: three distinct finished hypotheses ranked by the beam's score, the
+    /// first the 1-best translation, each probability exp of the log-probability the training
+    /// forward pass (teacher forcing) gives that output; --beam 1 is widened to 3.
+    @Test func translateTopKPrintsTheNBestListWithTeacherForcedProbabilities() throws {
+        let dir = temporaryDirectory("translate-top-k")
+        let out = dir + "/run"
+        let r = try runProcess(tool, ["train", "--hidden", "12", "--embedding", "6", "--batch", "8", "--steps", "40", "--threads", "1",
+                                      "--data", try pairs(dir), "--out", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        let ckpt = out + "/best.safetensors"
+        let bundle = try Seq2SeqCheckpoint.load(path: ckpt)
+        let inputs = ["abc", "cab", "bbac"]
+        var unknown: [String: Int] = [:]
+        let lists = try bundle.translateNBest(inputs, beam: 1, count: 3, unknown: &unknown)
+        let best = try bundle.translate(inputs, beam: 3, unknown: &unknown)
+        for (list, oneBest) in zip(lists, best) {
+            #expect(list.count == 3)
+            #expect(Set(list.map(\.text)).count == 3, "\(list.map(\.text))")
+            #expect(list.allSatisfy { $0.decoded.finished })
+            #expect(zip(list, list.dropFirst()).allSatisfy { $0.decoded.score >= $1.decoded.score })
+            #expect(list[0].text == oneBest.text && list[0].decoded.logProb == oneBest.decoded.logProb)
+        }
+        for (input, list) in zip(inputs, lists) {
+            let source = bundle.sourceVocabulary.encode(bundle.sourceVocabulary.tokenization.tokenize(input))
+            for h in list {
+                let forced = try bundle.model.teacherForcedLogProb(source: source, target: h.decoded.tokens)
+                #expect(abs(forced - h.decoded.logProb) < 1e-4, "\(input) -> \(h.text): \(forced) vs \(h.decoded.logProb)")
+                #expect(Foundation.exp(h.decoded.logProb) > 0 && Foundation.exp(h.decoded.logProb) <= 1)
+            }
+        }
+        let json = try runProcess(tool, ["translate", "--checkpoint", ckpt, "--top-k", "3", "--format", "json"] + inputs)
+        #expect(json.status == 0, "\(json.stderr)")
+        let objects = try json.stdout.split(separator: "\n").map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        #expect(objects.map { $0["input"] as? String } == inputs)
+        for (o, list) in zip(objects, lists) {
+            let top = try #require(o["top"] as? [[String: Any]])
+            #expect(top.map { $0["label"] as? String ?? "" } == list.map(\.text))
+            for (t, h) in zip(top, list) {
+                #expect(abs((t["probability"] as? Double ?? -1) - Foundation.exp(h.decoded.logProb)) < 1e-6)
+            }
+        }
+        let text = try runProcess(tool, ["translate", "--checkpoint", ckpt, "--top-k", "3", "abc"])
+        #expect(text.stdout == PredictionOutputLine.text("abc", lists[0]) + "\n", "\(text.stdout)")
+        let bad = try runProcess(tool, ["translate", "--checkpoint", ckpt, "--top-k", "0", "abc"])
+        #expect(bad.status == 1 && bad.stderr == "translate-toy: --top-k: must be at least 1 (got 0)\n", "\(bad.stderr)")
+    }
+
     @Test func translateFormatsAndTheAttentionHeatmapOfAChosenInput() throws {
         let dir = temporaryDirectory("translate-formats")
         let out = dir + "/run"
@@ -97,5 +144,12 @@ struct TranslatePredictEvalTests {
         #expect(FileManager.default.fileExists(atPath: png))
         let none = try runProcess(tool, ["translate", "--checkpoint", ckpt, "--attention-png", png, "--attention-input", "3", "abc"])
         #expect(none.status == 1 && none.stderr == "translate-toy: --attention-input: 3 is not one of the 1 input(s)\n", "\(none.stderr)")
+    }
+}
+
+/// translate's text line for an n-best list, as PredictionOutput prints it.
+enum PredictionOutputLine {
+    static func text(_ input: String, _ list: [(text: String, decoded: DecodedSequence<Seq2SeqModel.HypothesisState>)]) -> String {
+        ([input] + list.map { "\($0.text) (\(String(format: "%.4f", Foundation.exp($0.decoded.logProb))))" }).joined(separator: "  ")
     }
 }
