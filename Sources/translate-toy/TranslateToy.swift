@@ -76,6 +76,8 @@ struct Train: ParsableCommand {
         discussion: "Give --task or --data (a TSV file of source<TAB>target pairs). --dropout acts between the stacked recurrent "
             + "layers of encoder and decoder (needs --layers 2 or more); --bidirectional makes the encoder bidirectional. "
             + "best.safetensors has the best validation exact match; test.tsv holds the held-out test pairs. "
+            + "--init-from CHECKPOINT reads the pairs with the checkpoint's source and target vocabularies (and their "
+            + "tokenization, whatever --level says): tokens outside them become <unk>, counted in one warning line. "
             + "--data is split by --val-fraction and --test-fraction (seeded by --seed; the split is printed); --valid and "
             + "--test give those parts as files instead. Learning rate: --warmup steps rising linearly to --lr, then constant, "
             + "cosine (default: from --lr down to --lr × --lr-floor at the end of the --steps/--epochs/--time-budget budget) or "

@@ -119,6 +119,38 @@ struct TranslatePredictEvalTests {
         #expect(bad.status == 1 && bad.stderr == "translate-toy: --top-k: must be at least 1 (got 0)\n", "\(bad.stderr)")
     }
 
+    /// `train --init-from` on pairs with characters the checkpoint has never seen: the pairs are
+    /// read with the checkpoint's vocabularies, the new characters as <unk>, one warning line
+    /// counts them, and the new run's checkpoint keeps the vocabularies.
+    @Test func initFromReadsNewPairsWithTheCheckpointsVocabularies() throws {
+        let dir = temporaryDirectory("init-from-vocab")
+        let first = dir + "/first"
+        let r = try train(["--data", try pairs(dir), "--out", first])
+        #expect(r.status == 0, "\(r.stderr)")
+        let start = try Seq2SeqCheckpoint.load(path: first + "/best.safetensors")
+        // 40 reverse pairs over a…c, then 3 with "d"s and 1 with "xy" on both sides (12 new tokens; the last longer
+        // than any pair of the first run).
+        var g = try ToyPairGenerator(task: .reverse, options: ToyTaskOptions(alphabet: Array("abc"), minLength: 2, maxLength: 6), seed: 9)
+        var fresh = try g.generate(count: 40)
+        fresh += [SentencePair(source: "abd", target: "dba"), SentencePair(source: "dd", target: "dd"),
+                  SentencePair(source: "cad", target: "dac"), SentencePair(source: "abcabcxy", target: "yxcbacba")]
+        let data = dir + "/fresh.tsv"
+        try PairTSV.write(fresh, to: data)
+        let second = dir + "/second"
+        let t = try train(["--data", data, "--out", second, "--init-from", first + "/best.safetensors"])
+        #expect(t.status == 0, "\(t.stderr)")
+        let warnings = t.stderr.split(separator: "\n").filter { $0.contains("warning") }
+        #expect(warnings == ["translate-toy: warning: \(data): 12 token(s) in 4 pair(s) are not in the vocabularies of "
+                             + "\(first)/best.safetensors and were read as <unk>"], "\(t.stderr)")
+        let tuned = try Seq2SeqCheckpoint.load(path: second + "/best.safetensors")
+        #expect(tuned.sourceVocabulary == start.sourceVocabulary && tuned.targetVocabulary == start.targetVocabulary)
+        #expect(tuned.model.config.maxSourceLength >= 8)
+        // Data the checkpoint's vocabularies cover entirely: no warning.
+        let same = try train(["--data", try pairs(dir, name: "same.tsv", seed: 5), "--out", dir + "/third",
+                              "--init-from", first + "/best.safetensors"])
+        #expect(same.status == 0 && !same.stderr.contains("warning"), "\(same.stderr)")
+    }
+
     @Test func translateFormatsAndTheAttentionHeatmapOfAChosenInput() throws {
         let dir = temporaryDirectory("translate-formats")
         let out = dir + "/run"
