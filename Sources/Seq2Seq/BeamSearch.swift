@@ -81,6 +81,39 @@ public enum SequenceDecoder {
     /// ranks by the raw model score. With `width` 1 this is exactly `greedy`.
     public static func beam<S: IncrementalScorer>(_ scorer: S, initial: S.State, width: Int, startToken: Int, endToken: Int,
                                                   maxLength: Int, lengthPenalty: Double = 1) -> DecodedSequence<S.State> {
+        let pool = search(scorer, initial: initial, width: width, finishedWanted: 1, startToken: startToken, endToken: endToken,
+                          maxLength: maxLength, lengthPenalty: lengthPenalty)
+        var best = pool[0]
+        for p in pool.dropFirst() where p.score > best.score { best = p }
+        return best
+    }
+
+    /// The `count` best hypotheses of a beam search (an n-best list), best first by `score`
+    /// (`logProb / length^lengthPenalty`, ties: the one found first).
+    ///
+    /// The search is `beam`'s with width `max(width, count)`, except that it does not stop when
+    /// the best extension of a step ends before `count` hypotheses have ended: it goes on until
+    /// then (or until none is live or `maxLength`). Finished hypotheses come first; unfinished
+    /// ones (live at the stop) only fill the list when fewer than `count` ended. With `count` 1
+    /// the first entry is `beam`'s result whenever that one finished.
+    public static func nBest<S: IncrementalScorer>(_ scorer: S, initial: S.State, width: Int, count: Int, startToken: Int,
+                                                   endToken: Int, maxLength: Int, lengthPenalty: Double = 1) -> [DecodedSequence<S.State>] {
+        let n = max(1, count)
+        let pool = search(scorer, initial: initial, width: max(width, n), finishedWanted: n, startToken: startToken,
+                          endToken: endToken, maxLength: maxLength, lengthPenalty: lengthPenalty)
+        let order = pool.indices.sorted { a, b in
+            if pool[a].finished != pool[b].finished { return pool[a].finished }
+            return pool[a].score != pool[b].score ? pool[a].score > pool[b].score : a < b
+        }
+        return order.prefix(n).map { pool[$0] }
+    }
+
+    /// The beam search behind `beam` and `nBest`: the finished hypotheses in the order they
+    /// ended, then the live ones left at the stop (never empty). It stops when the best
+    /// extension of a step ends and at least `finishedWanted` hypotheses have ended, when none
+    /// is live, or after `maxLength` tokens.
+    static func search<S: IncrementalScorer>(_ scorer: S, initial: S.State, width: Int, finishedWanted: Int, startToken: Int,
+                                             endToken: Int, maxLength: Int, lengthPenalty: Double) -> [DecodedSequence<S.State>] {
         let k = max(1, width)
         typealias Hyp = BeamHypothesis<S.State>
         var live = [Hyp(tokens: [], logProb: 0, trace: [], state: initial, last: startToken)]
@@ -106,7 +139,7 @@ public enum SequenceDecoder {
                 return a.token < b.token
             }
             var next: [Hyp] = []
-            bestEnded = candidates.first?.token == endToken
+            let firstEnds = candidates.first?.token == endToken
             for c in candidates.prefix(k) {
                 let parent = live[c.hyp]
                 var trace = parent.trace
@@ -121,6 +154,7 @@ public enum SequenceDecoder {
                 }
             }
             live = next
+            bestEnded = firstEnds && finished.count >= finishedWanted
         }
         var pool = finished
         for h in live {
@@ -128,9 +162,7 @@ public enum SequenceDecoder {
                                         score: normalised(h.logProb, length: h.tokens.count, penalty: lengthPenalty),
                                         finished: false, trace: h.trace))
         }
-        var best = pool[0]
-        for p in pool.dropFirst() where p.score > best.score { best = p }
-        return best
+        return pool
     }
 
     /// A live hypothesis of `beam`.

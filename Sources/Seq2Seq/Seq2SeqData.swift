@@ -46,6 +46,30 @@ public enum Seq2SeqData {
                              longestSource: longestSource, longestTarget: longestTarget)
     }
 
+    /// Encodes an existing split with given vocabularies (a checkpoint's, for `--init-from`),
+    /// tokens outside them as `<unk>`.
+    /// - Returns: the prepared pairs and how many tokens (source and target) of all three parts
+    ///   were read as `<unk>`, and in how many pairs.
+    public static func prepare(split: PairSplit, sourceVocabulary src: Vocabulary, targetVocabulary tgt: Vocabulary)
+        -> (prepared: PreparedPairs, unknownTokens: Int, unknownPairs: Int) {
+        let all = split.train + split.validation + split.test
+        var unknownTokens = 0, unknownPairs = 0
+        for pair in all {
+            var unknown: [String: Int] = [:]
+            _ = src.encode(text: pair.source, unknown: &unknown)
+            _ = tgt.encode(text: pair.target, unknown: &unknown)
+            let n = unknown.values.reduce(0, +)
+            unknownTokens += n
+            if n > 0 { unknownPairs += 1 }
+        }
+        let longestSource = all.map { src.tokenization.tokenize($0.source).count }.max() ?? 1
+        let longestTarget = all.map { tgt.tokenization.tokenize($0.target).count }.max() ?? 1
+        let prepared = PreparedPairs(split: split, sourceVocabulary: src, targetVocabulary: tgt,
+                                     train: encode(split.train, src, tgt), validation: encode(split.validation, src, tgt),
+                                     longestSource: longestSource, longestTarget: longestTarget)
+        return (prepared, unknownTokens, unknownPairs)
+    }
+
     /// Encodes text pairs with the given vocabularies (unknown tokens as `<unk>`).
     public static func encode(_ pairs: [SentencePair], _ source: Vocabulary, _ target: Vocabulary) -> [EncodedPair] {
         pairs.map { EncodedPair(source: source.encode(source.tokenization.tokenize($0.source)),
@@ -94,6 +118,16 @@ extension Seq2SeqBundle {
         let sources = try encodeSources(texts, places: places, unknown: &unknown)
         let decoded = model.decode(sources, beam: beam)
         return decoded.map { (targetVocabulary.decode($0.tokens), $0) }
+    }
+
+    /// The `count` best translations of each text (beam search of width `max(beam, count)`,
+    /// see `Seq2SeqModel.nBest`), best first.
+    public func translateNBest(_ texts: [String], places: [String]? = nil, beam: Int, count: Int, unknown: inout [String: Int])
+        throws(Seq2SeqError) -> [[(text: String, decoded: DecodedSequence<Seq2SeqModel.HypothesisState>)]] {
+        let sources = try encodeSources(texts, places: places, unknown: &unknown)
+        return sources.map { source in
+            model.nBest(source, width: beam, count: count).map { (targetVocabulary.decode($0.tokens), $0) }
+        }
     }
 
     /// Decodes the sources of `pairs` and scores the outputs against their targets.

@@ -260,6 +260,26 @@ public final class Seq2SeqModel: ParameterContainer {
                                     lengthPenalty: lengthPenalty)
     }
 
+    /// The `count` best hypotheses of a beam search of width `max(width, count)` for one
+    /// source, best first (see `SequenceDecoder.nBest`).
+    public func nBest(_ source: [Int], width: Int, count: Int, lengthPenalty: Double = 1,
+                      maxLength: Int? = nil) -> [DecodedSequence<HypothesisState>] {
+        let (scorer, states) = startDecoding([source])
+        return SequenceDecoder.nBest(scorer, initial: states[0], width: width, count: count, startToken: Vocabulary.startID,
+                                     endToken: Vocabulary.endID, maxLength: maxLength ?? config.maxTargetLength,
+                                     lengthPenalty: lengthPenalty)
+    }
+
+    /// The log-probability (natural log) of `target` (ids, no `<s>`; `</s>` is added and
+    /// scored) given `source`, with gold decoder inputs: the training forward pass
+    /// (`loss(batch:)`), not the step-by-step decoder.
+    public func teacherForcedLogProb(source: [Int], target: [Int]) throws -> Double {
+        let pair = EncodedPair(source: source, target: target)
+        let batch = try Seq2SeqBatcher.batches([pair], options: BatchingOptions(batchSize: 1, maxSourceLength: 1000,
+                                                                                 maxTargetLength: 1000))[0]
+        return -loss(batch: batch) * Double(target.count + 1)
+    }
+
     /// Decodes many sources, greedily in chunks of 64 (`beam` ≤ 1) or one by one with beam search.
     public func decode(_ sources: [[Int]], beam width: Int = 1) -> [DecodedSequence<HypothesisState>] {
         if width <= 1 {

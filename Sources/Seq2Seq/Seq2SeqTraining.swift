@@ -161,7 +161,12 @@ public final class Seq2SeqLearner: TrainableModel {
 
     public func loadCheckpoint(from path: String) throws {
         let loaded = try Seq2SeqCheckpoint.load(path: path)
-        guard loaded.model.config == bundle.model.config else {
+        // The length limits follow the data (a run from a checkpoint may read longer pairs);
+        // they shape no parameter.
+        var config = loaded.model.config
+        config.maxSourceLength = bundle.model.config.maxSourceLength
+        config.maxTargetLength = bundle.model.config.maxTargetLength
+        guard config == bundle.model.config else {
             throw ModelLoadError.badMetadata(path, "the checkpoint's model configuration differs from this run's")
         }
         guard loaded.sourceVocabulary == bundle.sourceVocabulary, loaded.targetVocabulary == bundle.targetVocabulary else {
@@ -248,6 +253,8 @@ public enum Seq2SeqTraining {
         public var data: PreparedPairs
         /// Where the three parts come from (shares, file, seed), for the progress output.
         public var splitNote: String = ""
+        /// Lines to print before training (e.g. tokens read as `<unk>` under `--init-from`).
+        public var warnings: [String] = []
     }
 
     /// Reads or generates the pairs (`training.seed`) and prepares the engine's task.
@@ -269,12 +276,33 @@ public enum Seq2SeqTraining {
         var split = try PairSplitter.split(pairs, fractions: fractions, seed: training.seed)
         if let v = o.validPath { split.validation = try PairTSV.read(path: v) }
         if let t = o.testPath { split.test = try PairTSV.read(path: t) }
-        let prepared = Seq2SeqData.prepare(split: split, tokenization: srcLevel, targetTokenization: tgtLevel)
+        let prepared: PreparedPairs
+        var warnings: [String] = []
+        var lengths: (source: Int, target: Int)?
+        if let initFrom = training.initFrom {
+            // A new run from a checkpoint reads the pairs with the checkpoint's vocabularies
+            // (and tokenizations): tokens outside them become <unk>.
+            let start = try Seq2SeqCheckpoint.load(path: initFrom)
+            let dataName = o.dataPath ?? "the \(o.task?.rawValue ?? "") pairs"
+            for v in [start.sourceVocabulary, start.targetVocabulary] where v.id(of: Vocabulary.specialTokens[Vocabulary.unknownID]) == nil {
+                throw Seq2SeqError.invalidTraining("\(dataName): --init-from \(initFrom) has a vocabulary without <unk> to read unknown tokens as")
+            }
+            let r = Seq2SeqData.prepare(split: split, sourceVocabulary: start.sourceVocabulary, targetVocabulary: start.targetVocabulary)
+            prepared = r.prepared
+            if r.unknownTokens > 0 {
+                warnings.append("\(label): warning: \(dataName): \(r.unknownTokens) token(s) in \(r.unknownPairs) pair(s) are not in the "
+                                + "vocabularies of \(initFrom) and were read as <unk>")
+            }
+            lengths = (start.model.config.maxSourceLength, start.model.config.maxTargetLength)
+        } else {
+            prepared = Seq2SeqData.prepare(split: split, tokenization: srcLevel, targetTokenization: tgtLevel)
+        }
         guard !prepared.train.isEmpty else { throw Seq2SeqError.invalidTraining("no training pairs after the split") }
         let config = Seq2SeqConfig(cell: o.cell, layers: o.layers, hidden: o.hidden, embedding: o.embedding,
                                    bidirectional: o.bidirectional, attention: o.attention,
                                    sourceVocabSize: prepared.sourceVocabulary.count, targetVocabSize: prepared.targetVocabulary.count,
-                                   maxSourceLength: max(prepared.longestSource, 1), maxTargetLength: prepared.longestTarget + 5,
+                                   maxSourceLength: max(prepared.longestSource, lengths?.source ?? 1),
+                                   maxTargetLength: max(prepared.longestTarget + 5, lengths?.target ?? 0),
                                    dropout: o.dropout)
         let estimate = config.memoryEstimate(batch: o.batch, threads: training.threads)
         try MemoryBudget.require(estimate.trainingBytes(optimizerSlots: training.optimizer.slotCount),
@@ -298,7 +326,7 @@ public enum Seq2SeqTraining {
                                 evaluation: evaluation, fingerprint: TrainingFingerprint.fields(of: o), itemName: "tokens",
                                 dataDescription: "\(prepared.split.train.count) training, \(prepared.split.validation.count) validation and "
                                     + "\(prepared.split.test.count) test pairs, vocabularies \(prepared.sourceVocabulary.count)/\(prepared.targetVocabulary.count)")
-        return Prepared(task: task, data: prepared, splitNote: splitNote(o, seed: training.seed))
+        return Prepared(task: task, data: prepared, splitNote: splitNote(o, seed: training.seed), warnings: warnings)
     }
 
     /// Where the three parts come from, e.g. `80 % training / 10 % validation / 10 % test of
@@ -370,6 +398,7 @@ public enum Seq2SeqTraining {
         configure(engine)
         let split = prepared.data.split
         let model = prepared.task.model.bundle.model
+        for w in prepared.warnings { log(w) }
         log("\(label): \(split.train.count) training, \(split.validation.count) validation, \(split.test.count) test pairs; "
             + "split \(prepared.splitNote); "
             + "\(model.parameterCount) parameters; vocabularies \(model.config.sourceVocabSize)/\(model.config.targetVocabSize)")

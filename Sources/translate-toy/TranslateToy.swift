@@ -76,6 +76,8 @@ struct Train: ParsableCommand {
         discussion: "Give --task or --data (a TSV file of source<TAB>target pairs). --dropout acts between the stacked recurrent "
             + "layers of encoder and decoder (needs --layers 2 or more); --bidirectional makes the encoder bidirectional. "
             + "best.safetensors has the best validation exact match; test.tsv holds the held-out test pairs. "
+            + "--init-from CHECKPOINT reads the pairs with the checkpoint's source and target vocabularies (and their "
+            + "tokenization, whatever --level says): tokens outside them become <unk>, counted in one warning line. "
             + "--data is split by --val-fraction and --test-fraction (seeded by --seed; the split is printed); --valid and "
             + "--test give those parts as files instead. Learning rate: --warmup steps rising linearly to --lr, then constant, "
             + "cosine (default: from --lr down to --lr × --lr-floor at the end of the --steps/--epochs/--time-budget budget) or "
@@ -127,9 +129,15 @@ struct Translate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Translate TEXT arguments, or lines from standard input.",
         discussion: "Text format prints the translations alone; json and tsv print each input with its translation and the "
-            + "translation's probability under the model.")
+            + "translation's probability under the model. --top-k K (K > 1) prints the K best finished hypotheses of the beam "
+            + "search (an n-best list; text format then prints the input first, like json and tsv), each with its probability "
+            + "exp(sum of its token log-probabilities, </s> included); they are ranked by the beam's own score, that "
+            + "log-probability divided by the output length in tokens (</s> included), so the probabilities need not fall "
+            + "monotonically. A --beam narrower than K is widened to K; the search then runs until K hypotheses have ended "
+            + "(hypotheses cut off at the maximum length fill the list only when fewer end).")
     @Option(help: "Checkpoint (.safetensors).") var checkpoint: String
-    @Option(help: "Beam width (1 = greedy).") var beam: Int = 1
+    @Option(help: "Beam width (1 = greedy; widened to --top-k when narrower).") var beam: Int = 1
+    @Option(name: .customLong("top-k"), help: "Translations per input (n-best list of the beam search), best first.") var topK: Int = 1
     @Option(help: "Output: text (the translation), json or tsv (input, translation, probability).") var format: OutputFormat = .text
     @Option(name: .customLong("attention-png"), help: "Draw the attention heatmap of one input (see --attention-input) to this PNG.")
     var attentionPng: String?
@@ -139,6 +147,7 @@ struct Translate: ParsableCommand {
     func run() throws {
         try TrainingCLI.failing("translate-toy") {
             guard beam >= 1 else { throw ValidationError("--beam must be at least 1") }
+            guard topK >= 1 else { throw ValidationError("--top-k: must be at least 1 (got \(topK))") }
             let bundle = try Seq2SeqCheckpoint.load(path: checkpoint)
             var inputs = text
             var places = text.indices.map { "argument \($0 + 1)" }
@@ -150,6 +159,19 @@ struct Translate: ParsableCommand {
                 throw ValidationError("--attention-input: \(attentionInput) is not one of the \(inputs.count) input(s)")
             }
             var unknown: [String: Int] = [:]
+            if topK > 1 {
+                let lists = try bundle.translateNBest(inputs, places: places, beam: beam, count: topK, unknown: &unknown)
+                reportUnknown(unknown)
+                for (input, list) in zip(inputs, lists) {
+                    let ranked = list.map { RankedLabel(label: $0.text, probability: Foundation.exp($0.decoded.logProb)) }
+                    print(PredictionOutput.line(PredictionLine(input: input, ranked: ranked), format: format))
+                }
+                if let png = attentionPng {
+                    try bundle.writeAttentionHeatmap(source: inputs[attentionInput - 1], beam: max(beam, topK), to: png)
+                    printError("translate-toy: attention heatmap of input \(attentionInput) written to \(png)")
+                }
+                return
+            }
             let out = try bundle.translate(inputs, places: places, beam: beam, unknown: &unknown)
             reportUnknown(unknown)
             for (input, o) in zip(inputs, out) {

@@ -72,6 +72,85 @@ struct TranslatePredictEvalTests {
         #expect(bad.status == 1 && bad.stderr.hasPrefix("translate-toy: --val-fraction"), "\(bad.stderr)")
     }
 
+    /// `translate --top-k 3`: three distinct finished hypotheses ranked by the beam's score, the
+    /// first the 1-best translation, each probability exp of the log-probability the training
+    /// forward pass (teacher forcing) gives that output; --beam 1 is widened to 3.
+    @Test func translateTopKPrintsTheNBestListWithTeacherForcedProbabilities() throws {
+        let dir = temporaryDirectory("translate-top-k")
+        let out = dir + "/run"
+        let r = try runProcess(tool, ["train", "--hidden", "12", "--embedding", "6", "--batch", "8", "--steps", "40", "--threads", "1",
+                                      "--data", try pairs(dir), "--out", out])
+        #expect(r.status == 0, "\(r.stderr)")
+        let ckpt = out + "/best.safetensors"
+        let bundle = try Seq2SeqCheckpoint.load(path: ckpt)
+        let inputs = ["abc", "cab", "bbac"]
+        var unknown: [String: Int] = [:]
+        let lists = try bundle.translateNBest(inputs, beam: 1, count: 3, unknown: &unknown)
+        let best = try bundle.translate(inputs, beam: 3, unknown: &unknown)
+        for (list, oneBest) in zip(lists, best) {
+            #expect(list.count == 3)
+            #expect(Set(list.map(\.text)).count == 3, "\(list.map(\.text))")
+            #expect(list.allSatisfy { $0.decoded.finished })
+            #expect(zip(list, list.dropFirst()).allSatisfy { $0.decoded.score >= $1.decoded.score })
+            #expect(list[0].text == oneBest.text && list[0].decoded.logProb == oneBest.decoded.logProb)
+        }
+        for (input, list) in zip(inputs, lists) {
+            let source = bundle.sourceVocabulary.encode(bundle.sourceVocabulary.tokenization.tokenize(input))
+            for h in list {
+                let forced = try bundle.model.teacherForcedLogProb(source: source, target: h.decoded.tokens)
+                #expect(abs(forced - h.decoded.logProb) < 1e-4, "\(input) -> \(h.text): \(forced) vs \(h.decoded.logProb)")
+                #expect(Foundation.exp(h.decoded.logProb) > 0 && Foundation.exp(h.decoded.logProb) <= 1)
+            }
+        }
+        let json = try runProcess(tool, ["translate", "--checkpoint", ckpt, "--top-k", "3", "--format", "json"] + inputs)
+        #expect(json.status == 0, "\(json.stderr)")
+        let objects = try json.stdout.split(separator: "\n").map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        #expect(objects.map { $0["input"] as? String } == inputs)
+        for (o, list) in zip(objects, lists) {
+            let top = try #require(o["top"] as? [[String: Any]])
+            #expect(top.map { $0["label"] as? String ?? "" } == list.map(\.text))
+            for (t, h) in zip(top, list) {
+                #expect(abs((t["probability"] as? Double ?? -1) - Foundation.exp(h.decoded.logProb)) < 1e-6)
+            }
+        }
+        let text = try runProcess(tool, ["translate", "--checkpoint", ckpt, "--top-k", "3", "abc"])
+        #expect(text.stdout == PredictionOutputLine.text("abc", lists[0]) + "\n", "\(text.stdout)")
+        let bad = try runProcess(tool, ["translate", "--checkpoint", ckpt, "--top-k", "0", "abc"])
+        #expect(bad.status == 1 && bad.stderr == "translate-toy: --top-k: must be at least 1 (got 0)\n", "\(bad.stderr)")
+    }
+
+    /// `train --init-from` on pairs with characters the checkpoint has never seen: the pairs are
+    /// read with the checkpoint's vocabularies, the new characters as <unk>, one warning line
+    /// counts them, and the new run's checkpoint keeps the vocabularies.
+    @Test func initFromReadsNewPairsWithTheCheckpointsVocabularies() throws {
+        let dir = temporaryDirectory("init-from-vocab")
+        let first = dir + "/first"
+        let r = try train(["--data", try pairs(dir), "--out", first])
+        #expect(r.status == 0, "\(r.stderr)")
+        let start = try Seq2SeqCheckpoint.load(path: first + "/best.safetensors")
+        // 40 reverse pairs over a…c, then 3 with "d"s and 1 with "xy" on both sides (12 new tokens; the last longer
+        // than any pair of the first run).
+        var g = try ToyPairGenerator(task: .reverse, options: ToyTaskOptions(alphabet: Array("abc"), minLength: 2, maxLength: 6), seed: 9)
+        var fresh = try g.generate(count: 40)
+        fresh += [SentencePair(source: "abd", target: "dba"), SentencePair(source: "dd", target: "dd"),
+                  SentencePair(source: "cad", target: "dac"), SentencePair(source: "abcabcxy", target: "yxcbacba")]
+        let data = dir + "/fresh.tsv"
+        try PairTSV.write(fresh, to: data)
+        let second = dir + "/second"
+        let t = try train(["--data", data, "--out", second, "--init-from", first + "/best.safetensors"])
+        #expect(t.status == 0, "\(t.stderr)")
+        let warnings = t.stderr.split(separator: "\n").filter { $0.contains("warning") }
+        #expect(warnings == ["translate-toy: warning: \(data): 12 token(s) in 4 pair(s) are not in the vocabularies of "
+                             + "\(first)/best.safetensors and were read as <unk>"], "\(t.stderr)")
+        let tuned = try Seq2SeqCheckpoint.load(path: second + "/best.safetensors")
+        #expect(tuned.sourceVocabulary == start.sourceVocabulary && tuned.targetVocabulary == start.targetVocabulary)
+        #expect(tuned.model.config.maxSourceLength >= 8)
+        // Data the checkpoint's vocabularies cover entirely: no warning.
+        let same = try train(["--data", try pairs(dir, name: "same.tsv", seed: 5), "--out", dir + "/third",
+                              "--init-from", first + "/best.safetensors"])
+        #expect(same.status == 0 && !same.stderr.contains("warning"), "\(same.stderr)")
+    }
+
     @Test func translateFormatsAndTheAttentionHeatmapOfAChosenInput() throws {
         let dir = temporaryDirectory("translate-formats")
         let out = dir + "/run"
@@ -97,5 +176,12 @@ struct TranslatePredictEvalTests {
         #expect(FileManager.default.fileExists(atPath: png))
         let none = try runProcess(tool, ["translate", "--checkpoint", ckpt, "--attention-png", png, "--attention-input", "3", "abc"])
         #expect(none.status == 1 && none.stderr == "translate-toy: --attention-input: 3 is not one of the 1 input(s)\n", "\(none.stderr)")
+    }
+}
+
+/// translate's text line for an n-best list, as PredictionOutput prints it.
+enum PredictionOutputLine {
+    static func text(_ input: String, _ list: [(text: String, decoded: DecodedSequence<Seq2SeqModel.HypothesisState>)]) -> String {
+        ([input] + list.map { "\($0.text) (\(String(format: "%.4f", Foundation.exp($0.decoded.logProb))))" }).joined(separator: "  ")
     }
 }
