@@ -116,6 +116,26 @@ public enum DatasetSplit: Sendable, Equatable {
         }
         throw DatasetError.invalidOption(source: "split", reason: "'\(s)' is not official, speaker:NAME, speakers:A,B,... or random[:SEED[:FRACTION]]")
     }
+
+    /// The `--split` text of a training run given `--split` and `--test-fraction`: the fraction is
+    /// that of a random split (`random:SEED:F`, seeded by `seed` unless the split names its own);
+    /// with neither, `official`.
+    /// - Throws: `DatasetError.invalidOption` when the fraction is outside (0, 1), the split is not
+    ///   random, or both give a fraction.
+    public static func trainingText(split: String?, testFraction: Double?, seed: UInt64) throws -> String {
+        guard let f = testFraction else { return split ?? "official" }
+        guard f > 0, f < 1 else { throw DatasetError.invalidOption(source: "--test-fraction", reason: "must be above 0 and below 1 (got \(f))") }
+        guard let split else { return "random:\(seed):\(f)" }
+        let parts = split.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.first == "random" else {
+            throw DatasetError.invalidOption(source: "--test-fraction", reason: "applies to a random split; --split \(split) chooses the test files itself")
+        }
+        switch parts.count {
+        case 1: return "random:\(seed):\(f)"
+        case 2: return "\(split):\(f)"
+        default: throw DatasetError.invalidOption(source: "--test-fraction", reason: "--split \(split) already gives the test fraction")
+        }
+    }
 }
 
 /// Listing, labelling, splitting and parallel feature extraction of utterance data sets.

@@ -47,6 +47,19 @@ public struct RunOptions: ParsableArguments {
     public init() {}
 }
 
+/// `--test-fraction`, for the tools that hold a test split out of `--data` (translate-toy,
+/// frame-classify, and speech-classify as the fraction of a random split). `--val-fraction`
+/// (in `RunOptions`) is then taken from what remains for training.
+public struct TestFractionOption: ParsableArguments {
+    @Option(name: .customLong("test-fraction"), help: "Share of --data held out as the test split, seeded by --seed (default: the tool's).")
+    public var testFraction: Double?
+
+    public init() {}
+
+    /// The given fraction, or the tool's default.
+    public func value(_ defaults: TrainingDefaults) -> Double { testFraction ?? defaults.testFraction }
+}
+
 /// The recurrent stack: `--cell --layers --hidden --dropout`.
 public struct ModelOptions: ParsableArguments {
     @Option(help: "Recurrent cell.")

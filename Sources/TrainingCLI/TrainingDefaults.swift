@@ -7,6 +7,8 @@ public struct TrainingDefaults: Sendable {
     /// Where new run folders go.
     public var runsRoot = "runs"
     public var valFraction: Double = 0.1
+    /// `--test-fraction` of the tools that split a test part off `--data`.
+    public var testFraction: Double = 0.1
     public var seed: UInt64 = 0
     public var cell: CellKind = .lstm
     public var layers = 2

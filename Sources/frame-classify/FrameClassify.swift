@@ -91,6 +91,7 @@ let frameDefaults: TrainingDefaults = {
     var d = TrainingDefaults(tool: "frame-classify")
     d.seed = 1; d.layers = 1; d.hidden = 128; d.batch = 64; d.clip = 5
     d.lrSchedule = .cosine; d.lrFloor = 0.02; d.epochs = 10
+    d.testFraction = 0.2 // used when the data has no train/ and test/ folders
     return d
 }()
 
@@ -114,7 +115,7 @@ struct Train: ParsableCommand {
     @Option(help: "Pooling of many-to-one models.") var pooling: SequenceClassifierConfig.Pooling = .last
     @Flag(help: "Label every frame from the clips' labels.txt (many-to-many).") var perFrame = false
     @Option(help: "Random shift augmentation in pixels (0: none).") var shift: Int = 0
-    @Option(help: "Test fraction when the data has no train/ and test/ folders.") var testFraction: Double = 0.2
+    @OptionGroup var testSplit: TestFractionOption
 
     func run() throws {
         try guarded {
@@ -130,7 +131,7 @@ struct Train: ParsableCommand {
             o.hidden = model.hidden ?? frameDefaults.hidden; o.dropout = model.dropout ?? frameDefaults.dropout
             o.bidirectional = direction.bidirectional; o.projection = projection; o.pooling = pooling; o.perFrame = perFrame
             o.batch = budget.batch ?? frameDefaults.batch
-            o.shift = shift; o.testFraction = testFraction
+            o.shift = shift; o.testFraction = testSplit.value(frameDefaults)
             o.valFraction = runOptions.valFraction ?? frameDefaults.valFraction
             print(try train(o, training, evalEveryEpoch: budget.evalEvery == nil).summary.json)
         }

@@ -104,8 +104,10 @@ struct Train: ParsableCommand {
     @OptionGroup var budget: BudgetOptions
     @Option(help: "utterance (one label per file), frame (label tracks) or sequence (a label sequence per file, CTC; labels from the name's first field or a manifest: characters, or words when it has spaces).")
     var task: SpeechTask = .utterance
-    @Option(help: "Test split: official (take 0-4 test), speaker:NAME, speakers:A,B,..., random[:SEED[:FRACTION]]; a folder with train/ and test/ uses them.")
-    var split: String = "official"
+    @Option(help: ArgumentHelp("Test split: official (take 0-4 test; the default), speaker:NAME, speakers:A,B,..., random[:SEED[:FRACTION]] "
+                               + "(--test-fraction F alone means random:SEED:F with --seed); a folder with train/ and test/ uses them."))
+    var split: String?
+    @OptionGroup var testSplit: TestFractionOption
     @Option(name: .customLong("label-pattern"), help: "Utterance labels: field:N[:SEP], regex:PATTERN, folder, manifest:PATH.")
     var labelPattern: String = "field:0:_"
     @Option(help: "Utterance pooling.") var pooling: SequenceClassifierConfig.Pooling = .mean
@@ -120,7 +122,7 @@ struct Train: ParsableCommand {
             let training = try TrainingCLI.configuration(run: runOptions, optimization: optimization, budget: budget, defaults: speechDefaults)
             TrainingCLI.printSystemInfo(tool: "speech-classify", verbose: runOptions.verbose, threads: training.threads)
             var o = SpeechTrainingOptions()
-            o.dataPath = data; o.task = task; o.split = split; o.labelPattern = labelPattern; o.utteranceCMN = utteranceCMN
+            o.dataPath = data; o.task = task; o.split = try DatasetSplit.trainingText(split: split, testFraction: testSplit.testFraction, seed: training.seed); o.labelPattern = labelPattern; o.utteranceCMN = utteranceCMN
             o.cell = model.cell ?? speechDefaults.cell
             o.layers = model.layers ?? speechDefaults.layers
             o.hidden = model.hidden ?? speechDefaults.hidden

@@ -96,7 +96,7 @@ struct Train: ParsableCommand {
     @Option(help: "Embedding width.") var embedding: Int = 32
     @Option(help: "Attention: none, dot, general, additive.") var attention: AttentionKind = .general
     @Option(name: .customLong("teacher-forcing"), help: "Teacher-forcing ratio in 0…1.") var teacherForcing: Float = 1
-    @Option(name: .customLong("test-fraction"), help: "Share of the pairs held out for the test split (test.tsv).") var testFraction: Double = 0.1
+    @OptionGroup var testSplit: TestFractionOption
     @Option(help: "TSV file of validation pairs (instead of --val-fraction of --data).") var valid: String?
     @Option(help: "TSV file of test pairs (instead of --test-fraction of --data).") var test: String?
     @OptionGroup var taskOptions: TaskOptions
@@ -119,7 +119,7 @@ struct Train: ParsableCommand {
             o.teacherForcing = teacherForcing
             o.batch = budget.batch ?? translateDefaults.batch
             o.valFraction = runOptions.valFraction ?? translateDefaults.valFraction
-            o.testFraction = testFraction; o.validPath = valid; o.testPath = test
+            o.testFraction = testSplit.value(translateDefaults); o.validPath = valid; o.testPath = test
             print(try train(o, training))
         }
     }

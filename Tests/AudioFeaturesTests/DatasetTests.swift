@@ -80,6 +80,24 @@ import Testing
         #expect(throws: DatasetError.self) { _ = try DatasetSplit(parsing: "half") }
     }
 
+    /// `--test-fraction` (the shared option) sets the fraction of a random split and nothing else.
+    @Test func testFractionMakesOrCompletesARandomSplit() throws {
+        #expect(try DatasetSplit.trainingText(split: nil, testFraction: nil, seed: 7) == "official")
+        #expect(try DatasetSplit.trainingText(split: "speaker:bob", testFraction: nil, seed: 7) == "speaker:bob")
+        #expect(try DatasetSplit.trainingText(split: nil, testFraction: 0.25, seed: 7) == "random:7:0.25")
+        #expect(try DatasetSplit.trainingText(split: "random", testFraction: 0.25, seed: 7) == "random:7:0.25")
+        #expect(try DatasetSplit.trainingText(split: "random:3", testFraction: 0.25, seed: 7) == "random:3:0.25")
+        let u = try UtteranceDataset.list(folder: makeSet(names))
+        let viaFraction = try UtteranceDataset.split(u, by: DatasetSplit(parsing: DatasetSplit.trainingText(split: nil, testFraction: 0.5, seed: 42)))
+        #expect(viaFraction.test == (try UtteranceDataset.split(u, by: .random(seed: 42, testFraction: 0.5))).test)
+        for (split, fraction, message) in [("official", 0.2, "--test-fraction: applies to a random split; --split official chooses the test files itself"),
+                                           ("random:3:0.1", 0.2, "--test-fraction: --split random:3:0.1 already gives the test fraction"),
+                                           (nil, 1.0, "--test-fraction: must be above 0 and below 1 (got 1.0)")] as [(String?, Double, String)] {
+            let error = caught { _ = try DatasetSplit.trainingText(split: split, testFraction: fraction, seed: 1) }
+            #expect(error.map { "\($0)" } == message)
+        }
+    }
+
     @Test func parallelExtractionIsDeterministicAndOrdered() throws {
         let dir = try makeSet(names)
         let urls = try UtteranceDataset.list(folder: dir).map(\.url)
