@@ -1,7 +1,11 @@
 #include "RNNBF16.h"
 #include "RNNCPU.h"
 #include "lane_masks.h"
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -12,6 +16,91 @@ static int pairs_of(int k) { return (k + 1) / 2; }
 
 int rnn_bf16_supported(void) {
     return rnn_isa() >= RNN_ISA_AVX512 && (rnn_cpu_features_at(rnn_isa()) & RNN_CPU_AVX512_BF16) != 0;
+}
+
+#if defined(__x86_64__)
+/* The probe: twelve independent chains of one instruction (enough to cover its latency on both
+   vendors), timed; the best of five runs. Returns multiply-adds per second. */
+static double seconds_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+#define CHAINS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+
+__attribute__((target("avx512f,avx512bf16"), noinline))
+static double dot_rate(long iters) {
+    __m512bh x = (__m512bh)_mm512_set1_epi32(0x3F803F80), y = x;
+    __asm__ volatile("" : "+v"(x), "+v"(y));
+#define INIT(i) __m512 a##i = _mm512_set1_ps((float)(i) * 1e-3f);
+    CHAINS(INIT)
+    double t = seconds_now();
+    for (long it = 0; it < iters; it++) {
+#define OP(i) a##i = _mm512_dpbf16_ps(a##i, x, y);
+        CHAINS(OP)
+#undef OP
+    }
+    t = seconds_now() - t;
+#define SINK(i) __asm__ volatile("" : : "v"(a##i));
+    CHAINS(SINK)
+    return t > 0 ? (double)iters * 12 * 32 / t : 0;
+}
+
+__attribute__((target("avx512f"), noinline))
+static double fma_rate(long iters) {
+    __m512 x = _mm512_set1_ps(1e-9f), y = _mm512_set1_ps(1.0f);
+    __asm__ volatile("" : "+v"(x), "+v"(y));
+    CHAINS(INIT)
+    double t = seconds_now();
+    for (long it = 0; it < iters; it++) {
+#define OP(i) a##i = _mm512_fmadd_ps(x, y, a##i);
+        CHAINS(OP)
+#undef OP
+    }
+    t = seconds_now() - t;
+    CHAINS(SINK)
+#undef INIT
+#undef SINK
+    return t > 0 ? (double)iters * 12 * 16 / t : 0;
+}
+#undef CHAINS
+#endif
+
+static int chosen_kernel = RNN_BF16_DOT;
+static double measured_dot, measured_fma;
+static pthread_once_t kernel_once = PTHREAD_ONCE_INIT;
+
+static void choose_kernel(void) {
+    const char *env = getenv("RNN_BF16_KERNEL");
+    if (env && *env) {
+        if (!strcmp(env, "dot")) { chosen_kernel = RNN_BF16_DOT; return; }
+        if (!strcmp(env, "widen")) { chosen_kernel = RNN_BF16_WIDEN; return; }
+        fprintf(stderr, "RNN_BF16_KERNEL: unknown kernel '%s' (use dot or widen)\n", env);
+        exit(2);
+    }
+#if defined(__x86_64__)
+    if (!rnn_bf16_supported()) return;
+    for (int run = 0; run < 5; run++) {
+        double d = dot_rate(20000), f = fma_rate(20000);
+        if (d > measured_dot) measured_dot = d;
+        if (f > measured_fma) measured_fma = f;
+    }
+    chosen_kernel = measured_dot >= 1.15 * measured_fma ? RNN_BF16_DOT : RNN_BF16_WIDEN;
+#endif
+}
+
+int rnn_bf16_kernel(void) {
+    pthread_once(&kernel_once, choose_kernel);
+    return chosen_kernel;
+}
+
+const char *rnn_bf16_kernel_name(int kernel) { return kernel == RNN_BF16_WIDEN ? "widen" : "dot"; }
+
+void rnn_bf16_kernel_rates(double *dot, double *fma) {
+    pthread_once(&kernel_once, choose_kernel);
+    *dot = measured_dot;
+    *fma = measured_fma;
 }
 
 uint16_t rnn_float_to_bf16(float x) {
@@ -257,15 +346,84 @@ static void interleave_packed(const uint16_t *p, int pairs, int r0, int q0, int 
     for (int q = 0; q < kp; q++) _mm256_store_si256((__m256i *)(ap + q * 8), _mm256_loadu_si256((const __m256i *)(src + (size_t)q * 16)));
 }
 
+/* The widening kernel: the same packed operands, each bf16 value widened to fp32 (exact: a shift
+   or a mask of its 32-bit pair) and multiplied by FMAs, for processors whose vdpbf16ps does fewer
+   multiply-adds per cycle than their FMAs (see rnn_bf16_kernel). One block of 8 rows x 32
+   columns over `pairs` pairs of K, 16 accumulators; element e (0: k = 2q, 1: k = 2q + 1) of pair
+   q of row r of A, already widened, is ap[q * QS + r * RS + e]. Each element accumulates C, then
+   k = 0, 1, ... with one FMA each: the order of rnn_gemm_packed. */
+__attribute__((target("avx512f"), always_inline))
+static inline void wblock(int pairs, const float *ap, const int QS, const int RS, const uint16_t *b0, const uint16_t *b1,
+                          float *c, int ldc, int rows, __mmask16 m0, __mmask16 m1) {
+#define LOAD(r) \
+    __m512 c0##r = r < rows ? _mm512_maskz_loadu_ps(m0, c + (size_t)r * ldc) : _mm512_setzero_ps(); \
+    __m512 c1##r = r < rows ? _mm512_maskz_loadu_ps(m1, c + (size_t)r * ldc + 16) : _mm512_setzero_ps();
+    LOAD(0) LOAD(1) LOAD(2) LOAD(3) LOAD(4) LOAD(5) LOAD(6) LOAD(7)
+#undef LOAD
+    const __m512i high = _mm512_set1_epi32((int)0xFFFF0000u);
+    for (int q = 0; q < pairs; q++) {
+        __m512i x0 = _mm512_loadu_si512(b0 + (size_t)q * 32), x1 = _mm512_loadu_si512(b1 + (size_t)q * 32);
+        __m512 e0 = _mm512_castsi512_ps(_mm512_slli_epi32(x0, 16)), o0 = _mm512_castsi512_ps(_mm512_and_si512(x0, high));
+        __m512 e1 = _mm512_castsi512_ps(_mm512_slli_epi32(x1, 16)), o1 = _mm512_castsi512_ps(_mm512_and_si512(x1, high));
+        const float *aq = ap + (size_t)q * QS;
+#define STEP(r) { \
+        __m512 ae = _mm512_set1_ps(aq[r * RS]), ao = _mm512_set1_ps(aq[r * RS + 1]); \
+        c0##r = _mm512_fmadd_ps(ae, e0, c0##r); c1##r = _mm512_fmadd_ps(ae, e1, c1##r); \
+        c0##r = _mm512_fmadd_ps(ao, o0, c0##r); c1##r = _mm512_fmadd_ps(ao, o1, c1##r); }
+        STEP(0) STEP(1) STEP(2) STEP(3) STEP(4) STEP(5) STEP(6) STEP(7)
+#undef STEP
+    }
+#define STORE(r) \
+    if (r < rows) { \
+        _mm512_mask_storeu_ps(c + (size_t)r * ldc, m0, c0##r); \
+        _mm512_mask_storeu_ps(c + (size_t)r * ldc + 16, m1, c1##r); \
+    }
+    STORE(0) STORE(1) STORE(2) STORE(3) STORE(4) STORE(5) STORE(6) STORE(7)
+#undef STORE
+}
+
+/* 16 bf16 values (8 pairs) -> 16 floats, exactly. */
+__attribute__((target("avx512f,avx512bw,avx512vl")))
+static inline __m512 widen16(const uint16_t *src, __mmask16 mask) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(mask, src)), 16));
+}
+
+/* Widened A for wblock, row-major per row: rows r0.. of bf16 A, pairs q0 .. q0 + kp - 1 at
+   ap[r * 2 * KC + 2 q + e] (QS = 2, RS = 2 KC); missing rows are zeros. */
+__attribute__((target("avx512f,avx512bw,avx512vl")))
+static void widen_rows(const uint16_t *a, int lda, int rows, int q0, int kp, int kc, float *ap) {
+    for (int r = 0; r < 8; r++) {
+        float *d = ap + (size_t)r * 2 * kc;
+        if (r >= rows) { memset(d, 0, sizeof(float) * 2 * (size_t)kp); continue; }
+        const uint16_t *row = a + (size_t)r * lda + 2 * (size_t)q0;
+        int v = 0, values = 2 * kp;
+        for (; v + 16 <= values; v += 16) _mm512_storeu_ps(d + v, widen16(row + v, 0xFFFF));
+        if (v < values) {
+            __mmask16 m = rnn_lane_mask16(values - v);
+            _mm512_mask_storeu_ps(d + v, m, widen16(row + v, m));
+        }
+    }
+}
+
+/* Widened A = P^T for wblock, for P packed by rnn_pack_b_bf16 (see interleave_packed): the eight
+   pairs of rows r0 .. r0 + 7 at pair q are 16 neighbouring values, widened to ap[q * 16 + 2 r + e]
+   (QS = 16, RS = 2). */
+__attribute__((target("avx512f,avx512bw,avx512vl")))
+static void widen_packed(const uint16_t *p, int pairs, int r0, int q0, int kp, float *ap) {
+    const uint16_t *src = p + (size_t)(r0 / 16) * pairs * 32 + ((size_t)q0 * 16 + (r0 % 16)) * 2;
+    for (int q = 0; q < kp; q++) _mm512_store_ps(ap + (size_t)q * 16, widen16(src + (size_t)q * 32, 0xFFFF));
+}
+
 /* Blocked like a GEMM library: K in blocks of KC pairs and N in blocks of NC columns, so that
    the block of B in use (256 x 512 bf16, 256 KB) stays in the L2 cache while every block of 8
-   rows of A, interleaved into a 4 KB buffer in the L1 cache, passes over it. A is either bf16
-   rows (a, lda) or, when a_packed is given, the transpose of a packed operand. */
-__attribute__((target("avx512f,avx512bf16")))
-static void gemm_bf16_avx512(int m, int n, int k, const uint16_t *a, int lda, const uint16_t *a_packed,
+   rows of A, interleaved into a 4 KB buffer in the L1 cache (8 KB widened), passes over it. A is
+   either bf16 rows (a, lda) or, when a_packed is given, the transpose of a packed operand. */
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+static void gemm_bf16_avx512(int kernel, int m, int n, int k, const uint16_t *a, int lda, const uint16_t *a_packed,
                              const uint16_t *packed, float *c, int ldc) {
     enum { KC = 128, NC = 512 };   /* pairs per K block (256 values of K); columns per N block */
     int32_t ap[KC * 8] __attribute__((aligned(64)));
+    float wide[KC * 16] __attribute__((aligned(64)));
     int pairs = pairs_of(k);
     const size_t panel = (size_t)pairs * 32;
     for (int q0 = 0; q0 < pairs; q0 += KC) {
@@ -274,12 +432,20 @@ static void gemm_bf16_avx512(int m, int n, int k, const uint16_t *a, int lda, co
             int n1 = n0 + NC < n ? n0 + NC : n;
             for (int r0 = 0; r0 < m; r0 += 8) {
                 int rows = m - r0 < 8 ? m - r0 : 8;
-                if (a_packed) interleave_packed(a_packed, pairs, r0, q0, kp, ap);
-                else interleave_rows(a + (size_t)r0 * lda, lda, rows, q0, kp, ap);
+                if (kernel == RNN_BF16_WIDEN) {
+                    if (a_packed) widen_packed(a_packed, pairs, r0, q0, kp, wide);
+                    else widen_rows(a + (size_t)r0 * lda, lda, rows, q0, kp, KC, wide);
+                } else {
+                    if (a_packed) interleave_packed(a_packed, pairs, r0, q0, kp, ap);
+                    else interleave_rows(a + (size_t)r0 * lda, lda, rows, q0, kp, ap);
+                }
                 for (int col = n0; col < n1; col += 32) {
                     const uint16_t *b0 = packed + (size_t)(col / 16) * panel + (size_t)q0 * 32, *b1 = b0 + panel;
-                    bblock(kp, ap, b0, b1, c + (size_t)r0 * ldc + col, ldc, rows,
-                           rnn_lane_mask16(n - col), rnn_lane_mask16(n - col - 16));
+                    float *cb = c + (size_t)r0 * ldc + col;
+                    __mmask16 m0 = rnn_lane_mask16(n - col), m1 = rnn_lane_mask16(n - col - 16);
+                    if (kernel != RNN_BF16_WIDEN) bblock(kp, ap, b0, b1, cb, ldc, rows, m0, m1);
+                    else if (a_packed) wblock(kp, wide, 16, 2, b0, b1, cb, ldc, rows, m0, m1);
+                    else wblock(kp, wide, 2, 2 * KC, b0, b1, cb, ldc, rows, m0, m1);
                 }
             }
         }
@@ -324,20 +490,28 @@ static void matvec_bf16_avx512(int n, int k, const uint16_t *x, const uint16_t *
 }
 #endif
 
-void rnn_gemm_bf16(int m, int n, int k, const uint16_t *a, int lda, const uint16_t *packed, float *c, int ldc) {
+void rnn_gemm_bf16_using(int kernel, int m, int n, int k, const uint16_t *a, int lda, const uint16_t *packed, float *c, int ldc) {
 #if defined(__x86_64__)
-    if (m > 0 && n > 0 && k > 0) gemm_bf16_avx512(m, n, k, a, lda, NULL, packed, c, ldc);
+    if (m > 0 && n > 0 && k > 0) gemm_bf16_avx512(kernel, m, n, k, a, lda, NULL, packed, c, ldc);
 #else
-    (void)m; (void)n; (void)k; (void)a; (void)lda; (void)packed; (void)c; (void)ldc;
+    (void)kernel; (void)m; (void)n; (void)k; (void)a; (void)lda; (void)packed; (void)c; (void)ldc;
 #endif
 }
 
-void rnn_gemm_bf16_at(int m, int n, int k, const uint16_t *packed_a, const uint16_t *packed, float *c, int ldc) {
+void rnn_gemm_bf16_at_using(int kernel, int m, int n, int k, const uint16_t *packed_a, const uint16_t *packed, float *c, int ldc) {
 #if defined(__x86_64__)
-    if (m > 0 && n > 0 && k > 0) gemm_bf16_avx512(m, n, k, NULL, 0, packed_a, packed, c, ldc);
+    if (m > 0 && n > 0 && k > 0) gemm_bf16_avx512(kernel, m, n, k, NULL, 0, packed_a, packed, c, ldc);
 #else
-    (void)m; (void)n; (void)k; (void)packed_a; (void)packed; (void)c; (void)ldc;
+    (void)kernel; (void)m; (void)n; (void)k; (void)packed_a; (void)packed; (void)c; (void)ldc;
 #endif
+}
+
+void rnn_gemm_bf16(int m, int n, int k, const uint16_t *a, int lda, const uint16_t *packed, float *c, int ldc) {
+    rnn_gemm_bf16_using(rnn_bf16_kernel(), m, n, k, a, lda, packed, c, ldc);
+}
+
+void rnn_gemm_bf16_at(int m, int n, int k, const uint16_t *packed_a, const uint16_t *packed, float *c, int ldc) {
+    rnn_gemm_bf16_at_using(rnn_bf16_kernel(), m, n, k, packed_a, packed, c, ldc);
 }
 
 void rnn_matvec_bf16(int n, int k, const uint16_t *x, const uint16_t *packed, float *y) {

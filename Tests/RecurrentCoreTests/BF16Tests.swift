@@ -67,9 +67,9 @@ func fp32SumBound(_ absSum: Double, terms: Int) -> Double { Double(terms + 1) * 
 
     /// `C += A B` against a Float64 sum over the bf16-rounded operands, within the fp32
     /// summation bound, for both packing orientations (the vector packing of `[K, N]` and the
-    /// scalar packing of `[N, K]`); columns past N untouched.
-    @Test(.enabled(if: bf16Runs), arguments: shapes)
-    func productMatchesRoundedReference(shape: (Int, Int, Int)) {
+    /// scalar packing of `[N, K]`) and both kernels; columns past N untouched.
+    @Test(.enabled(if: bf16Runs), arguments: shapes, BF16Kernel.allCases)
+    func productMatchesRoundedReference(shape: (Int, Int, Int), kernel: BF16Kernel) {
         let (m, n, k) = shape
         var rng = SeededRandom(seed: UInt64(m * 7919 + n * 31 + k))
         let a = randomArray(m * k, &rng), w = randomArray(k * n, &rng), c0 = randomArray(m * n, &rng)
@@ -87,7 +87,7 @@ func fp32SumBound(_ absSum: Double, terms: Int) -> Double { Double(terms + 1) * 
             for i in 0..<m { for j in 0..<n { c[i * ldc + j] = c0[i * n + j] } }
             ab.withUnsafeBufferPointer { ap in
                 packed.withUnsafeBufferPointer { pp in
-                    c.withUnsafeMutableBufferPointer { rnn_gemm_bf16(Int32(m), Int32(n), Int32(k), ap.baseAddress!, Int32(k2), pp.baseAddress!, $0.baseAddress!, Int32(ldc)) }
+                    c.withUnsafeMutableBufferPointer { rnn_gemm_bf16_using(kernel.code, Int32(m), Int32(n), Int32(k), ap.baseAddress!, Int32(k2), pp.baseAddress!, $0.baseAddress!, Int32(ldc)) }
                 }
             }
             var excess = 0.0
@@ -102,15 +102,16 @@ func fp32SumBound(_ absSum: Double, terms: Int) -> Double { Double(terms + 1) * 
                 }
                 #expect(c[(i * ldc + n)..<(i * ldc + ldc)].allSatisfy { $0 == 777 }, "wrote past column \(n)")
             }
-            #expect(excess <= 1, "m \(m) n \(n) k \(k) transposed \(transposed): error \(excess) x the fp32 bound")
+            #expect(excess <= 1, "\(kernel) m \(m) n \(n) k \(k) transposed \(transposed): error \(excess) x the fp32 bound")
         }
     }
 
     /// `C += P^T X` from two operands packed over their rows (the weight-gradient product
     /// `dG^T H`), against a Float64 sum over the bf16-rounded operands within the fp32 bound; rows
-    /// past M and columns past N untouched.
-    @Test(.enabled(if: bf16Runs), arguments: [(1, 1, 1), (8, 5, 3), (37, 19, 9), (40, 33, 64), (1024, 64, 33), (24, 256, 301), (16, 7, 600)])
-    func transposedLeftProductMatchesRoundedReference(shape: (Int, Int, Int)) {
+    /// past M and columns past N untouched; both kernels.
+    @Test(.enabled(if: bf16Runs), arguments: [(1, 1, 1), (8, 5, 3), (37, 19, 9), (40, 33, 64), (1024, 64, 33), (24, 256, 301), (16, 7, 600)],
+          BF16Kernel.allCases)
+    func transposedLeftProductMatchesRoundedReference(shape: (Int, Int, Int), kernel: BF16Kernel) {
         let (m, n, k) = shape
         var rng = SeededRandom(seed: UInt64(m * 131 + n * 17 + k))
         let p = randomArray(k * m, &rng), x = randomArray(k * n, &rng), c0 = randomArray(m * n, &rng)
@@ -123,7 +124,7 @@ func fp32SumBound(_ absSum: Double, terms: Int) -> Double { Double(terms + 1) * 
         for i in 0..<m { for j in 0..<n { c[i * ldc + j] = c0[i * n + j] } }
         pa.withUnsafeBufferPointer { ap in
             pb.withUnsafeBufferPointer { bp in
-                c.withUnsafeMutableBufferPointer { rnn_gemm_bf16_at(Int32(m), Int32(n), Int32(k), ap.baseAddress!, bp.baseAddress!, $0.baseAddress!, Int32(ldc)) }
+                c.withUnsafeMutableBufferPointer { rnn_gemm_bf16_at_using(kernel.code, Int32(m), Int32(n), Int32(k), ap.baseAddress!, bp.baseAddress!, $0.baseAddress!, Int32(ldc)) }
             }
         }
         var excess = 0.0
@@ -139,7 +140,33 @@ func fp32SumBound(_ absSum: Double, terms: Int) -> Double { Double(terms + 1) * 
             #expect(c[(i * ldc + n)..<(i * ldc + ldc)].allSatisfy { $0 == 777 }, "wrote past column \(n)")
         }
         #expect(c[(m * ldc)...].allSatisfy { $0 == 777 }, "wrote past row \(m)")
-        #expect(excess <= 1, "m \(m) n \(n) k \(k): error \(excess) x the fp32 bound")
+        #expect(excess <= 1, "\(kernel) m \(m) n \(n) k \(k): error \(excess) x the fp32 bound")
+    }
+
+    /// The widening kernel accumulates each element in the order of the fp32 per-step kernel, so
+    /// on operands that are already bf16 values it gives that kernel's bits exactly.
+    @Test(.enabled(if: bf16Runs), arguments: [(16, 1024, 256), (9, 37, 13), (17, 256, 301), (1, 45, 600)])
+    func wideningKernelGivesTheFP32KernelsBits(shape: (Int, Int, Int)) {
+        let (m, n, k) = shape
+        var rng = SeededRandom(seed: UInt64(m * 17 + n * 5 + k))
+        let a = randomArray(m * k, &rng).map { Float(bf16Rounded($0)) }, w = randomArray(k * n, &rng).map { Float(bf16Rounded($0)) }
+        let c0 = randomArray(m * n, &rng), k2 = (k + 1) / 2 * 2
+        var ab = [UInt16](repeating: 0, count: m * k2)
+        var packed = [UInt16](repeating: 0, count: rnn_packed_bf16_size(Int32(k), Int32(n)))
+        var packed32 = [Float](repeating: 0, count: rnn_packed_size(Int32(k), Int32(n)))
+        a.withUnsafeBufferPointer { s in ab.withUnsafeMutableBufferPointer { rnn_to_bf16(s.baseAddress!, Int32(m), Int32(k), Int32(k), $0.baseAddress!, Int32(k2)) } }
+        w.withUnsafeBufferPointer { s in
+            packed.withUnsafeMutableBufferPointer { rnn_pack_b_bf16(s.baseAddress!, Int32(n), Int32(k), Int32(n), 0, $0.baseAddress!) }
+            packed32.withUnsafeMutableBufferPointer { rnn_pack_b(s.baseAddress!, Int32(n), Int32(k), Int32(n), 0, $0.baseAddress!) }
+        }
+        var widened = c0, fp32 = c0
+        widened.withUnsafeMutableBufferPointer { c in
+            rnn_gemm_bf16_using(Int32(RNN_BF16_WIDEN), Int32(m), Int32(n), Int32(k), ab, Int32(k2), packed, c.baseAddress!, Int32(n))
+        }
+        fp32.withUnsafeMutableBufferPointer { c in
+            rnn_gemm_packed(Int32(RNN_ISA_AVX512), Int32(m), Int32(n), Int32(k), a, Int32(k), packed32, c.baseAddress!, Int32(n))
+        }
+        #expect(widened.map(\.bitPattern) == fp32.map(\.bitPattern), "m \(m) n \(n) k \(k)")
     }
 
     /// Adam's sixteen-lane update (no weight decay; 87 elements, so five vectors and a scalar
@@ -168,7 +195,8 @@ func fp32SumBound(_ absSum: Double, terms: Int) -> Double { Double(terms + 1) * 
     }
 
     /// The matrix-vector product of generation against the same reference and against the
-    /// blocked product with one row.
+    /// blocked product with one row by the dot kernel (the matrix-vector product always uses
+    /// vdpbf16ps).
     @Test(.enabled(if: bf16Runs), arguments: [(5, 3), (16, 7), (37, 13), (64, 9), (100, 256), (1024, 256), (65, 256), (81, 1)])
     func matvecMatchesRoundedReference(shape: (Int, Int)) {
         let (n, k) = shape
@@ -182,7 +210,7 @@ func fp32SumBound(_ absSum: Double, terms: Int) -> Double { Double(terms + 1) * 
         xb.withUnsafeBufferPointer { xp in
             packed.withUnsafeBufferPointer { pp in
                 y.withUnsafeMutableBufferPointer { rnn_matvec_bf16(Int32(n), Int32(k), xp.baseAddress!, pp.baseAddress!, $0.baseAddress!) }
-                blocked.withUnsafeMutableBufferPointer { rnn_gemm_bf16(1, Int32(n), Int32(k), xp.baseAddress!, Int32(k + 1), pp.baseAddress!, $0.baseAddress!, Int32(n)) }
+                blocked.withUnsafeMutableBufferPointer { rnn_gemm_bf16_using(Int32(RNN_BF16_DOT), 1, Int32(n), Int32(k), xp.baseAddress!, Int32(k + 1), pp.baseAddress!, $0.baseAddress!, Int32(n)) }
             }
         }
         #expect(y[n...].allSatisfy { $0 == 12345 }, "wrote past n")
@@ -399,8 +427,32 @@ func fp32SumBound(_ absSum: Double, terms: Int) -> Double { Double(terms + 1) * 
         #expect(r.stdout.contains("\nprecision: fp32 only (bf16 needs "), "\(r.stdout)")
         if Precision.bf16Available {
             let free = try runProcess(Self.bench!, ["info"], environment: ["RNN_ISA": nil])
-            #expect(free.stdout.contains("\nprecision: fp32, bf16 (avx512_bf16)\n"), "\(free.stdout)")
+            #expect(free.stdout.contains("\nprecision: fp32, bf16 (avx512_bf16; kernel \(BF16Kernel.inUse) (measured per core: vdpbf16ps "),
+                    "\(free.stdout)")
         }
+    }
+
+    /// `RNN_BF16_KERNEL` names the kernel; a value it does not know is one line and status 2;
+    /// a short bf16 training run gives the same loss with either kernel (same bf16 operands,
+    /// products summed in another order).
+    @Test(.enabled(if: bench != nil && bf16Runs)) func kernelChosenByTheEnvironment() throws {
+        var losses: [BF16Kernel: Double] = [:]
+        for kernel in BF16Kernel.allCases {
+            let info = try runProcess(Self.bench!, ["info"], environment: ["RNN_BF16_KERNEL": "\(kernel)", "RNN_ISA": nil])
+            #expect(info.stdout.contains("precision: fp32, bf16 (avx512_bf16; kernel \(kernel) (RNN_BF16_KERNEL=\(kernel)))\n"), "\(info.stdout)")
+            let r = try runProcess(Self.bench!, ["train", "--precision", "bf16", "--hidden", "40", "--layers", "2", "--embedding", "8",
+                                                 "--vocab", "13", "--batch", "8", "--seq-len", "10", "--steps", "3", "--threads", "1"],
+                                   environment: ["RNN_BF16_KERNEL": "\(kernel)", "RNN_ISA": nil])
+            #expect(r.status == 0, "\(r.stderr)")
+            let value = r.stdout.split(whereSeparator: { $0 == " " || $0 == "\n" }).first { $0.hasPrefix("loss=") }.flatMap { Double($0.dropFirst(5)) }
+            losses[kernel] = try #require(value, "no loss in \(r.stdout)")
+        }
+        #expect(abs(losses[.dot]! - losses[.widen]!) < 1e-3, "\(losses)")
+        let bad = try runProcess(Self.bench!, ["train", "--precision", "bf16", "--hidden", "8", "--layers", "1", "--steps", "1"],
+                                 environment: ["RNN_BF16_KERNEL": "amx", "RNN_ISA": nil])
+        #expect(bad.status == 2)
+        #expect(bad.stdout.isEmpty)
+        #expect(bad.stderr == "RNN_BF16_KERNEL: unknown kernel 'amx' (use dot or widen)\n", "\(bad.stderr)")
     }
 
     @Test func configurationRefusesWhatCannotRun() throws {

@@ -44,9 +44,24 @@ size_t rnn_packed_bf16_size(int k, int n);
    transposed == 0: B[k][n] = src[k * ld + n]; transposed == 1: B[k][n] = src[n * ld + k]. */
 void rnn_pack_b_bf16(const float *src, int ld, int k, int n, int transposed, uint16_t *packed);
 
+/* Two kernels compute the products below from the same packed operands. "dot" multiplies pairs
+   with vdpbf16ps. "widen" widens each bf16 value to fp32 (exact) and uses FMAs, accumulating C,
+   then k = 0, 1, ... in the order of rnn_gemm_packed; it is for processors on which vdpbf16ps
+   does fewer multiply-adds per cycle than the FMAs (Intel's, where it issues once per two cycles:
+   half the rate of fp32, where AMD Zen 4 has twice). The kernel in use is RNN_BF16_KERNEL=dot|widen
+   when set (another value: one line and exit status 2), else the faster by a measurement of both
+   instructions' throughput, taken once per process (about a millisecond) on first use. */
+enum { RNN_BF16_DOT = 0, RNN_BF16_WIDEN = 1 };
+int rnn_bf16_kernel(void);
+/* "dot" or "widen". */
+const char *rnn_bf16_kernel_name(int kernel);
+/* The measurement behind the choice, in multiply-adds per second on one core: vdpbf16ps and
+   vfmadd231ps on 512-bit registers; both zero when RNN_BF16_KERNEL chose or nothing was measured. */
+void rnn_bf16_kernel_rates(double *dot, double *fma);
+
 /* C[M, N] += A[M, K] * B: A bf16 (row stride lda, K padded to even as above), B packed by
    rnn_pack_b_bf16(..., k, n, ...), C fp32 (row stride ldc). Blocks of 8 rows x 32 columns,
-   K in blocks of 256 so that a block of B stays in the L1 cache. */
+   K in blocks of 256 so that a block of B stays in the L2 cache. */
 void rnn_gemm_bf16(int m, int n, int k, const uint16_t *a, int lda, const uint16_t *packed, float *c, int ldc);
 
 /* C[M, N] += P^T * B: the left operand is the transpose of P[K, M] packed by
@@ -54,8 +69,13 @@ void rnn_gemm_bf16(int m, int n, int k, const uint16_t *a, int lda, const uint16
    the rows of two packed operands, as in a weight gradient dG^T X, with no transposed copy. */
 void rnn_gemm_bf16_at(int m, int n, int k, const uint16_t *packed_a, const uint16_t *packed, float *c, int ldc);
 
+/* The two products above with the kernel named (RNN_BF16_DOT or RNN_BF16_WIDEN). */
+void rnn_gemm_bf16_using(int kernel, int m, int n, int k, const uint16_t *a, int lda, const uint16_t *packed, float *c, int ldc);
+void rnn_gemm_bf16_at_using(int kernel, int m, int n, int k, const uint16_t *packed_a, const uint16_t *packed, float *c, int ldc);
+
 /* y[N] += x[K] * B, x bf16 (K padded to even), B packed by rnn_pack_b_bf16(..., k, n, ...):
-   the matrix-vector product of batch-1 generation, four panels per pass. */
+   the matrix-vector product of batch-1 generation, four panels per pass, with vdpbf16ps on every
+   processor (bit-identical to rnn_gemm_bf16_using(RNN_BF16_DOT, 1, ...)). */
 void rnn_matvec_bf16(int n, int k, const uint16_t *x, const uint16_t *packed, float *y);
 
 #endif
