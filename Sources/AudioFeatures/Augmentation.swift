@@ -7,7 +7,9 @@ import RecurrentCore
 ///
 /// In order: speed perturbation (resampling by a factor drawn from `speeds`, which changes the
 /// duration and the pitch together, as in Ko et al. 2015), a random gain, white noise at a
-/// random signal-to-noise ratio; then, on the normalised features, SpecAugment-style masks
+/// random signal-to-noise ratio; then vocal tract length perturbation (the mel filterbank's band
+/// edges warped by a factor drawn from `vtlp`, Jaitly and Hinton 2013, see `MelScale.vtlpWarp`)
+/// when the features are computed; then, on the normalised features, SpecAugment-style masks
 /// (Park et al. 2019): `timeMasks` spans of up to `timeMaskWidth` frames and `frequencyMasks`
 /// bands of up to `frequencyMaskWidth` cepstral coefficients (the same coefficients of the
 /// static, Δ and ΔΔ groups) set to 0, the normalised mean.
@@ -18,6 +20,8 @@ public struct AugmentationConfig: Codable, Sendable, Equatable {
     public var gainDecibels: ClosedRange<Double>? = nil
     /// Signal-to-noise range of added white noise in decibels; nil = none.
     public var noiseSNR: ClosedRange<Double>? = nil
+    /// Range of the filterbank's frequency-warp factor (e.g. 0.9...1.1); nil = none.
+    public var vtlp: ClosedRange<Double>? = nil
     /// Number of time masks per example and their largest width in frames.
     public var timeMasks = 0, timeMaskWidth = 0
     /// Number of frequency masks per example and their largest width in coefficients.
@@ -28,14 +32,15 @@ public struct AugmentationConfig: Codable, Sendable, Equatable {
 
     /// Whether anything is switched on.
     public var isEnabled: Bool { changesAudio || timeMasks > 0 || frequencyMasks > 0 }
-    /// Whether the audio itself changes (so features must be recomputed per step).
-    public var changesAudio: Bool { !speeds.isEmpty || gainDecibels != nil || noiseSNR != nil }
+    /// Whether the audio or its analysis changes (so features must be recomputed per step).
+    public var changesAudio: Bool { !speeds.isEmpty || gainDecibels != nil || noiseSNR != nil || vtlp != nil }
 
     /// A one-line reason when a field is out of range, nil when usable.
     public var problem: String? {
         if speeds.contains(where: { !($0 >= 0.5 && $0 <= 2) }) { return "speed factors must be within 0.5...2" }
         if let g = gainDecibels, g.lowerBound < -40 || g.upperBound > 20 { return "gain must be within -40...20 dB" }
         if let n = noiseSNR, n.lowerBound < -10 || n.upperBound > 100 { return "noise SNR must be within -10...100 dB" }
+        if let v = vtlp, !(v.lowerBound >= 0.7 && v.upperBound <= 1.3) { return "frequency-warp factors must be within 0.7...1.3" }
         if timeMasks < 0 || timeMasks > 20 || timeMaskWidth < 0 || timeMaskWidth > 1000 { return "time masks must be 0...20 of 0...1000 frames" }
         if frequencyMasks < 0 || frequencyMasks > 10 || frequencyMaskWidth < 0 { return "frequency masks must be 0...10" }
         if (timeMasks > 0) != (timeMaskWidth > 0) { return "time masks need both a count and a width" }
@@ -127,7 +132,13 @@ public final class SpeechAugmenter: @unchecked Sendable {
             var rng = SeededRandom(seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(k) &+ 0xA5)
             var e = examples[k]
             if self.config.changesAudio, let audio = e.audio {
-                var f = extractor.features(of: try self.config.perturb(audio, rng: &rng))
+                let signal = try self.config.perturb(audio, rng: &rng)
+                var f: FeatureMatrix
+                if let range = self.config.vtlp {
+                    f = try MFCCExtractor(config: self.features, frequencyWarp: rng.uniform(in: range)).features(of: signal)
+                } else {
+                    f = extractor.features(of: signal)
+                }
                 if f.frames == 0 { return e }
                 try self.normalizer.apply(to: &f, source: e.path)
                 e.features = f

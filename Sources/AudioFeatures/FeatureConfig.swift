@@ -79,9 +79,24 @@ public struct FeatureConfig: Codable, Sendable, Equatable {
     /// normalisation, log energy included) before the deltas: removes fixed channel and
     /// speaker offsets. Off by default (python_speech_features does not do it).
     public var utteranceMeanNormalization: Bool = false
+    /// Also divide each static coefficient by its standard deviation over the utterance
+    /// (cepstral mean and variance normalisation, CMVN; needs `utteranceMeanNormalization`):
+    /// removes per-recording scale differences as well. A coefficient that is constant over the
+    /// utterance is left at 0.
+    public var utteranceVarianceNormalization: Bool = false
 
     /// The default configuration (see the type's documentation).
     public init() {}
+
+    /// The default configuration with the choices a training run offers: per-utterance mean
+    /// (and variance) normalisation, the number of mel filters and of cepstra kept. Variance
+    /// normalisation implies mean normalisation.
+    public init(meanNormalization: Bool, varianceNormalization: Bool, melFilters: Int, cepstra: Int) {
+        utteranceMeanNormalization = meanNormalization || varianceNormalization
+        utteranceVarianceNormalization = varianceNormalization
+        melFilterCount = melFilters
+        cepstralCount = cepstra
+    }
 
     /// Frame length in samples.
     public var frameLength: Int { Self.roundHalfUp(frameLengthSeconds * Double(sampleRate)) }
@@ -128,6 +143,9 @@ public struct FeatureConfig: Codable, Sendable, Equatable {
         guard lifter >= 0, lifter <= 1000 else { throw bad("lifter \(lifter) outside 0…1000") }
         guard deltaWindow >= 1, deltaWindow <= 50 else { throw bad("deltaWindow \(deltaWindow) outside 1…50") }
         guard includeDeltas || !includeDeltaDeltas else { throw bad("includeDeltaDeltas needs includeDeltas") }
+        guard utteranceMeanNormalization || !utteranceVarianceNormalization else {
+            throw bad("utteranceVarianceNormalization needs utteranceMeanNormalization")
+        }
     }
 
     /// JSON encoding (sorted keys, so equal configurations give equal bytes).
@@ -150,7 +168,7 @@ public struct FeatureConfig: Codable, Sendable, Equatable {
     private enum CodingKeys: String, CodingKey {
         case sampleRate, preEmphasis, frameLengthSeconds, frameStepSeconds, window, fftSize, melFilterCount,
              lowFrequency, highFrequency, cepstralCount, lifter, appendEnergy, includeDeltas, includeDeltaDeltas,
-             deltaWindow, utteranceMeanNormalization
+             deltaWindow, utteranceMeanNormalization, utteranceVarianceNormalization
     }
 
     /// Decodes, taking defaults for missing keys.
@@ -173,6 +191,8 @@ public struct FeatureConfig: Codable, Sendable, Equatable {
         includeDeltaDeltas = try c.decodeIfPresent(Bool.self, forKey: .includeDeltaDeltas) ?? d.includeDeltaDeltas
         deltaWindow = try c.decodeIfPresent(Int.self, forKey: .deltaWindow) ?? d.deltaWindow
         utteranceMeanNormalization = try c.decodeIfPresent(Bool.self, forKey: .utteranceMeanNormalization) ?? d.utteranceMeanNormalization
+        utteranceVarianceNormalization = try c.decodeIfPresent(Bool.self, forKey: .utteranceVarianceNormalization)
+            ?? d.utteranceVarianceNormalization
     }
 
     static func roundHalfUp(_ x: Double) -> Int {
@@ -188,17 +208,35 @@ public enum MelScale {
     /// `700 (10^(m/2595) - 1)`.
     public static func hz(fromMel m: Double) -> Double { 700 * (pow(10, m / 2595) - 1) }
 
+    /// The piecewise-linear frequency map of vocal tract length perturbation (Jaitly and Hinton
+    /// 2013): `f ↦ factor·f` up to the boundary `f₀ = 0.8·nyquist·min(factor, 1)/factor`, then the
+    /// straight line from `(f₀, factor·f₀)` to `(nyquist, nyquist)`. 0 and the Nyquist frequency
+    /// stay where they are and the map is increasing for any factor > 0, so the filters keep their
+    /// order; a factor above 1 moves the bands up (formants of a shorter vocal tract).
+    public static func vtlpWarp(_ f: Double, factor: Double, nyquist: Double) -> Double {
+        let f0 = 0.8 * nyquist * min(factor, 1) / factor
+        if f <= f0 { return factor * f }
+        let y0 = factor * f0
+        return y0 + (nyquist - y0) * (f - f0) / (nyquist - f0)
+    }
+
     /// Triangular filterbank `[filters, nfft/2 + 1]` (row-major) with edges on FFT bins
     /// `floor((nfft + 1) f / rate)` of mel-equally-spaced frequencies, peak 1, as
     /// `python_speech_features.get_filterbanks`.
+    ///
+    /// `warp` ≠ 1 moves every band edge `f` to `vtlpWarp(f, factor: warp, nyquist:)` before it is
+    /// put on a bin (vocal tract length perturbation); `warp` = 1 is the unwarped bank.
     public static func filterbank(filters: Int, fftSize nfft: Int, sampleRate: Int,
-                                  lowFrequency: Double, highFrequency: Double) -> [Float] {
+                                  lowFrequency: Double, highFrequency: Double, warp: Double = 1) -> [Float] {
         let bins = nfft / 2 + 1
         let lo = mel(fromHz: lowFrequency), hi = mel(fromHz: highFrequency)
+        let nyquist = Double(sampleRate) / 2
         var edge = [Int](repeating: 0, count: filters + 2)
         for i in 0..<(filters + 2) {
             let m = lo + (hi - lo) * Double(i) / Double(filters + 1)
-            edge[i] = Int((Double(nfft + 1) * hz(fromMel: m) / Double(sampleRate)).rounded(.down))
+            var f = hz(fromMel: m)
+            if warp != 1 { f = vtlpWarp(f, factor: warp, nyquist: nyquist) }
+            edge[i] = Int((Double(nfft + 1) * f / Double(sampleRate)).rounded(.down))
         }
         var fb = [Float](repeating: 0, count: filters * bins)
         for j in 0..<filters {

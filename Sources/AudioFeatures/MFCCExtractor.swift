@@ -45,9 +45,18 @@ public final class MFCCExtractor {
     /// Smallest positive value passed to `log` (numpy's float64 epsilon, as python_speech_features).
     static let logFloor: Float = 2.220446049250313e-16
 
+    /// The filterbank's frequency warp (1 = none; see `MelScale.vtlpWarp`).
+    public let frequencyWarp: Double
+
     /// Builds the extractor; throws `FeatureError.invalidConfig` for an invalid configuration.
-    public init(config: FeatureConfig = FeatureConfig()) throws {
+    /// `frequencyWarp` ≠ 1 warps the mel filterbank's band edges (vocal tract length
+    /// perturbation, a training augmentation; 0.5…2).
+    public init(config: FeatureConfig = FeatureConfig(), frequencyWarp: Double = 1) throws {
         try config.validate()
+        guard frequencyWarp.isFinite, frequencyWarp >= 0.5, frequencyWarp <= 2 else {
+            throw FeatureError.invalidConfig(source: "frequency warp", reason: "factor \(frequencyWarp) outside 0.5…2")
+        }
+        self.frequencyWarp = frequencyWarp
         self.config = config
         frameLength = config.frameLength
         frameStep = config.frameStep
@@ -68,7 +77,8 @@ public final class MFCCExtractor {
 
         // Sparse filterbank: each filter's non-zero run.
         let fb = MelScale.filterbank(filters: filters, fftSize: nfft, sampleRate: config.sampleRate,
-                                     lowFrequency: config.lowFrequency, highFrequency: config.resolvedHighFrequency)
+                                     lowFrequency: config.lowFrequency, highFrequency: config.resolvedHighFrequency,
+                                     warp: frequencyWarp)
         let nb = bins
         var starts: [Int] = [], offsets: [Int] = [], counts: [Int] = [], weights: [Float] = []
         for j in 0..<filters {
@@ -241,6 +251,14 @@ public final class MFCCExtractor {
                 for f in 0..<t { for j in 0..<k { mean[j] += Double(cb[f * k + j]) } }
                 for j in 0..<k { mean[j] /= Double(t) }
                 for f in 0..<t { for j in 0..<k { cb[f * k + j] -= Float(mean[j]) } }
+                guard config.utteranceVarianceNormalization else { return }
+                var scale = [Double](repeating: 0, count: k)
+                for f in 0..<t { for j in 0..<k { let v = Double(cb[f * k + j]); scale[j] += v * v } }
+                for j in 0..<k {
+                    let sd = (scale[j] / Double(t)).squareRoot()
+                    scale[j] = sd > 1e-6 ? 1 / sd : 0
+                }
+                for f in 0..<t { for j in 0..<k { cb[f * k + j] = Float(Double(cb[f * k + j]) * scale[j]) } }
             }
         }
         if width == ceps { return FeatureMatrix(frames: t, features: ceps, values: cepstra) }

@@ -6,7 +6,7 @@ import RecurrentCore
 /// `TrainingConfiguration`.
 ///
 /// Encodes to the task's resume fingerprint (configuration field names: `data`, `task`,
-/// `split`, `label_pattern`, `utterance_cmn`, `cell`, `layers`, `hidden`, `bidirectional`,
+/// `split`, `label_pattern`, `utterance_cmn`, `utterance_cmvn`, `mel_filters`, `cepstra`, `cell`, `layers`, `hidden`, `bidirectional`,
 /// `pooling`, `projection`, `dropout`, `batch`, `val_fraction`).
 public struct SpeechTrainingOptions: Sendable, Encodable {
     /// Data folder (audio files, label tracks for the frame task, or `train/` and `test/`).
@@ -19,6 +19,13 @@ public struct SpeechTrainingOptions: Sendable, Encodable {
     public var labelPattern = "field:0:_"
     /// Subtract each utterance's mean from its static features.
     public var utteranceCMN = false
+    /// Also divide each utterance's static features by their standard deviation (CMVN; implies
+    /// `utteranceCMN`).
+    public var utteranceCMVN = false
+    /// Mel filters and cepstral coefficients kept (each frame has 3 × `cepstra` features with
+    /// Δ and ΔΔ); `cepstra` equal to `melFilters` keeps everything the log-mel spectrum holds.
+    public var melFilters = FeatureConfig().melFilterCount
+    public var cepstra = FeatureConfig().cepstralCount
     /// Recurrent cell, layers and hidden units H per direction.
     public var cell: CellKind = .lstm
     public var layers = 1
@@ -43,8 +50,25 @@ public struct SpeechTrainingOptions: Sendable, Encodable {
 
     enum CodingKeys: String, CodingKey {
         case dataPath = "data", task, split, labelPattern = "label_pattern", utteranceCMN = "utterance_cmn"
+        case utteranceCMVN = "utterance_cmvn", melFilters = "mel_filters", cepstra
         case cell, layers, hidden, bidirectional, pooling, projection, dropout, batch, valFraction = "val_fraction"
         case augmentation
+    }
+
+    /// The fields under their `CodingKeys`; `utterance_cmvn` only when set, so the fingerprints
+    /// of runs made before it existed still match.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(dataPath, forKey: .dataPath); try c.encode(task, forKey: .task); try c.encode(split, forKey: .split)
+        try c.encode(labelPattern, forKey: .labelPattern); try c.encode(utteranceCMN, forKey: .utteranceCMN)
+        if utteranceCMVN { try c.encode(true, forKey: .utteranceCMVN) }
+        let d = FeatureConfig()
+        if melFilters != d.melFilterCount { try c.encode(melFilters, forKey: .melFilters) }
+        if cepstra != d.cepstralCount { try c.encode(cepstra, forKey: .cepstra) }
+        try c.encode(cell, forKey: .cell); try c.encode(layers, forKey: .layers); try c.encode(hidden, forKey: .hidden)
+        try c.encode(bidirectional, forKey: .bidirectional); try c.encode(pooling, forKey: .pooling)
+        try c.encode(projection, forKey: .projection); try c.encode(dropout, forKey: .dropout); try c.encode(batch, forKey: .batch)
+        try c.encode(valFraction, forKey: .valFraction); try c.encodeIfPresent(augmentation, forKey: .augmentation)
     }
 
     /// Checks the sizes; the message names the option.
@@ -54,6 +78,8 @@ public struct SpeechTrainingOptions: Sendable, Encodable {
         if hidden < 1 { throw fail("--hidden", "must be at least 1 (got \(hidden))") }
         if projection < 0 { throw fail("--projection", "must be at least 0 (got \(projection))") }
         if batch < 1 { throw fail("--batch", "must be at least 1 (got \(batch))") }
+        if !(8...128).contains(melFilters) { throw fail("--mel-filters", "must be 8...128 (got \(melFilters))") }
+        if !(1...melFilters).contains(cepstra) { throw fail("--cepstra", "must be 1...\(melFilters), the mel filters (got \(cepstra))") }
         if !(dropout >= 0 && dropout < 1) { throw fail("--dropout", "must be in [0, 1) (got \(dropout))") }
         if !(valFraction >= 0 && valFraction < 1) { throw fail("--val-fraction", "must be at least 0 and below 1 (got \(valFraction))") }
         if let a = augmentation {
@@ -263,8 +289,8 @@ public enum SpeechTraining {
         try o.validate()
         let split = try DatasetSplit(parsing: o.split)
         let rule = try LabelRule(parsing: o.labelPattern)
-        var features = FeatureConfig()
-        features.utteranceMeanNormalization = o.utteranceCMN
+        let features = FeatureConfig(meanNormalization: o.utteranceCMN, varianceNormalization: o.utteranceCMVN,
+                                     melFilters: o.melFilters, cepstra: o.cepstra)
         let folder = URL(fileURLWithPath: o.dataPath)
         let t0 = ProgressReporter.monotonicSeconds()
         let data = try SpeechCorpus.prepare(folder: folder, task: o.task, split: split, rule: rule, config: features, threads: threads)

@@ -72,9 +72,12 @@ func trainAndReport(_ o: SpeechTrainingOptions, _ training: TrainingConfiguratio
 
 struct Features: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print the feature matrix [frames, 39] (13 MFCC with log energy as c0, Δ, ΔΔ) of an audio file.")
+        abstract: "Print the feature matrix [frames, 39] (13 MFCC with log energy as c0, Δ, ΔΔ) of an audio file.",
+        discussion: "The feature options are train's: the same flags give the features a model trained with them sees, before the "
+            + "training set's normalisation.")
     @Argument(help: "Audio file (anything libsndfile reads).")
     var file: String
+    @OptionGroup var featureOptions: FeatureOptions
     @Option(help: "csv (text, one frame per line) or npy (NumPy binary).")
     var format: FeatureFileFormat = .csv
     @Option(name: .shortAndLong, help: "Write to this file instead of standard output.")
@@ -82,7 +85,7 @@ struct Features: ParsableCommand {
 
     func run() throws {
         try TrainingCLI.failing("speech-classify") {
-            let extractor = try MFCCExtractor(config: FeatureConfig())
+            let extractor = try MFCCExtractor(config: try featureOptions.config())
             let m = try extractor.features(ofFile: URL(fileURLWithPath: file))
             let data = format == .csv ? Data(m.csvText().utf8) : m.npyData()
             if let output { try AtomicFile.write(data, to: output) } else { FileHandle.standardOutput.write(data) }
@@ -112,8 +115,7 @@ struct Train: ParsableCommand {
     var labelPattern: String = "field:0:_"
     @Option(help: "Utterance pooling.") var pooling: SequenceClassifierConfig.Pooling = .mean
     @Option(help: "Width of a learned tanh input projection (0 = none).") var projection: Int = 0
-    @Flag(name: .customLong("utterance-cmn"), help: "Subtract each utterance's mean from its static features (cepstral mean normalisation).")
-    var utteranceCMN = false
+    @OptionGroup var featureOptions: FeatureOptions
     @OptionGroup var augmentation: AugmentationOptions
 
     func run() throws {
@@ -122,7 +124,9 @@ struct Train: ParsableCommand {
             let training = try TrainingCLI.configuration(run: runOptions, optimization: optimization, budget: budget, defaults: speechDefaults)
             TrainingCLI.printSystemInfo(tool: "speech-classify", verbose: runOptions.verbose, threads: training.threads)
             var o = SpeechTrainingOptions()
-            o.dataPath = data; o.task = task; o.split = try DatasetSplit.trainingText(split: split, testFraction: testSplit.testFraction, seed: training.seed); o.labelPattern = labelPattern; o.utteranceCMN = utteranceCMN
+            o.dataPath = data; o.task = task; o.split = try DatasetSplit.trainingText(split: split, testFraction: testSplit.testFraction, seed: training.seed); o.labelPattern = labelPattern; o.utteranceCMN = featureOptions.utteranceCMN
+            o.utteranceCMVN = featureOptions.utteranceCMVN
+            o.melFilters = featureOptions.melFilters; o.cepstra = featureOptions.cepstra
             o.cell = model.cell ?? speechDefaults.cell
             o.layers = model.layers ?? speechDefaults.layers
             o.hidden = model.hidden ?? speechDefaults.hidden

@@ -80,6 +80,92 @@ struct AugmentationTests {
         #expect(found)
     }
 
+    @Test("the VTLP warp keeps 0 and Nyquist, scales by the factor below its boundary, is continuous and increasing")
+    func vtlpWarpShape() {
+        let nyquist = 4000.0
+        for a in [0.8, 0.9, 1.0, 1.1, 1.25] {
+            #expect(MelScale.vtlpWarp(0, factor: a, nyquist: nyquist) == 0)
+            #expect(abs(MelScale.vtlpWarp(nyquist, factor: a, nyquist: nyquist) - nyquist) < 1e-9)
+            // Below 0.8 · Nyquist · min(a, 1) / a the map is f ↦ a f.
+            let boundary = 0.8 * nyquist * min(a, 1) / a
+            for f in stride(from: 0.0, through: boundary, by: boundary / 10) {
+                #expect(abs(MelScale.vtlpWarp(f, factor: a, nyquist: nyquist) - a * f) < 1e-9)
+            }
+            // Continuous at the boundary: no jump between either side of it.
+            let below = MelScale.vtlpWarp(boundary - 1e-6, factor: a, nyquist: nyquist)
+            let above = MelScale.vtlpWarp(boundary + 1e-6, factor: a, nyquist: nyquist)
+            #expect(abs(above - below) < 1e-5)
+            var previous = -1.0
+            for k in 0...4000 {
+                let y = MelScale.vtlpWarp(Double(k), factor: a, nyquist: nyquist)
+                #expect(y > previous, "not increasing at \(k) Hz for factor \(a)")
+                previous = y
+            }
+        }
+    }
+
+    @Test("a warp above 1 moves every filter's peak up, below 1 down; 1 is the unwarped bank")
+    func warpedFilterbank() throws {
+        func peaks(_ warp: Double) -> [Int] {
+            let fb = MelScale.filterbank(filters: 26, fftSize: 256, sampleRate: 8000, lowFrequency: 0, highFrequency: 4000, warp: warp)
+            return (0..<26).map { j in (0..<129).max { fb[j * 129 + $0] < fb[j * 129 + $1] }! }
+        }
+        let plain = MelScale.filterbank(filters: 26, fftSize: 256, sampleRate: 8000, lowFrequency: 0, highFrequency: 4000)
+        #expect(MelScale.filterbank(filters: 26, fftSize: 256, sampleRate: 8000, lowFrequency: 0, highFrequency: 4000, warp: 1) == plain)
+        let p1 = peaks(1), up = peaks(1.15), down = peaks(0.85)
+        #expect(zip(up, p1).allSatisfy { $0 >= $1 } && zip(up, p1).filter { $0 > $1 }.count >= 15)
+        #expect(zip(down, p1).allSatisfy { $0 <= $1 } && zip(down, p1).filter { $0 < $1 }.count >= 15)
+        // A 1 kHz tone's strongest band: a bank moved up puts it in a lower band.
+        let x = Self.tone(1000)
+        func strongestBand(_ warp: Double) throws -> Int {
+            var c = FeatureConfig(); c.cepstralCount = 26; c.lifter = 0; c.appendEnergy = false; c.includeDeltas = false
+            c.includeDeltaDeltas = false
+            // With all 26 cepstra and no lifter the DCT is orthonormal, so its inverse gives the log-mel energies back.
+            let m = try MFCCExtractor(config: c, frequencyWarp: warp).features(of: x)
+            let f = m.frames / 2
+            let logMel = (0..<26).map { n in (0..<26).reduce(0.0) { s, k in
+                let scale = k == 0 ? (1 / 26.0).squareRoot() : (2 / 26.0).squareRoot()
+                return s + Double(m[f, k]) * scale * cos(Double.pi * Double(k) * (2 * Double(n) + 1) / 52)
+            } }
+            return (0..<26).max { logMel[$0] < logMel[$1] }!
+        }
+        let (b08, b10, b12) = (try strongestBand(0.8), try strongestBand(1.0), try strongestBand(1.2))
+        #expect(b12 < b10 && b08 > b10, "strongest bands \(b08), \(b10), \(b12)")
+        #expect(throws: FeatureError.self) { try MFCCExtractor(frequencyWarp: 3) }
+    }
+
+    @Test("VTLP alone changes the features of every example, reproducibly for a seed")
+    func vtlpAugmentation() throws {
+        var a = AugmentationConfig()
+        a.vtlp = 0.85...1.15
+        #expect(a.changesAudio && a.problem == nil)
+        let features = FeatureConfig()
+        let extractor = try MFCCExtractor(config: features)
+        let examples = [500.0, 1200.0].enumerated().map { k, hz -> SpeechExample in
+            var e = SpeechExample(path: "tone\(k).wav", features: extractor.features(of: Self.tone(hz)), label: k)
+            e.audio = Self.tone(hz)
+            return e
+        }
+        let normalizer = try FeatureNormalizer.fitted(to: examples.map(\.features), featureCount: features.featureCount)
+        let augmenter = SpeechAugmenter(config: a, features: features, normalizer: normalizer, threads: 2)
+        let x = augmenter.augment(examples, seed: 5), y = augmenter.augment(examples, seed: 5)
+        #expect(x.map(\.features) == y.map(\.features))
+        #expect(x.map(\.features.frames) == examples.map(\.features.frames))
+        // A warp of exactly 1 gives the clean features, normalised as training normalises them.
+        var identity = AugmentationConfig()
+        identity.vtlp = 1...1
+        let clean = SpeechAugmenter(config: identity, features: features, normalizer: normalizer, threads: 1).augment(examples, seed: 5)
+        for k in examples.indices {
+            var expected = examples[k].features
+            try normalizer.apply(to: &expected, source: "tone")
+            #expect(clean[k].features == expected)
+            #expect(x[k].features != expected)
+        }
+        var bad = AugmentationConfig()
+        bad.vtlp = 0.5...1.1
+        #expect(bad.problem?.contains("0.7...1.3") == true)
+    }
+
     @Test("augmented batches depend on the seed and the example alone, not on the thread count")
     func deterministic() throws {
         var a = AugmentationConfig()

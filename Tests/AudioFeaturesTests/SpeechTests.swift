@@ -409,6 +409,39 @@ func trainSpeech(_ o: SpeechTrainingOptions, data: SpeechTrainingData, epochs: I
     }
 }
 
+@Suite struct UtteranceVarianceNormalizationTests {
+    @Test func staticColumnsAreStandardisedPerUtterance() throws {
+        var rng = SeededRandom(seed: 22)
+        let signal = (0..<4000).map { i in 0.2 * Float(sin(Double(i) * 0.11)) + 0.05 * rng.uniform(-1, 1) }
+        let plain = try MFCCExtractor(config: FeatureConfig()).features(of: signal)
+        let cfg = FeatureConfig(meanNormalization: false, varianceNormalization: true, melFilters: 26, cepstra: 13)
+        #expect(cfg.utteranceMeanNormalization && cfg.utteranceVarianceNormalization)
+        let cmvn = try MFCCExtractor(config: cfg).features(of: signal)
+        #expect(cmvn.frames == plain.frames && cmvn.features == 39)
+        let T = Double(plain.frames)
+        for j in 0..<13 {
+            // Independent reference in Double: (x - mean) / standard deviation of the plain column.
+            let mean = (0..<plain.frames).reduce(0.0) { $0 + Double(plain[$1, j]) } / T
+            let sd = ((0..<plain.frames).reduce(0.0) { $0 + pow(Double(plain[$1, j]) - mean, 2) } / T).squareRoot()
+            for f in 0..<plain.frames {
+                #expect(abs(Double(cmvn[f, j]) - (Double(plain[f, j]) - mean) / sd) < 2e-3, "frame \(f) coefficient \(j)")
+            }
+        }
+        #expect(try FeatureConfig.decode(jsonData: try cfg.jsonData()).utteranceVarianceNormalization)
+        #expect(try !FeatureConfig.decode(jsonData: Data("{}".utf8)).utteranceVarianceNormalization)
+        var bad = FeatureConfig()
+        bad.utteranceVarianceNormalization = true
+        #expect { try bad.validate() } throws: { "\($0)".contains("needs utteranceMeanNormalization") }
+    }
+
+    @Test func aConstantColumnStaysZero() throws {
+        // Silence: every frame equal, so every static column is constant.
+        let cfg = FeatureConfig(meanNormalization: true, varianceNormalization: true, melFilters: 26, cepstra: 13)
+        let m = try MFCCExtractor(config: cfg).features(of: [Float](repeating: 0, count: 2000))
+        #expect(m.values.allSatisfy { $0 == 0 })
+    }
+}
+
 @Suite struct SpeechPredictionTests {
     @Test func frameTrackTimesFollowFrameCentres() throws {
         let model = try SpeechClassifier(config: tinyConfig(classes: 3, mode: .manyToMany), seed: 1)

@@ -1,0 +1,23 @@
+import ArgumentParser
+import AudioFeatures
+
+/// The front end's options, shared by `train` (recorded in the checkpoint with the model) and
+/// `features` (which prints what such a model is fed, before the training set's normalisation).
+struct FeatureOptions: ParsableArguments {
+    @Flag(name: .customLong("utterance-cmn"), help: "Subtract each utterance's mean from its static features (cepstral mean normalisation).")
+    var utteranceCMN = false
+    @Flag(name: .customLong("utterance-cmvn"), help: "Subtract each utterance's mean from its static features and divide them by their standard deviation (cepstral mean and variance normalisation).")
+    var utteranceCMVN = false
+    @Option(name: .customLong("mel-filters"), help: "Mel filters of the MFCC front end.")
+    var melFilters: Int = FeatureConfig().melFilterCount
+    @Option(help: "Cepstral coefficients kept, at most --mel-filters (each frame has three times as many features with Δ and ΔΔ).")
+    var cepstra: Int = FeatureConfig().cepstralCount
+
+    /// The feature configuration the flags describe.
+    func config() throws -> FeatureConfig {
+        let f = FeatureConfig(meanNormalization: utteranceCMN, varianceNormalization: utteranceCMVN,
+                              melFilters: melFilters, cepstra: cepstra)
+        do { try f.validate(source: "--mel-filters/--cepstra") } catch { throw ValidationError("\(error)") }
+        return f
+    }
+}
