@@ -7,7 +7,8 @@ import RecurrentCore
 ///
 /// In order: speed perturbation (resampling by a factor drawn from `speeds`, which changes the
 /// duration and the pitch together, as in Ko et al. 2015), a random gain, white noise at a
-/// random signal-to-noise ratio; then vocal tract length perturbation (the mel filterbank's band
+/// random signal-to-noise ratio, a low-pass filter at a random cutoff (a narrower channel, such as
+/// a microphone or codec that keeps less of the high band); then vocal tract length perturbation (the mel filterbank's band
 /// edges warped by a factor drawn from `vtlp`, Jaitly and Hinton 2013, see `MelScale.vtlpWarp`)
 /// when the features are computed; then, on the normalised features, SpecAugment-style masks
 /// (Park et al. 2019): `timeMasks` spans of up to `timeMaskWidth` frames and `frequencyMasks`
@@ -20,6 +21,10 @@ public struct AugmentationConfig: Codable, Sendable, Equatable {
     public var gainDecibels: ClosedRange<Double>? = nil
     /// Signal-to-noise range of added white noise in decibels; nil = none.
     public var noiseSNR: ClosedRange<Double>? = nil
+    /// Range of the cutoff in Hz of a random low-pass filter (two cascaded Butterworth biquads,
+    /// 24 dB per octave); nil = none. A cutoff at or above 0.95 of the Nyquist frequency leaves
+    /// the audio as it is.
+    public var lowPass: ClosedRange<Double>? = nil
     /// Range of the filterbank's frequency-warp factor (e.g. 0.9...1.1); nil = none.
     public var vtlp: ClosedRange<Double>? = nil
     /// Number of time masks per example and their largest width in frames.
@@ -33,13 +38,14 @@ public struct AugmentationConfig: Codable, Sendable, Equatable {
     /// Whether anything is switched on.
     public var isEnabled: Bool { changesAudio || timeMasks > 0 || frequencyMasks > 0 }
     /// Whether the audio or its analysis changes (so features must be recomputed per step).
-    public var changesAudio: Bool { !speeds.isEmpty || gainDecibels != nil || noiseSNR != nil || vtlp != nil }
+    public var changesAudio: Bool { !speeds.isEmpty || gainDecibels != nil || noiseSNR != nil || lowPass != nil || vtlp != nil }
 
     /// A one-line reason when a field is out of range, nil when usable.
     public var problem: String? {
         if speeds.contains(where: { !($0 >= 0.5 && $0 <= 2) }) { return "speed factors must be within 0.5...2" }
         if let g = gainDecibels, g.lowerBound < -40 || g.upperBound > 20 { return "gain must be within -40...20 dB" }
         if let n = noiseSNR, n.lowerBound < -10 || n.upperBound > 100 { return "noise SNR must be within -10...100 dB" }
+        if let l = lowPass, !(l.lowerBound >= 100) { return "low-pass cutoffs must be at least 100 Hz" }
         if let v = vtlp, !(v.lowerBound >= 0.7 && v.upperBound <= 1.3) { return "frequency-warp factors must be within 0.7...1.3" }
         if timeMasks < 0 || timeMasks > 20 || timeMaskWidth < 0 || timeMaskWidth > 1000 { return "time masks must be 0...20 of 0...1000 frames" }
         if frequencyMasks < 0 || frequencyMasks > 10 || frequencyMaskWidth < 0 { return "frequency masks must be 0...10" }
@@ -49,7 +55,7 @@ public struct AugmentationConfig: Codable, Sendable, Equatable {
     }
 
     /// The perturbed audio of `signal` (mono, at the feature rate).
-    func perturb(_ signal: [Float], rng: inout SeededRandom) throws -> [Float] {
+    func perturb(_ signal: [Float], sampleRate: Int, rng: inout SeededRandom) throws -> [Float] {
         var x = signal
         if !speeds.isEmpty {
             let speed = speeds[rng.nextInt(below: speeds.count)]
@@ -57,7 +63,31 @@ public struct AugmentationConfig: Codable, Sendable, Equatable {
         }
         if let g = gainDecibels { Self.applyGain(&x, decibels: rng.uniform(in: g)) }
         if let snr = noiseSNR { Self.addWhiteNoise(&x, snrDecibels: rng.uniform(in: snr), rng: &rng) }
+        if let l = lowPass { Self.lowPass(&x, cutoff: rng.uniform(in: l), sampleRate: sampleRate) }
         return x
+    }
+
+    /// Filters `x` (at `sampleRate` Hz) in place with two cascaded second-order Butterworth
+    /// low-pass sections (Q = 1/√2 each, coefficients by the bilinear transform with the cutoff
+    /// pre-warped): 24 dB per octave above `cutoff`. Cutoffs at or above 0.95 of the Nyquist
+    /// frequency leave `x` unchanged.
+    static func lowPass(_ x: inout [Float], cutoff: Double, sampleRate: Int) {
+        let nyquist = Double(sampleRate) / 2
+        guard cutoff < 0.95 * nyquist, cutoff > 0 else { return }
+        let w0 = 2 * Double.pi * cutoff / Double(sampleRate)
+        let alpha = sin(w0) / (2 * (0.5).squareRoot())
+        let c = cos(w0), a0 = 1 + alpha
+        let b0 = (1 - c) / 2 / a0, b1 = (1 - c) / a0, b2 = b0
+        let a1 = -2 * c / a0, a2 = (1 - alpha) / a0
+        for _ in 0..<2 {
+            var x1 = 0.0, x2 = 0.0, y1 = 0.0, y2 = 0.0
+            for i in x.indices {
+                let v = Double(x[i])
+                let y = b0 * v + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2
+                x2 = x1; x1 = v; y2 = y1; y1 = y
+                x[i] = Float(y)
+            }
+        }
     }
 
     /// Masks spans of frames and bands of coefficients of normalised features in place.
@@ -132,7 +162,7 @@ public final class SpeechAugmenter: @unchecked Sendable {
             var rng = SeededRandom(seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ UInt64(k) &+ 0xA5)
             var e = examples[k]
             if self.config.changesAudio, let audio = e.audio {
-                let signal = try self.config.perturb(audio, rng: &rng)
+                let signal = try self.config.perturb(audio, sampleRate: self.features.sampleRate, rng: &rng)
                 var f: FeatureMatrix
                 if let range = self.config.vtlp {
                     f = try MFCCExtractor(config: self.features, frequencyWarp: rng.uniform(in: range)).features(of: signal)

@@ -12,6 +12,8 @@ struct AugmentationOptions: ParsableArguments {
     var gain: String?
     @Option(name: .customLong("noise-snr"), help: "White noise per example at a random signal-to-noise ratio, MIN:MAX decibels, or off.")
     var noise: String?
+    @Option(name: .customLong("lowpass"), help: "Random low-pass filter per example, cutoff MIN:MAX Hz (e.g. 1800:4000; a narrower channel), or off.")
+    var lowPass: String?
     @Option(name: .customLong("vtlp"), help: "Vocal tract length perturbation: the mel filterbank's frequencies warped by a factor drawn per example from MIN:MAX (e.g. 0.9:1.1), or off.")
     var vtlp: String?
     @Option(name: .customLong("time-masks"), help: "SpecAugment time masks per example, COUNT:MAX_FRAMES, or off.")
@@ -49,6 +51,7 @@ struct AugmentationOptions: ParsableArguments {
         }
         if let s = gain { a.gainDecibels = s == "off" ? nil : try range(s, "--gain-db") }
         if let s = noise { a.noiseSNR = s == "off" ? nil : try range(s, "--noise-snr") }
+        if let s = lowPass { a.lowPass = s == "off" ? nil : try range(s, "--lowpass") }
         if let s = vtlp { a.vtlp = s == "off" ? nil : try range(s, "--vtlp") }
         if let s = timeMasks {
             if s == "off" { a.timeMasks = 0; a.timeMaskWidth = 0 } else { (a.timeMasks, a.timeMaskWidth) = try pair(s, "--time-masks") }

@@ -28,7 +28,7 @@ struct AugmentationTests {
             var a = AugmentationConfig()
             a.speeds = [speed]
             var rng = SeededRandom(seed: 1)
-            let y = try a.perturb(x, rng: &rng)
+            let y = try a.perturb(x, sampleRate: 8000, rng: &rng)
             #expect(abs(Double(y.count) - Double(x.count) / speed) <= 2, "length \(y.count) at speed \(speed)")
             #expect(abs(Self.frequency(y) - 1000 * speed) < 15, "frequency \(Self.frequency(y)) at speed \(speed)")
         }
@@ -40,12 +40,12 @@ struct AugmentationTests {
         var g = AugmentationConfig()
         g.gainDecibels = -6 ... -6
         var rng = SeededRandom(seed: 2)
-        let y = try g.perturb(x, rng: &rng)
+        let y = try g.perturb(x, sampleRate: 8000, rng: &rng)
         #expect(abs(Self.rms(y) / Self.rms(x) - pow(10, -6.0 / 20)) < 1e-4)
 
         var n = AugmentationConfig()
         n.noiseSNR = 10...10
-        let z = try n.perturb(x, rng: &rng)
+        let z = try n.perturb(x, sampleRate: 8000, rng: &rng)
         let noise = zip(z, x).map { $0 - $1 }
         let snr = 20 * log10(Self.rms(x) / Self.rms(noise))
         #expect(abs(snr - 10) < 0.3, "measured SNR \(snr) dB")
@@ -78,6 +78,26 @@ struct AugmentationTests {
             found = found || !zeroFrames.isEmpty
         }
         #expect(found)
+    }
+
+    @Test("the random low-pass keeps a tone well below its cutoff and takes 20 dB or more off one an octave above")
+    func lowPass() throws {
+        var a = AugmentationConfig()
+        a.lowPass = 1000...1000
+        var rng = SeededRandom(seed: 4)
+        // Measured on the second half, after the filter's start-up transient.
+        func level(_ x: [Float]) -> Double { Self.rms(Array(x[(x.count / 2)...])) }
+        let low = Self.tone(250, seconds: 1), high = Self.tone(2000, seconds: 1)
+        let lowGain = 20 * log10(level(try a.perturb(low, sampleRate: 8000, rng: &rng)) / level(low))
+        let highGain = 20 * log10(level(try a.perturb(high, sampleRate: 8000, rng: &rng)) / level(high))
+        #expect(abs(lowGain) < 0.5, "250 Hz: \(lowGain) dB")
+        #expect(highGain < -20, "2000 Hz: \(highGain) dB")
+        // A cutoff near the Nyquist frequency changes nothing.
+        a.lowPass = 3900...3900
+        #expect(try a.perturb(high, sampleRate: 8000, rng: &rng) == high)
+        var bad = AugmentationConfig()
+        bad.lowPass = 10...3000
+        #expect(bad.problem != nil)
     }
 
     @Test("the VTLP warp keeps 0 and Nyquist, scales by the factor below its boundary, is continuous and increasing")
