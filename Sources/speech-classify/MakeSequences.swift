@@ -24,7 +24,7 @@ struct MakeSequences: ParsableCommand {
     @Option(name: .customLong("max-digits"), help: "Most digits per utterance.") var maxDigits = 7
     @Option(name: .customLong("gap-ms"), help: "Silence before, between and after digits: MIN:MAX milliseconds.") var gap = "50:300"
     @Option(name: .customLong("gain-db"), help: "Gain of each digit: MIN:MAX decibels.") var gain = "-3:3"
-    @Option(name: .customLong("noise-snr"), help: "Add white noise at a signal-to-noise ratio of MIN:MAX dB (default: no noise).") var noise: String?
+    @Option(name: .customLong("noise-snr"), help: "White noise over the whole utterance at a signal-to-noise ratio of MIN:MAX dB, a noise floor under the gaps, which would otherwise be digital silence that no microphone records; off for none.") var noise = "30:50"
     @Option(help: "Seed of every random choice.") var seed: UInt64 = 1
 
     func run() throws {
@@ -40,7 +40,7 @@ struct MakeSequences: ParsableCommand {
             var o = ConnectedDigits.Options()
             o.trainCount = trainCount; o.testCount = testCount; o.digits = minDigits...maxDigits
             o.gapMilliseconds = try range(gap, "--gap-ms"); o.gainDecibels = try range(gain, "--gain-db")
-            o.noiseSNR = try noise.map { try range($0, "--noise-snr") }
+            o.noiseSNR = noise == "off" ? nil : try range(noise, "--noise-snr")
             o.testSpeakers = (testSpeakers ?? "").split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             o.seed = seed
             let outURL = URL(fileURLWithPath: out)
