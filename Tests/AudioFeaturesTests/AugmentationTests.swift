@@ -207,6 +207,22 @@ struct AugmentationTests {
         #expect(x.map(\.features) != examples.map(\.features))
     }
 
+    @Test("front-end sizes out of range are refused naming the flag; the fingerprint of default features is unchanged")
+    func frontEndOptions() throws {
+        var o = SpeechTrainingOptions()
+        o.cepstra = 30
+        #expect { try o.validate() } throws: { "\($0)".contains("--cepstra") && "\($0)".contains("1...26") }
+        o.cepstra = 13; o.melFilters = 4
+        #expect { try o.validate() } throws: { "\($0)".contains("--mel-filters") }
+        // Runs made before these options existed resume: their keys appear only when set.
+        let plain = TrainingFingerprint.fields(of: SpeechTrainingOptions())
+        #expect(plain["utterance_cmvn"] == nil && plain["mel_filters"] == nil && plain["cepstra"] == nil)
+        o.melFilters = 40; o.cepstra = 20; o.utteranceCMVN = true
+        let set = TrainingFingerprint.fields(of: o)
+        #expect(set["utterance_cmvn"] == "1" && set["mel_filters"] == "40" && set["cepstra"] == "20")
+        #expect(Set(set.keys).subtracting(["utterance_cmvn", "mel_filters", "cepstra"]) == Set(plain.keys))
+    }
+
     @Test("speed perturbation with the frame task is refused naming the flag")
     func frameTaskRefusesSpeed() {
         var o = SpeechTrainingOptions()
