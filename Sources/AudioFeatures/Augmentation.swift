@@ -7,10 +7,11 @@ import RecurrentCore
 ///
 /// In order: speed perturbation (resampling by a factor drawn from `speeds`, which changes the
 /// duration and the pitch together, as in Ko et al. 2015), a random gain, white noise at a
-/// random signal-to-noise ratio, a low-pass filter at a random cutoff (a narrower channel, such as
-/// a microphone or codec that keeps less of the high band); then vocal tract length perturbation (the mel filterbank's band
-/// edges warped by a factor drawn from `vtlp`, Jaitly and Hinton 2013, see `MelScale.vtlpWarp`)
-/// when the features are computed; then, on the normalised features, SpecAugment-style masks
+/// random signal-to-noise ratio, a low-pass filter at a random cutoff (a narrower channel, such
+/// as a microphone or codec that keeps less of the high band); then vocal tract length
+/// perturbation (the mel filterbank's band edges warped by a factor drawn from `vtlp`, Jaitly and
+/// Hinton 2013, see `MelScale.vtlpWarp`) when the features are computed; then, on the
+/// normalised features, SpecAugment-style masks
 /// (Park et al. 2019): `timeMasks` spans of up to `timeMaskWidth` frames and `frequencyMasks`
 /// bands of up to `frequencyMaskWidth` cepstral coefficients (the same coefficients of the
 /// static, Δ and ΔΔ groups) set to 0, the normalised mean.
@@ -54,7 +55,7 @@ public struct AugmentationConfig: Codable, Sendable, Equatable {
         return nil
     }
 
-    /// The perturbed audio of `signal` (mono, at the feature rate).
+    /// The perturbed audio of `signal` (mono, at the feature rate `sampleRate` Hz).
     func perturb(_ signal: [Float], sampleRate: Int, rng: inout SeededRandom) throws -> [Float] {
         var x = signal
         if !speeds.isEmpty {
