@@ -1,5 +1,6 @@
 import Foundation
 import RecurrentCore
+import TestSupport
 import Testing
 @testable import AudioFeatures
 
@@ -115,6 +116,37 @@ struct ConnectedDigitsTests {
         #expect { try ConnectedDigits.make(source: source, out: out, options: Self.options(seed: 1)) } throws: { error in
             "\(error)".contains("manifest.csv") && "\(error)".contains("already exists")
         }
+    }
+}
+
+/// `speech-classify make-sequences` through the built tool: a noise floor under the gaps by
+/// default, digital silence with `--noise-snr off`.
+@Suite(.enabled(if: builtExecutable("speech-classify") != nil, "speech-classify is not built next to the test bundle"))
+struct MakeSequencesCommandTests {
+    @Test func theGapsHaveANoiseFloorUnlessSwitchedOff() throws {
+        let tool = builtExecutable("speech-classify") ?? "speech-classify"
+        let source = try ConnectedDigitsTests.makeSource(), out = try makeTempDir("cdcli")
+        defer { for u in [source, out] { try? FileManager.default.removeItem(at: u) } }
+        /// The first gap of every file (before its first digit, from the label track).
+        func leadingGaps(_ folder: String, _ extra: [String]) throws -> [[Float]] {
+            let r = try runProcess(tool, ["make-sequences", "--source", source.path, "--out", out.path + "/" + folder,
+                                          "--train-count", "6"] + extra)
+            #expect(r.status == 0, "\(r.stderr)")
+            let dir = out.appendingPathComponent(folder)
+            return try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".wav") }.map { name in
+                let samples = try AudioLoader.loadMono(dir.appendingPathComponent(name))
+                let track = try String(contentsOf: dir.appendingPathComponent(String(name.dropLast(4)) + ".txt"), encoding: .utf8)
+                let start = Double(track.split(separator: "\t").first.map(String.init) ?? "") ?? 0
+                return Array(samples.prefix(Int(start * 8000)))
+            }
+        }
+        let floor = try leadingGaps("floor", [])
+        let silent = try leadingGaps("silent", ["--noise-snr", "off"])
+        #expect(floor.count == 6 && silent.count == 6)
+        #expect(floor.allSatisfy { gap in !gap.isEmpty && gap.contains { $0 != 0 } })
+        #expect(silent.allSatisfy { gap in !gap.isEmpty && gap.allSatisfy { $0 == 0 } })
+        let bad = try runProcess(tool, ["make-sequences", "--source", source.path, "--out", out.path + "/bad", "--noise-snr", "loud"])
+        #expect(bad.status != 0 && bad.stderr.contains("--noise-snr"))
     }
 }
 
