@@ -98,6 +98,15 @@ public struct FeatureConfig: Codable, Sendable, Equatable {
         cepstralCount = cepstra
     }
 
+    /// Why a front end of `melFilters` filters keeping `cepstra` coefficients is refused, naming
+    /// the option (`--mel-filters`, `--cepstra`); nil when usable. The one check behind `train`
+    /// and `features`.
+    public static func frontEndProblem(melFilters: Int, cepstra: Int) -> (option: String, reason: String)? {
+        if !(8...128).contains(melFilters) { return ("--mel-filters", "must be 8...128 (got \(melFilters))") }
+        if !(1...melFilters).contains(cepstra) { return ("--cepstra", "must be 1...\(melFilters), the mel filters (got \(cepstra))") }
+        return nil
+    }
+
     /// Frame length in samples.
     public var frameLength: Int { Self.roundHalfUp(frameLengthSeconds * Double(sampleRate)) }
     /// Frame step in samples.

@@ -78,8 +78,7 @@ public struct SpeechTrainingOptions: Sendable, Encodable {
         if hidden < 1 { throw fail("--hidden", "must be at least 1 (got \(hidden))") }
         if projection < 0 { throw fail("--projection", "must be at least 0 (got \(projection))") }
         if batch < 1 { throw fail("--batch", "must be at least 1 (got \(batch))") }
-        if !(8...128).contains(melFilters) { throw fail("--mel-filters", "must be 8...128 (got \(melFilters))") }
-        if !(1...melFilters).contains(cepstra) { throw fail("--cepstra", "must be 1...\(melFilters), the mel filters (got \(cepstra))") }
+        if let p = FeatureConfig.frontEndProblem(melFilters: melFilters, cepstra: cepstra) { throw fail(p.option, p.reason) }
         if !(dropout >= 0 && dropout < 1) { throw fail("--dropout", "must be in [0, 1) (got \(dropout))") }
         if !(valFraction >= 0 && valFraction < 1) { throw fail("--val-fraction", "must be at least 0 and below 1 (got \(valFraction))") }
         if let a = augmentation {

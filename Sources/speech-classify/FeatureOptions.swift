@@ -15,9 +15,10 @@ struct FeatureOptions: ParsableArguments {
 
     /// The feature configuration the flags describe.
     func config() throws -> FeatureConfig {
-        let f = FeatureConfig(meanNormalization: utteranceCMN, varianceNormalization: utteranceCMVN,
-                              melFilters: melFilters, cepstra: cepstra)
-        do { try f.validate(source: "--mel-filters/--cepstra") } catch { throw ValidationError("\(error)") }
-        return f
+        if let p = FeatureConfig.frontEndProblem(melFilters: melFilters, cepstra: cepstra) {
+            throw ValidationError("\(p.option): \(p.reason)")
+        }
+        return FeatureConfig(meanNormalization: utteranceCMN, varianceNormalization: utteranceCMVN,
+                             melFilters: melFilters, cepstra: cepstra)
     }
 }

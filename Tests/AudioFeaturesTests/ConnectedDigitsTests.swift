@@ -148,6 +148,19 @@ struct MakeSequencesCommandTests {
         let bad = try runProcess(tool, ["make-sequences", "--source", source.path, "--out", out.path + "/bad", "--noise-snr", "loud"])
         #expect(bad.status != 0 && bad.stderr.contains("--noise-snr"))
     }
+
+    @Test func featuresAndTrainRefuseABadFrontEndWithTheSameLine() throws {
+        let tool = builtExecutable("speech-classify") ?? "speech-classify"
+        let source = try ConnectedDigitsTests.makeSource()
+        defer { try? FileManager.default.removeItem(at: source) }
+        let wav = source.appendingPathComponent("1_ann_0.wav").path
+        let features = try runProcess(tool, ["features", wav, "--cepstra", "30"])
+        let train = try runProcess(tool, ["train", "--data", source.path, "--cepstra", "30", "--out", source.path + "/run"])
+        let line = "--cepstra: must be 1...26, the mel filters (got 30)"
+        #expect(features.status == 1 && features.stderr.contains(line), "\(features.stderr)")
+        #expect(train.status == 1 && train.stderr.contains(line), "\(train.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: source.path + "/run"))
+    }
 }
 
 @Suite("speech-classify sequence task (CTC) end to end")
