@@ -154,9 +154,9 @@ public enum SpeechInference {
     /// Sequence task: `beamWidth` 1 decodes greedily (best path), more runs prefix beam search.
     /// With a distributed `group` the ranks take contiguous runs of the batches and every batch's
     /// figures are gathered and added in batch order: every rank gets the one-process result.
-    public static func evaluate(_ model: SpeechClassifier, examples: [SpeechExample], silence: Int?,
+    public static func evaluate(_ model: some SpeechScorer, examples: [SpeechExample], silence: Int?,
                                 batchSize: Int = 64, beamWidth: Int = 1, group: ProcessGroup = .single) -> SpeechEvaluation {
-        let C = model.config.classes
+        let C = model.classes
         let batches = SpeechCorpus.orderedBatches(lengths: examples.map(\.features.frames), batchSize: batchSize)
         let parts = group.inParts(count: batches.count, width: 7 + C * C) { b in
             let f = batchFigures(model, batch: batches[b].map { examples[$0] }, silence: silence, beamWidth: beamWidth)
@@ -179,9 +179,9 @@ public enum SpeechInference {
 
     /// One batch's summed loss, scored rows, exactly recognised utterances, segment (or, for the
     /// sequence task, label) error counts and confusion counts.
-    private static func batchFigures(_ model: SpeechClassifier, batch: [SpeechExample], silence: Int?, beamWidth: Int)
+    private static func batchFigures(_ model: some SpeechScorer, batch: [SpeechExample], silence: Int?, beamWidth: Int)
         -> (lossSum: Double, rows: Int, exact: Int, segments: SegmentCounts, confusion: ConfusionMatrix) {
-        let C = model.config.classes
+        let C = model.classes
         var confusion = ConfusionMatrix(classes: C)
         var lossSum = 0.0, rowSum = 0
         var seg = SegmentCounts()
@@ -246,9 +246,9 @@ public enum SpeechInference {
     /// `[a·step + (length − step)/2, b·step + (length − step)/2)` (a run from frame 0 starts at 0 s).
     /// Sequence task: `label` is the decoded sequence as text (`SpeechTask.text(of:)`) and
     /// `probability` that of the decoded sequence (greedy: of its best path).
-    public static func predict(_ model: SpeechClassifier, examples: [SpeechExample], labels: LabelSet,
+    public static func predict(_ model: some SpeechScorer, examples: [SpeechExample], labels: LabelSet,
                                features: FeatureConfig, beamWidth: Int = 1) -> [SpeechPrediction] {
-        let C = model.config.classes
+        let C = model.classes
         let step = Double(features.frameStep) / Double(features.sampleRate)
         let shift = (Double(features.frameLength) - Double(features.frameStep)) / 2 / Double(features.sampleRate)
         var out: [SpeechPrediction] = []

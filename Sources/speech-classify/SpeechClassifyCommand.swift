@@ -141,12 +141,23 @@ struct Train: ParsableCommand {
     }
 }
 
+/// Help of `--checkpoint` in predict and eval.
+let ensembleHelp = ArgumentHelp(
+    "Checkpoint written by train. Repeat it to average several models' probabilities (an ensemble: same task, classes and "
+        + "feature options, e.g. the same run with different --seed).")
+
+/// The `--checkpoint` values, at least one.
+func checkpointList(_ paths: [String]) throws -> [String] {
+    guard !paths.isEmpty else { throw ValidationError("--checkpoint: give at least one checkpoint") }
+    return paths
+}
+
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Label audio files, one line each: the top-k labels with probabilities (utterance task), the spoken labels "
             + "with their mean frame probability (frame task) or the decoded label sequence with its probability (sequence task).")
-    @Option(help: "Checkpoint written by train.")
-    var checkpoint: String
+    @Option(help: ensembleHelp)
+    var checkpoint: [String] = []
     @Option(help: "Sequence task: prefix beam search width (1 = greedy best path).")
     var beam: Int = 1
     @OptionGroup var output: PredictOptions
@@ -158,7 +169,7 @@ struct Predict: ParsableCommand {
     func run() throws {
         try TrainingCLI.failing("speech-classify") {
             guard beam >= 1, beam <= 1000 else { throw ValidationError("--beam must be within 1...1000") }
-            let ck = try SpeechCheckpoint.read(path: checkpoint)
+            let ck = try SpeechEnsemble(paths: try checkpointList(checkpoint))
             let extractor = try MFCCExtractor(config: ck.features)
             for file in files {
                 let url = URL(fileURLWithPath: file)
@@ -168,14 +179,14 @@ struct Predict: ParsableCommand {
                 }
                 var f = try extractor.features(ofFile: url)
                 guard f.frames > 0 else { throw AudioError.empty(path: file) }
-                try ck.normalizer.apply(to: &f, source: file)
-                let p = SpeechInference.predict(ck.model, examples: [SpeechExample(path: file, features: f)], labels: ck.labels,
+                try ck.inputNormalizer.apply(to: &f, source: file)
+                let p = SpeechInference.predict(ck.scorer, examples: [SpeechExample(path: file, features: f)], labels: ck.labels,
                                                 features: ck.features, beamWidth: beam)[0]
-                let ranked = ck.model.task == .utterance
+                let ranked = ck.task == .utterance
                     ? PredictionOutput.topK(p.classProbabilities, labels: ck.labels.names, k: output.topK)
                     : [RankedLabel(label: p.label, probability: p.probability)]
                 print(PredictionOutput.line(PredictionLine(input: file, ranked: ranked), format: output.format))
-                if segments, ck.model.task == .frame, output.format == .text {
+                if segments, ck.task == .frame, output.format == .text {
                     for s in p.segments { print(String(format: "  %.3f\t%.3f\t%@", s.start, s.end, s.label)) }
                 }
             }
@@ -189,8 +200,8 @@ struct Eval: ParsableCommand {
             + "and sequence accuracy (sequence task).",
         discussion: "Without --data: the held-out test split of the run, as recorded in the checkpoint (never its training "
             + "files). With --data: all its files, or the test part of --split.")
-    @Option(help: "Checkpoint written by train.")
-    var checkpoint: String
+    @Option(help: ensembleHelp)
+    var checkpoint: [String] = []
     @Option(help: "Data folder (all its files are evaluated unless --split is given); default: the run's test split.")
     var data: String?
     @Option(help: "Evaluate only the test part of this split (official, speaker:NAME, speakers:A,B,..., random...).")
@@ -212,15 +223,16 @@ struct Eval: ParsableCommand {
         try TrainingCLI.failing("speech-classify") {
             guard beam >= 1, beam <= 1000 else { throw ValidationError("--beam must be within 1...1000") }
             let threads = max(1, threads ?? Threading.defaultThreads)
-            let ck = try SpeechCheckpoint.read(path: checkpoint, threads: threads)
-            let task = ck.model.task
+            let paths = try checkpointList(checkpoint)
+            let ck = try SpeechEnsemble(paths: paths, threads: threads)
+            let task = ck.task
             let folderPath: String, splitText: String?, pattern: String, what: String
             if let data {
                 folderPath = data; splitText = split; pattern = labelPattern ?? "field:0:_"
                 what = split.map { "the test part of split \($0) of \(data)" } ?? "all files of \(data)"
             } else {
-                guard let recorded = SpeechEvaluationSource.recorded(in: ck) else {
-                    throw ValidationError("\(checkpoint): records no test split (written by an older version); give --data")
+                guard let recorded = SpeechEvaluationSource.recorded(in: ck.members[0]) else {
+                    throw ValidationError("\(paths[0]): records no test split (written by an older version); give --data")
                 }
                 folderPath = recorded.data; splitText = split ?? recorded.split; pattern = labelPattern ?? recorded.labelPattern
                 what = "the run's test split (\(splitText ?? recorded.split)) of \(recorded.data)"
@@ -230,12 +242,12 @@ struct Eval: ParsableCommand {
             let files = try splitText.map { try SpeechCorpus.trainTest(folder: folder, task: task, split: try DatasetSplit(parsing: $0), rule: rule).test }
                 ?? SpeechCorpus.list(folder: folder, task: task, rule: rule)
             let loaded = try SpeechCorpus.load(files, task: task, config: ck.features, threads: threads)
-            let enc = try SpeechCorpus.encode(loaded.loaded, task: task, labels: ck.labels, normalizer: ck.normalizer)
+            let enc = try SpeechCorpus.encode(loaded.loaded, task: task, labels: ck.labels, normalizer: ck.inputNormalizer)
             reportSkipped(loaded.skipped + enc.skipped)
             guard !enc.examples.isEmpty else {
                 throw SpeechDataError.noUsableFiles(path: folder.path, part: "evaluation", skipped: loaded.skipped.count + enc.skipped.count)
             }
-            let ev = SpeechInference.evaluate(ck.model, examples: enc.examples, silence: ck.labels.index(of: LabelTrack.silence), beamWidth: beam)
+            let ev = SpeechInference.evaluate(ck.scorer, examples: enc.examples, silence: ck.labels.index(of: LabelTrack.silence), beamWidth: beam)
             var entries: [(name: String, value: MetricValue)] = [("data", .text(what)), ("files", .count(enc.examples.count))]
             switch task {
             case .sequence:
@@ -258,7 +270,7 @@ struct Eval: ParsableCommand {
                 print(ev.confusion.text(labels: ck.labels.names))
             }
             if let errors {
-                let predictions = SpeechInference.predict(ck.model, examples: enc.examples, labels: ck.labels, features: ck.features, beamWidth: beam)
+                let predictions = SpeechInference.predict(ck.scorer, examples: enc.examples, labels: ck.labels, features: ck.features, beamWidth: beam)
                 var wrong: [(input: String, reference: String, prediction: String)] = []
                 for (e, p) in zip(enc.examples, predictions) {
                     let reference = SpeechInference.reference(of: e, task: task, labels: ck.labels)

@@ -24,13 +24,15 @@ struct SpeechPredictEvalTests {
     let tool = builtExecutable("speech-classify") ?? "speech-classify"
 
     /// A tone set and a short run on it with a random test split; returns (data, checkpoint).
-    func trainedRun(_ dir: URL) throws -> (String, String) {
+    func trainedRun(_ dir: URL, seed: Int = 2, split: String = "random:3:0.25") throws -> (String, String) {
         let data = dir.appendingPathComponent("data")
-        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
-        try writeToneSet(into: data, perClass: 6, seed: 3)
-        let out = dir.path + "/run"
-        let r = try runProcess(tool, ["train", "--data", data.path, "--out", out, "--split", "random:3:0.25", "--hidden", "6", "--batch", "4",
-                                      "--steps", "6", "--eval-every", "6", "--threads", "1", "--seed", "2"])
+        if !FileManager.default.fileExists(atPath: data.path) {
+            try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+            try writeToneSet(into: data, perClass: 6, seed: 3)
+        }
+        let out = dir.path + "/run\(seed)"
+        let r = try runProcess(tool, ["train", "--data", data.path, "--out", out, "--split", split, "--hidden", "6", "--batch", "4",
+                                      "--steps", "6", "--eval-every", "6", "--threads", "1", "--seed", "\(seed)"])
         #expect(r.status == 0, "\(r.stderr)")
         return (data.path, out + "/best.safetensors")
     }
@@ -74,6 +76,49 @@ struct SpeechPredictEvalTests {
         let all = try runProcess(tool, ["eval", "--checkpoint", ckpt, "--data", data])
         #expect(all.stdout.hasPrefix("data: all files of \(data)\nfiles: 18\nutterance accuracy: ") && all.stdout.contains("confusion matrix:"),
                 "\(all.stdout)")
+    }
+
+    @Test func anEnsembleAveragesWhatEachCheckpointPredicts() throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // Two seeds and two training splits: different initialisations and statistics. Eval reads
+        // the first checkpoint's recorded test split.
+        let (_, a) = try trainedRun(dir, seed: 2)
+        let (_, b) = try trainedRun(dir, seed: 5, split: "random:4:0.25")
+        #expect(try SpeechCheckpoint.read(path: a).normalizer != SpeechCheckpoint.read(path: b).normalizer)
+        let e = try runProcess(tool, ["eval", "--checkpoint", a, "--checkpoint", b, "--format", "json", "--errors", dir.path + "/errors.tsv"])
+        #expect(e.status == 0, "\(e.stderr)")
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as? [String: Any])
+        let total = try #require(o["total"] as? Int), correct = try #require(o["correct"] as? Int)
+        // The same files through predict, once per checkpoint, probabilities averaged here.
+        let wrongLines = try String(contentsOfFile: dir.path + "/errors.tsv", encoding: .utf8).split(separator: "\n").count - 1
+        #expect(wrongLines == total - correct)
+        let split = try UtteranceDataset.split(try UtteranceDataset.list(folder: dir.appendingPathComponent("data"), rule: try LabelRule(parsing: "field:0:_")),
+                                               by: .random(seed: 3, testFraction: 0.25)).1
+        let files = split.map(\.url.path)
+        #expect(files.count == total)
+        func probabilities(_ checkpoints: [String]) throws -> [[String: Double]] {
+            let r = try runProcess(tool, ["predict"] + checkpoints.flatMap { ["--checkpoint", $0] } + ["--top-k", "3", "--format", "json"] + files)
+            #expect(r.status == 0, "\(r.stderr)")
+            return try r.stdout.split(separator: "\n").map { line in
+                let top = try #require((try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])?["top"] as? [[String: Any]])
+                return Dictionary(uniqueKeysWithValues: top.map { ($0["label"] as? String ?? "", $0["probability"] as? Double ?? -1) })
+            }
+        }
+        let pa = try probabilities([a]), pb = try probabilities([b]), both = try probabilities([a, b])
+        var agree = 0, differ = false
+        for (i, file) in files.enumerated() {
+            var mean: [String: Double] = [:]
+            for (label, p) in pa[i] { mean[label] = (p + (pb[i][label] ?? .nan)) / 2 }
+            for (label, p) in mean { #expect(abs((both[i][label] ?? -1) - p) < 1e-5, "\(file) \(label)") }
+            if pa[i].contains(where: { abs($0.value - (pb[i][$0.key] ?? 0)) > 1e-3 }) { differ = true }
+            let best = mean.max { $0.value < $1.value }!.key
+            if URL(fileURLWithPath: file).lastPathComponent.hasPrefix(best + "_") { agree += 1 }
+        }
+        #expect(differ, "the two checkpoints predict the same probabilities: the average proves nothing")
+        #expect(agree == correct)
+        let none = try runProcess(tool, ["eval"])
+        #expect(none.status != 0 && none.stderr.contains("--checkpoint"), "\(none.stderr)")
     }
 
     @Test func audioShorterThanOneFrameIsRefused() throws {

@@ -1,0 +1,146 @@
+import Foundation
+import RecurrentCore
+
+/// What `SpeechInference` runs: class probabilities of a batch of examples and the mean loss
+/// against their labels (shapes as `SpeechClassifier.probabilities`). A single model and an
+/// ensemble of checkpoints both conform.
+public protocol SpeechScorer {
+    /// The task, which fixes the probabilities' shape.
+    var task: SpeechTask { get }
+    /// Classes per probability row.
+    var classes: Int { get }
+    /// Utterance task `[batch, classes]`; frame and sequence tasks the valid frames of the
+    /// examples one after the other `[sum of frames, classes]`; and the mean loss.
+    func probabilities(_ examples: [SpeechExample]) -> (probabilities: [Float], loss: Double)
+}
+
+extension SpeechClassifier: SpeechScorer {
+    /// Classes of the network's output layer.
+    public var classes: Int { config.classes }
+}
+
+/// Errors assembling an ensemble; one line naming the checkpoint that does not fit.
+public enum SpeechEnsembleError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// No checkpoint given.
+    case empty
+    /// A member's task, class names or feature configuration differs from the first member's.
+    case mismatch(path: String, first: String, what: String)
+
+    /// One line naming the file.
+    public var description: String {
+        switch self {
+        case .empty: return "an ensemble needs at least one checkpoint"
+        case let .mismatch(path, first, what): return "\(path): \(what) differs from \(first)'s; an ensemble's checkpoints must agree"
+        }
+    }
+}
+
+/// Several checkpoints of one task, one label set and one feature configuration whose class
+/// probabilities are averaged (per utterance, or per frame for the frame and sequence tasks,
+/// before decoding).
+///
+/// Examples given to an ensemble carry *un-normalised* features (`FeatureNormalizer` of
+/// `rawNormalizer`): each member normalises a copy with its own training-set statistics, so
+/// members trained on different files combine correctly. The loss is that of the averaged
+/// probabilities: mean −log p of the label per utterance (utterance task) or per valid frame
+/// (frame task), and the CTC loss per label averaged over utterances (sequence task), the
+/// conventions of a single model's `loss`.
+public final class SpeechEnsemble: SpeechScorer {
+    /// The members, in the order given.
+    public let members: [SpeechCheckpoint]
+    /// The members' files, for messages.
+    public let paths: [String]
+
+    /// Reads and checks every checkpoint (see `SpeechCheckpoint.read`).
+    /// - Throws: the first checkpoint error, or `SpeechEnsembleError.mismatch` naming the first
+    ///   member whose task, class names (in order) or feature configuration differs.
+    public convenience init(paths: [String], threads: Int = 1) throws {
+        try self.init(members: paths.map { try SpeechCheckpoint.read(path: $0, threads: threads) }, paths: paths)
+    }
+
+    /// Bundles checkpoints already read; `paths` name them in messages.
+    /// - Throws: `SpeechEnsembleError` as `init(paths:threads:)`.
+    public init(members: [SpeechCheckpoint], paths: [String]) throws {
+        guard let first = members.first else { throw SpeechEnsembleError.empty }
+        precondition(paths.count == members.count, "one path per member")
+        for (m, path) in zip(members, paths).dropFirst() {
+            func mismatch(_ what: String) -> SpeechEnsembleError { .mismatch(path: path, first: paths[0], what: what) }
+            if m.model.task != first.model.task { throw mismatch("task \(m.model.task.rawValue)") }
+            if m.labels.names != first.labels.names { throw mismatch("class list [\(m.labels.names.joined(separator: ","))]") }
+            if m.features != first.features { throw mismatch("feature configuration") }
+        }
+        self.members = members; self.paths = paths
+    }
+
+    /// The members' task.
+    public var task: SpeechTask { members[0].model.task }
+    /// The members' class count.
+    public var classes: Int { members[0].model.config.classes }
+    /// The members' class names.
+    public var labels: LabelSet { members[0].labels }
+    /// The members' feature configuration.
+    public var features: FeatureConfig { members[0].features }
+    /// The identity normaliser to encode the ensemble's examples with (each member applies its own).
+    public var rawNormalizer: FeatureNormalizer { FeatureNormalizer(featureCount: features.featureCount) }
+
+    /// What to run: the single member's network when there is one member (its examples
+    /// normalised with `inputNormalizer` beforehand, as a lone checkpoint is used), else the ensemble.
+    public var scorer: any SpeechScorer { members.count == 1 ? members[0].model : self }
+    /// The statistics to normalise `scorer`'s examples with: the single member's, else none
+    /// (`rawNormalizer`, each member normalising its own copy).
+    public var inputNormalizer: FeatureNormalizer { members.count == 1 ? members[0].normalizer : rawNormalizer }
+
+    /// Averaged probabilities of un-normalised `examples` and the loss of the average.
+    public func probabilities(_ examples: [SpeechExample]) -> (probabilities: [Float], loss: Double) {
+        guard !examples.isEmpty else { return ([], 0) }
+        var sum: [Double] = []
+        for m in members {
+            let normalized = examples.map { e -> SpeechExample in
+                var copy = e
+                // Cannot throw: the extractor of `features` gives rows of the width every member's
+                // statistics were checked against when the checkpoint was read.
+                try! m.normalizer.apply(to: &copy.features, source: e.path)
+                return copy
+            }
+            let p = m.model.probabilities(normalized).probabilities
+            if sum.isEmpty { sum = [Double](repeating: 0, count: p.count) }
+            for i in p.indices { sum[i] += Double(p[i]) }
+        }
+        let scale = 1 / Double(members.count)
+        let average = sum.map { Float($0 * scale) }
+        return (average, loss(of: average, examples: examples))
+    }
+
+    /// The loss of averaged probabilities against the examples' labels (see the type's notes).
+    private func loss(of p: [Float], examples: [SpeechExample]) -> Double {
+        let C = classes
+        func nll(_ x: Float) -> Double { -log(max(Double(x), Double(Float.leastNormalMagnitude))) }
+        switch task {
+        case .utterance:
+            var total = 0.0
+            for (j, e) in examples.enumerated() { total += nll(p[j * C + max(0, e.label)]) }
+            return total / Double(examples.count)
+        case .frame:
+            var total = 0.0, row = 0
+            for e in examples {
+                for t in 0..<e.features.frames { total += nll(p[(row + t) * C + Int(e.frameLabels[t])]) }
+                row += e.features.frames
+            }
+            return row > 0 ? total / Double(row) : 0
+        case .sequence:
+            var total = 0.0, row = 0
+            for e in examples {
+                let n = e.features.frames
+                // Log-probabilities are logits whose softmax is the probabilities themselves.
+                guard n > 0 else { continue }
+                let logits = (0..<(n * C)).map { Float(-nll(p[row * C + $0])) }
+                let l = logits.withUnsafeBufferPointer {
+                    CTC.sequenceLoss(logits: $0.baseAddress!, frames: n, classes: C, target: e.labelSequence, gradLogits: nil)
+                }
+                total += l / Double(max(1, e.labelSequence.count))
+                row += n
+            }
+            return total / Double(examples.count)
+        }
+    }
+}

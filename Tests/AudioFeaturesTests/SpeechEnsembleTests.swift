@@ -1,0 +1,115 @@
+import Foundation
+import RecurrentCore
+import Testing
+@testable import AudioFeatures
+
+/// Averaging checkpoints: probabilities against each member run alone, losses against direct
+/// formulas, and the refusals.
+@Suite struct SpeechEnsembleTests {
+    let width = FeatureConfig().featureCount
+
+    /// A random `[frames, width]` matrix around `offset`.
+    func matrix(frames: Int, seed: UInt64, offset: Float = 0) -> FeatureMatrix {
+        var rng = SeededRandom(seed: seed)
+        return FeatureMatrix(frames: frames, features: width,
+                             values: (0..<(frames * width)).map { _ in offset + Float(rng.nextDouble() * 4 - 2) })
+    }
+
+    /// A checkpoint with a small network of `mode` and statistics fitted to shifted random data,
+    /// so that each member's normaliser differs.
+    func member(seed: UInt64, mode: SequenceClassifierConfig.Mode, names: [String], shift: Float) throws -> SpeechCheckpoint {
+        let config = SequenceClassifierConfig(inputSize: width, cell: .gru, layers: 1, hidden: 8, bidirectional: true,
+                                              classes: names.count, mode: mode, pooling: .mean)
+        let normalizer = try FeatureNormalizer.fitted(to: (0..<3).map { matrix(frames: 7, seed: seed * 10 + $0, offset: shift) },
+                                                      featureCount: width)
+        return SpeechCheckpoint(model: try SpeechClassifier(config: config, seed: seed), features: FeatureConfig(),
+                                normalizer: normalizer, labels: LabelSet(names: names))
+    }
+
+    /// Each member alone: examples normalised with its own statistics, then its network.
+    func alone(_ m: SpeechCheckpoint, _ raw: [SpeechExample]) throws -> [Float] {
+        let normalized = try raw.map { e -> SpeechExample in
+            var c = e
+            try m.normalizer.apply(to: &c.features)
+            return c
+        }
+        return m.model.probabilities(normalized).probabilities
+    }
+
+    @Test func utteranceProbabilitiesAreTheMeanOfTheMembersAndTheLossIsOfTheMean() throws {
+        let names = ["one", "two", "three"]
+        let members = try [member(seed: 1, mode: .manyToOne, names: names, shift: 0),
+                           member(seed: 2, mode: .manyToOne, names: names, shift: 0.5),
+                           member(seed: 3, mode: .manyToOne, names: names, shift: -1)]
+        let raw = [SpeechExample(path: "a", features: matrix(frames: 5, seed: 7), label: 0),
+                   SpeechExample(path: "b", features: matrix(frames: 9, seed: 8), label: 2)]
+        let ensemble = try SpeechEnsemble(members: members, paths: ["m1", "m2", "m3"])
+        let (p, loss) = ensemble.probabilities(raw)
+        let each = try members.map { try alone($0, raw) }
+        #expect(p.count == 2 * 3)
+        for i in p.indices {
+            let mean = (Double(each[0][i]) + Double(each[1][i]) + Double(each[2][i])) / 3
+            #expect(abs(Double(p[i]) - mean) < 1e-6)
+        }
+        // The members disagree (otherwise the average proves nothing).
+        #expect(zip(each[0], each[1]).contains { abs($0 - $1) > 1e-3 })
+        let expected = -(log(Double(p[0])) + log(Double(p[3 + 2]))) / 2
+        #expect(abs(loss - expected) < 1e-6)
+        // Evaluation through the ensemble agrees with the argmax of the averaged rows.
+        let ev = SpeechInference.evaluate(ensemble.scorer, examples: raw, silence: nil)
+        let predicted = (0..<2).map { j in (0..<3).max { p[j * 3 + $0] < p[j * 3 + $1] }! }
+        #expect(ev.confusion.correct == zip(predicted, [0, 2]).filter { $0 == $1 }.count)
+        #expect(ev.utterances == 2)
+    }
+
+    @Test func oneMemberRunsItsOwnNetworkOnNormalisedInput() throws {
+        let m = try member(seed: 4, mode: .manyToOne, names: ["x", "y"], shift: 0.3)
+        let ensemble = try SpeechEnsemble(members: [m], paths: ["m"])
+        #expect(ensemble.scorer as? SpeechClassifier === m.model)
+        #expect(ensemble.inputNormalizer == m.normalizer)
+        #expect(ensemble.rawNormalizer.count == 0)
+    }
+
+    @Test func frameAndSequenceLossesFollowTheSingleModelConventions() throws {
+        let raw = [SpeechExample(path: "a", features: matrix(frames: 6, seed: 11), frameLabels: [0, 1, 1, 2, 2, 0], labelSequence: [1, 2]),
+                   SpeechExample(path: "b", features: matrix(frames: 4, seed: 12), frameLabels: [2, 2, 1, 0], labelSequence: [2])]
+        // Frame task, two members: mean −log p(label) over the 10 valid frames of the averaged rows.
+        let names = ["silence", "a", "b"]
+        let frameMembers = try [member(seed: 5, mode: .manyToMany, names: names, shift: 0),
+                                member(seed: 6, mode: .manyToMany, names: names, shift: 1)]
+        let (p, loss) = try SpeechEnsemble(members: frameMembers, paths: ["f1", "f2"]).probabilities(raw)
+        let labels = raw.flatMap(\.frameLabels)
+        #expect(p.count == 10 * 3)
+        let expected = labels.enumerated().map { -log(Double(p[$0.offset * 3 + Int($0.element)])) }.reduce(0, +) / 10
+        #expect(abs(loss - expected) < 1e-6)
+        // Sequence task, one member through the ensemble's loss (CTC of log-probabilities) against
+        // the network's own loss (CTC of its logits): both per label, averaged over utterances.
+        let ctcMember = try member(seed: 7, mode: .ctc, names: [SpeechTask.blank, "a", "b"], shift: 0.2)
+        let ctcEnsemble = try SpeechEnsemble(members: [ctcMember, ctcMember], paths: ["c", "c again"])
+        let viaEnsemble = ctcEnsemble.probabilities(raw).loss
+        let normalized = try raw.map { e -> SpeechExample in
+            var c = e
+            try ctcMember.normalizer.apply(to: &c.features)
+            return c
+        }
+        let own = ctcMember.model.probabilities(normalized).loss
+        #expect(abs(viaEnsemble - own) < 1e-4 * max(1, own), "\(viaEnsemble) vs \(own)")
+    }
+
+    @Test func membersThatDisagreeAreRefusedByName() throws {
+        let a = try member(seed: 1, mode: .manyToOne, names: ["one", "two"], shift: 0)
+        let reordered = try member(seed: 2, mode: .manyToOne, names: ["two", "one"], shift: 0)
+        let frames = try member(seed: 3, mode: .manyToMany, names: ["one", "two"], shift: 0)
+        var otherFeatures = try member(seed: 4, mode: .manyToOne, names: ["one", "two"], shift: 0)
+        otherFeatures.features.utteranceMeanNormalization = true
+        func message(_ members: [SpeechCheckpoint]) -> String {
+            do { _ = try SpeechEnsemble(members: members, paths: members.indices.map { "m\($0).safetensors" }); return "accepted" } catch {
+                return "\(error)"
+            }
+        }
+        #expect(message([a, reordered]) == "m1.safetensors: class list [two,one] differs from m0.safetensors's; an ensemble's checkpoints must agree")
+        #expect(message([a, a, frames]) == "m2.safetensors: task frame differs from m0.safetensors's; an ensemble's checkpoints must agree")
+        #expect(message([a, otherFeatures]).hasPrefix("m1.safetensors: feature configuration differs"))
+        #expect(message([]) == "an ensemble needs at least one checkpoint")
+    }
+}
