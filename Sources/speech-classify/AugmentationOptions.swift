@@ -1,11 +1,16 @@
 import ArgumentParser
 import AudioFeatures
 
-/// `speech-classify train`'s augmentation flags: `--augment` switches on a tested set, each
-/// flag sets (or with `off`, clears) one part.
+/// `speech-classify train`'s augmentation flags: a tested set (`--augment`), on by default for
+/// the utterance and sequence tasks and off for the frame task (whose label tracks speed
+/// perturbation would misalign); `--no-augment` switches it off; each part's flag sets (or with
+/// `off`, clears) that part on top of either.
 struct AugmentationOptions: ParsableArguments {
-    @Flag(help: "Augment training audio: speed 0.9/1.0/1.1, gain -6:6 dB, noise at 10:40 dB SNR, 2 time masks of up to 8 frames, 2 frequency masks of up to 3 coefficients (each part can be changed by its flag).")
-    var augment = false
+    @Flag(inversion: .prefixedNo, help: "Augment training audio: speed 0.9/1.0/1.1, gain -6:6 dB, noise at 10:40 dB SNR, 2 time masks of up to 8 frames, 2 frequency masks of up to 3 coefficients (each part can be changed by its flag). Default: on for the utterance and sequence tasks, off for the frame task.")
+    var augment: Bool?
+
+    /// Whether the tested set applies to `task`: `--augment`/`--no-augment`, else the task's default.
+    static func defaultSet(for task: SpeechTask) -> Bool { task != .frame }
     @Option(name: .customLong("speed-perturb"), help: "Speed factors drawn per example, e.g. 0.9,1.0,1.1 (resampled with libsamplerate), or off.")
     var speedPerturb: String?
     @Option(name: .customLong("gain-db"), help: "Random gain per example, MIN:MAX decibels, or off.")
@@ -21,10 +26,10 @@ struct AugmentationOptions: ParsableArguments {
     @Option(name: .customLong("freq-masks"), help: "SpecAugment frequency masks per example, COUNT:MAX_COEFFICIENTS, or off.")
     var frequencyMasks: String?
 
-    /// The configuration the flags describe; nil when nothing is switched on.
-    func config() throws -> AugmentationConfig? {
+    /// The configuration the flags describe for `task`; nil when nothing is switched on.
+    func config(task: SpeechTask) throws -> AugmentationConfig? {
         var a = AugmentationConfig()
-        if augment {
+        if augment ?? Self.defaultSet(for: task) {
             a.speeds = [0.9, 1.0, 1.1]; a.gainDecibels = -6...6; a.noiseSNR = 10...40
             a.timeMasks = 2; a.timeMaskWidth = 8; a.frequencyMasks = 2; a.frequencyMaskWidth = 3
         }

@@ -135,7 +135,7 @@ struct Train: ParsableCommand {
             o.pooling = pooling; o.projection = projection
             o.batch = budget.batch ?? speechDefaults.batch
             o.valFraction = runOptions.valFraction ?? speechDefaults.valFraction
-            o.augmentation = try augmentation.config()
+            o.augmentation = try augmentation.config(task: task)
             print(try trainAndReport(o, training, evalEveryGiven: budget.evalEvery != nil, label: "train"))
         }
     }

@@ -266,3 +266,39 @@ struct AugmentedTrainingTests {
         #expect(try differingTensors(dir.path + "/full/last.safetensors", dir.path + "/split/last.safetensors") == [])
     }
 }
+
+/// speech-classify train's augmentation defaults, read back from the run's recorded fingerprint.
+@Suite(.serialized, .enabled(if: builtExecutable("speech-classify") != nil, "speech-classify is not built next to the test bundle"))
+struct AugmentationDefaultTests {
+    let tool = builtExecutable("speech-classify") ?? "speech-classify"
+
+    /// The augmentation a two-step utterance run on a tone set records, decoded; nil when none.
+    func recorded(_ extra: [String], in dir: URL) throws -> [String: Any]? {
+        let data = dir.appendingPathComponent("data")
+        if !FileManager.default.fileExists(atPath: data.path) {
+            try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+            try writeToneSet(into: data, perClass: 4, seed: 9)
+        }
+        let out = dir.appendingPathComponent("run").path
+        let r = try runProcess(tool, ["train", "--data", data.path, "--out", out, "--overwrite", "--split", "random:1:0.25", "--hidden", "4",
+                                      "--batch", "4", "--steps", "2", "--threads", "1"] + extra)
+        #expect(r.status == 0, "\(r.stderr)")
+        let config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/config.json"))) as? [String: Any])
+        let fingerprint = try #require(config["fingerprint"] as? [String: String])
+        return try fingerprint["augmentation"].map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+    }
+
+    @Test func utteranceTrainingAugmentsUnlessTold() throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let byDefault = try #require(try recorded([], in: dir))
+        #expect(byDefault["speeds"] as? [Double] == [0.9, 1, 1.1] && byDefault["noiseSNR"] as? [Double] == [10, 40])
+        #expect(byDefault["gainDecibels"] as? [Double] == [-6, 6] && byDefault["timeMasks"] as? Int == 2 && byDefault["frequencyMasks"] as? Int == 2)
+        #expect(try recorded(["--augment"], in: dir).map { NSDictionary(dictionary: $0) } == NSDictionary(dictionary: byDefault))
+        #expect(try recorded(["--no-augment"], in: dir) == nil)
+        // A part's flag on top of --no-augment: that part alone.
+        let noiseOnly = try #require(try recorded(["--no-augment", "--noise-snr", "20:30"], in: dir))
+        #expect(noiseOnly["noiseSNR"] as? [Double] == [20, 30] && (noiseOnly["speeds"] as? [Double] ?? []).isEmpty)
+        #expect(noiseOnly["gainDecibels"] == nil && (noiseOnly["timeMasks"] as? Int ?? 0) == 0)
+    }
+}
