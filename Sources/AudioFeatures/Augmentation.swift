@@ -11,7 +11,8 @@ import RecurrentCore
 /// as a microphone or codec that keeps less of the high band); then vocal tract length
 /// perturbation (the mel filterbank's band edges warped by a factor drawn from `vtlp`, Jaitly and
 /// Hinton 2013, see `MelScale.vtlpWarp`) when the features are computed; then, on the
-/// normalised features, SpecAugment-style masks
+/// normalised features, a tempo change (the frames resampled in time by a factor drawn from
+/// `tempo`: duration changes, the spectrum does not) and SpecAugment-style masks
 /// (Park et al. 2019): `timeMasks` spans of up to `timeMaskWidth` frames and `frequencyMasks`
 /// bands of up to `frequencyMaskWidth` cepstral coefficients (the same coefficients of the
 /// static, Δ and ΔΔ groups) set to 0, the normalised mean.
@@ -28,6 +29,9 @@ public struct AugmentationConfig: Codable, Sendable, Equatable {
     public var lowPass: ClosedRange<Double>? = nil
     /// Range of the filterbank's frequency-warp factor (e.g. 0.9...1.1); nil = none.
     public var vtlp: ClosedRange<Double>? = nil
+    /// Range of the tempo factor (e.g. 0.8...1.25): the normalised features resampled in time
+    /// to `frames / factor` frames by linear interpolation; nil = none.
+    public var tempo: ClosedRange<Double>? = nil
     /// Number of time masks per example and their largest width in frames.
     public var timeMasks = 0, timeMaskWidth = 0
     /// Number of frequency masks per example and their largest width in coefficients.
@@ -37,7 +41,9 @@ public struct AugmentationConfig: Codable, Sendable, Equatable {
     public init() {}
 
     /// Whether anything is switched on.
-    public var isEnabled: Bool { changesAudio || timeMasks > 0 || frequencyMasks > 0 }
+    public var isEnabled: Bool { changesAudio || tempo != nil || timeMasks > 0 || frequencyMasks > 0 }
+    /// Whether the number of frames or their timing changes (speed or tempo), which label tracks forbid.
+    public var changesTiming: Bool { !speeds.isEmpty || tempo != nil }
     /// Whether the audio or its analysis changes (so features must be recomputed per step).
     public var changesAudio: Bool { !speeds.isEmpty || gainDecibels != nil || noiseSNR != nil || lowPass != nil || vtlp != nil }
 
@@ -48,6 +54,7 @@ public struct AugmentationConfig: Codable, Sendable, Equatable {
         if let n = noiseSNR, n.lowerBound < -10 || n.upperBound > 100 { return "noise SNR must be within -10...100 dB" }
         if let l = lowPass, !(l.lowerBound >= 100) { return "low-pass cutoffs must be at least 100 Hz" }
         if let v = vtlp, !(v.lowerBound >= 0.7 && v.upperBound <= 1.3) { return "frequency-warp factors must be within 0.7...1.3" }
+        if let r = tempo, !(r.lowerBound >= 0.5 && r.upperBound <= 2) { return "tempo factors must be within 0.5...2" }
         if timeMasks < 0 || timeMasks > 20 || timeMaskWidth < 0 || timeMaskWidth > 1000 { return "time masks must be 0...20 of 0...1000 frames" }
         if frequencyMasks < 0 || frequencyMasks > 10 || frequencyMaskWidth < 0 { return "frequency masks must be 0...10" }
         if (timeMasks > 0) != (timeMaskWidth > 0) { return "time masks need both a count and a width" }
@@ -89,6 +96,23 @@ public struct AugmentationConfig: Codable, Sendable, Equatable {
                 x[i] = Float(y)
             }
         }
+    }
+
+    /// `m` `[frames, features]` resampled in time to `max(1, round(frames / factor))` frames:
+    /// output frame `u` reads input position `u · (frames − 1) / (frames' − 1)`, interpolated
+    /// linearly between its two neighbours (the first and last frames are kept).
+    static func stretch(_ m: FeatureMatrix, factor: Double) -> FeatureMatrix {
+        let T = m.frames, F = m.features
+        let n = max(1, Int((Double(T) / factor).rounded()))
+        guard T > 1, n != T else { return m }
+        var out = [Float](repeating: 0, count: n * F)
+        for u in 0..<n {
+            let x = n == 1 ? 0 : Double(u) * Double(T - 1) / Double(n - 1)
+            let i = min(Int(x), T - 1), j = min(i + 1, T - 1)
+            let w = Float(x - Double(i))
+            for f in 0..<F { out[u * F + f] = (1 - w) * m.values[i * F + f] + w * m.values[j * F + f] }
+        }
+        return FeatureMatrix(frames: n, features: F, values: out)
     }
 
     /// Masks spans of frames and bands of coefficients of normalised features in place.
@@ -174,6 +198,7 @@ public final class SpeechAugmenter: @unchecked Sendable {
                 try self.normalizer.apply(to: &f, source: e.path)
                 e.features = f
             }
+            if let r = self.config.tempo { e.features = AugmentationConfig.stretch(e.features, factor: rng.uniform(in: r)) }
             self.config.mask(&e.features, cepstral: self.features.cepstralCount, rng: &rng)
             return e
         }

@@ -83,8 +83,9 @@ public struct SpeechTrainingOptions: Sendable, Encodable {
         if !(valFraction >= 0 && valFraction < 1) { throw fail("--val-fraction", "must be at least 0 and below 1 (got \(valFraction))") }
         if let a = augmentation {
             if let problem = a.problem { throw fail("augmentation", problem) }
-            if task == .frame && !a.speeds.isEmpty {
-                throw fail("--speed-perturb", "changes the timing of the audio, which the frame task's label tracks fix; use it with the utterance or sequence task")
+            if task == .frame && a.changesTiming {
+                throw fail(a.speeds.isEmpty ? "--tempo" : "--speed-perturb",
+                           "changes the timing of the audio, which the frame task's label tracks fix; use it with the utterance or sequence task")
             }
         }
     }

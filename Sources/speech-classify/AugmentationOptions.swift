@@ -21,6 +21,8 @@ struct AugmentationOptions: ParsableArguments {
     var lowPass: String?
     @Option(name: .customLong("vtlp"), help: "Vocal tract length perturbation: the mel filterbank's frequencies warped by a factor drawn per example from MIN:MAX (e.g. 0.9:1.1), or off.")
     var vtlp: String?
+    @Option(name: .customLong("tempo"), help: "Tempo change per example: the feature frames resampled in time by a factor drawn from MIN:MAX (e.g. 0.8:1.25; above 1 is faster, the spectrum is kept), or off.")
+    var tempo: String?
     @Option(name: .customLong("time-masks"), help: "SpecAugment time masks per example, COUNT:MAX_FRAMES, or off.")
     var timeMasks: String?
     @Option(name: .customLong("freq-masks"), help: "SpecAugment frequency masks per example, COUNT:MAX_COEFFICIENTS, or off.")
@@ -58,6 +60,7 @@ struct AugmentationOptions: ParsableArguments {
         if let s = noise { a.noiseSNR = s == "off" ? nil : try range(s, "--noise-snr") }
         if let s = lowPass { a.lowPass = s == "off" ? nil : try range(s, "--lowpass") }
         if let s = vtlp { a.vtlp = s == "off" ? nil : try range(s, "--vtlp") }
+        if let s = tempo { a.tempo = s == "off" ? nil : try range(s, "--tempo") }
         if let s = timeMasks {
             if s == "off" { a.timeMasks = 0; a.timeMaskWidth = 0 } else { (a.timeMasks, a.timeMaskWidth) = try pair(s, "--time-masks") }
         }

@@ -223,7 +223,7 @@ struct AugmentationTests {
         #expect(Set(set.keys).subtracting(["utterance_cmvn", "mel_filters", "cepstra"]) == Set(plain.keys))
     }
 
-    @Test("speed perturbation with the frame task is refused naming the flag")
+    @Test("speed perturbation and tempo with the frame task are refused naming the flag")
     func frameTaskRefusesSpeed() {
         var o = SpeechTrainingOptions()
         o.task = .frame
@@ -231,6 +231,33 @@ struct AugmentationTests {
         a.speeds = [0.9, 1.1]
         o.augmentation = a
         #expect { try o.validate() } throws: { "\($0)".contains("--speed-perturb") }
+        a.speeds = []; a.tempo = 0.8...1.2
+        o.augmentation = a
+        #expect { try o.validate() } throws: { "\($0)".contains("--tempo") }
+        o.task = .sequence
+        #expect(throws: Never.self) { try o.validate() }
+        a.tempo = 0.4...1.2
+        o.augmentation = a
+        #expect { try o.validate() } throws: { "\($0)".contains("tempo factors must be within 0.5...2") }
+    }
+
+    @Test("a tempo change resamples frames linearly: a ramp in time stays the same ramp, ends kept")
+    func tempoStretch() {
+        // Column f of frame t: 2 + 0.5·t·(f + 1), linear in t, so interpolation is exact.
+        let T = 21, F = 3
+        let m = FeatureMatrix(frames: T, features: F, values: (0..<(T * F)).map { Float(2 + 0.5 * Double($0 / F) * Double($0 % F + 1)) })
+        for (factor, frames) in [(1.25, 17), (0.8, 26), (2.0, 11), (0.5, 42)] {
+            let s = AugmentationConfig.stretch(m, factor: factor)
+            #expect(s.frames == frames && s.features == F)
+            for u in 0..<frames {
+                let position = Double(u) * Double(T - 1) / Double(frames - 1)
+                for f in 0..<F { #expect(abs(Double(s.values[u * F + f]) - (2 + 0.5 * position * Double(f + 1))) < 1e-5) }
+            }
+            #expect(Array(s.values.prefix(F)) == Array(m.values.prefix(F)) && Array(s.values.suffix(F)) == Array(m.values.suffix(F)))
+        }
+        #expect(AugmentationConfig.stretch(m, factor: 1).values == m.values)
+        let one = FeatureMatrix(frames: 1, features: F, values: [1, 2, 3])
+        #expect(AugmentationConfig.stretch(one, factor: 0.5).values == [1, 2, 3])
     }
 }
 
