@@ -323,6 +323,8 @@ struct AugmentationDefaultTests {
         #expect(byDefault["gainDecibels"] as? [Double] == [-6, 6] && byDefault["timeMasks"] as? Int == 2 && byDefault["frequencyMasks"] as? Int == 2)
         #expect(try recorded(["--augment"], in: dir).map { NSDictionary(dictionary: $0) } == NSDictionary(dictionary: byDefault))
         #expect(try recorded(["--no-augment"], in: dir) == nil)
+        // The last of the pair wins (tools add --no-augment before the user's arguments).
+        #expect(try recorded(["--no-augment", "--augment"], in: dir).map { NSDictionary(dictionary: $0) } == NSDictionary(dictionary: byDefault))
         // A part's flag on top of --no-augment: that part alone.
         let noiseOnly = try #require(try recorded(["--no-augment", "--noise-snr", "20:30"], in: dir))
         #expect(noiseOnly["noiseSNR"] as? [Double] == [20, 30] && (noiseOnly["speeds"] as? [Double] ?? []).isEmpty)
