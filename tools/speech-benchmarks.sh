@@ -13,13 +13,14 @@ mkdir -p "$OUT"
 # Feature extraction speed on the whole FSDD, one thread.
 $BIN bench-features --data "$FSDD" --threads 1 | tee "$OUT/bench-features.txt"
 
-# FSDD official split (take 0-4 test, 5-49 train).
-$BIN train --data "$FSDD" --task utterance --split official --epochs 20 --bidirectional --out "$OUT/fsdd-official" --overwrite | tail -1
+# FSDD official split (take 0-4 test, 5-49 train): without augmentation, and with the default.
+$BIN train --data "$FSDD" --task utterance --split official --epochs 20 --bidirectional --no-augment --out "$OUT/fsdd-official" --overwrite | tail -1
+$BIN train --data "$FSDD" --task utterance --split official --epochs 20 --bidirectional --out "$OUT/fsdd-official-augmented" --overwrite | tail -1
 
 # Leave-one-speaker-out, every speaker of fsdd/speakers.tsv. All training files train (the
 # validation files would come from the training speakers and say nothing about the held-out one).
 for s in $(tail -n +2 "$RNN_DATA_DIR/fsdd/speakers.tsv" | cut -f1); do
-  $BIN train --data "$FSDD" --task utterance --split "speaker:$s" --epochs 8 --bidirectional --utterance-cmn --val-fraction 0 \
+  $BIN train --data "$FSDD" --task utterance --split "speaker:$s" --epochs 8 --bidirectional --utterance-cmn --val-fraction 0 --no-augment \
        --out "$OUT/fsdd-loso-$s" --overwrite | tail -1
 done
 

@@ -98,7 +98,7 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a classifier; prints progress on standard error and a JSON summary as the last line.",
         discussion: "Defaults: --cell lstm --layers 1 --hidden 128 --dropout 0 --optimizer adam --lr 3e-3 --lr-schedule cosine "
-            + "--lr-floor 0.05 --clip 5 --batch 32 --epochs 20 --val-fraction 0.1 --seed 1 --log-every 10; a new run folder runs/speech-classify/<YYYYMMDD-HHMMSS> unless --out or --resume is given; "
+            + "--lr-floor 0.05 --clip 5 --batch 32 --epochs 20 --val-fraction 0.1 --seed 1 --log-every 10; --augment for the utterance and sequence tasks (--no-augment to train on the clean audio); a new run folder runs/speech-classify/<YYYYMMDD-HHMMSS> unless --out or --resume is given; "
             + "validation once per epoch unless --eval-every is given.")
     @OptionGroup var runOptions: RunOptions
     @OptionGroup var model: ModelOptions
