@@ -143,8 +143,8 @@ struct Train: ParsableCommand {
 
 /// Help of `--checkpoint` in predict and eval.
 let ensembleHelp = ArgumentHelp(
-    "Checkpoint written by train. Repeat it to average several models' probabilities (an ensemble: same task, classes and "
-        + "feature options, e.g. the same run with different --seed).")
+    "Checkpoint written by train. Repeat it to average several models' probabilities (an ensemble of utterance- or frame-task "
+        + "models with the same classes and feature options, e.g. one configuration trained with different --seed values).")
 
 /// The `--checkpoint` values, at least one.
 func checkpointList(_ paths: [String]) throws -> [String] {
@@ -249,6 +249,7 @@ struct Eval: ParsableCommand {
             }
             let ev = SpeechInference.evaluate(ck.scorer, examples: enc.examples, silence: ck.labels.index(of: LabelTrack.silence), beamWidth: beam)
             var entries: [(name: String, value: MetricValue)] = [("data", .text(what)), ("files", .count(enc.examples.count))]
+            if paths.count > 1 { entries.append(("checkpoints averaged", .count(paths.count))) }
             switch task {
             case .sequence:
                 let s = ev.segments ?? SegmentCounts()

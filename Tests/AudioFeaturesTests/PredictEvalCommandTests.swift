@@ -90,6 +90,7 @@ struct SpeechPredictEvalTests {
         #expect(e.status == 0, "\(e.stderr)")
         let o = try #require(try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as? [String: Any])
         let total = try #require(o["total"] as? Int), correct = try #require(o["correct"] as? Int)
+        #expect(o["checkpoints_averaged"] as? Int == 2)
         // The same files through predict, once per checkpoint, probabilities averaged here.
         let wrongLines = try String(contentsOfFile: dir.path + "/errors.tsv", encoding: .utf8).split(separator: "\n").count - 1
         #expect(wrongLines == total - correct)
