@@ -29,9 +29,10 @@ struct AugmentationOptions: ParsableArguments {
     var frequencyMasks: String?
 
     /// The configuration the flags describe for `task`; nil when nothing is switched on.
-    func config(task: SpeechTask) throws -> AugmentationConfig? {
+    /// `savedDefault` replaces the task's default when neither flag is given (a resumed run).
+    func config(task: SpeechTask, savedDefault: Bool? = nil) throws -> AugmentationConfig? {
         var a = AugmentationConfig()
-        if augment ?? Self.defaultSet(for: task) {
+        if augment ?? savedDefault ?? Self.defaultSet(for: task) {
             a.speeds = [0.9, 1.0, 1.1]; a.gainDecibels = -6...6; a.noiseSNR = 10...40
             a.timeMasks = 2; a.timeMaskWidth = 8; a.frequencyMasks = 2; a.frequencyMaskWidth = 3
         }

@@ -135,7 +135,14 @@ struct Train: ParsableCommand {
             o.pooling = pooling; o.projection = projection
             o.batch = budget.batch ?? speechDefaults.batch
             o.valFraction = runOptions.valFraction ?? speechDefaults.valFraction
-            o.augmentation = try augmentation.config(task: task)
+            // A run saved before augmentation became the default recorded none and no flag:
+            // resumed without either flag, it goes on unaugmented, as it started.
+            var savedDefault: Bool?
+            if let dir = runOptions.resume, let saved = try? RunConfiguration.read(path: dir + "/config.json"),
+               saved.fingerprint["augmentation"] == nil {
+                savedDefault = false
+            }
+            o.augmentation = try augmentation.config(task: task, savedDefault: savedDefault)
             print(try trainAndReport(o, training, evalEveryGiven: budget.evalEvery != nil, label: "train"))
         }
     }

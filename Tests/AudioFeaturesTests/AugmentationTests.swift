@@ -330,4 +330,22 @@ struct AugmentationDefaultTests {
         #expect(noiseOnly["noiseSNR"] as? [Double] == [20, 30] && (noiseOnly["speeds"] as? [Double] ?? []).isEmpty)
         #expect(noiseOnly["gainDecibels"] == nil && (noiseOnly["timeMasks"] as? Int ?? 0) == 0)
     }
+
+    @Test func aRunSavedWithoutAugmentationResumesWithoutIt() throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        #expect(try recorded(["--no-augment"], in: dir) == nil)
+        // What a version before the default recorded: neither flag among the arguments.
+        let path = dir.path + "/run/config.json"
+        var config = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+        var training = try #require(config["training"] as? [String: Any])
+        training["arguments"] = (training["arguments"] as? [String] ?? []).filter { $0 != "--no-augment" }
+        config["training"] = training
+        try JSONSerialization.data(withJSONObject: config).write(to: URL(fileURLWithPath: path))
+        let r = try runProcess(tool, ["train", "--resume", dir.path + "/run", "--steps", "4"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let after = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+        #expect((after["fingerprint"] as? [String: String])?["augmentation"] == nil)
+        #expect(r.stdout.contains("\"steps\":4"), "\(r.stdout)")
+    }
 }
