@@ -9,7 +9,7 @@ struct AugmentationOptions: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Augment training audio: speed 0.9/1.0/1.1, gain -6:6 dB, noise at 10:40 dB SNR, 2 time masks of up to 8 frames, 2 frequency masks of up to 3 coefficients (each part can be changed by its flag). Default: on for the utterance and sequence tasks, off for the frame task.")
     var augment: Bool?
 
-    /// Whether the tested set applies to `task`: `--augment`/`--no-augment`, else the task's default.
+    /// Whether the tested set applies to `task` when neither `--augment` nor `--no-augment` is given.
     static func defaultSet(for task: SpeechTask) -> Bool { task != .frame }
     @Option(name: .customLong("speed-perturb"), help: "Speed factors drawn per example, e.g. 0.9,1.0,1.1 (resampled with libsamplerate), or off.")
     var speedPerturb: String?

@@ -53,7 +53,9 @@ import Testing
         }
         // The members disagree (otherwise the average proves nothing).
         #expect(zip(each[0], each[1]).contains { abs($0 - $1) > 1e-3 })
-        let expected = -(log(Double(p[0])) + log(Double(p[3 + 2]))) / 2
+        // The loss from the members' own rows averaged here, not from the ensemble's output.
+        func mean(_ i: Int) -> Double { each.map { Double($0[i]) }.reduce(0, +) / 3 }
+        let expected = -(log(mean(0)) + log(mean(3 + 2))) / 2
         #expect(abs(loss - expected) < 1e-6)
         // Evaluation through the ensemble agrees with the argmax of the averaged rows.
         let ev = SpeechInference.evaluate(ensemble.scorer, examples: raw, silence: nil)
@@ -82,7 +84,13 @@ import Testing
         #expect(p.count == 10 * 3)
         let each = try frameMembers.map { try alone($0, raw) }
         for i in p.indices { #expect(abs(Double(p[i]) - (Double(each[0][i]) + Double(each[1][i])) / 2) < 1e-6) }
-        let expected = labels.enumerated().map { -log(Double(p[$0.offset * 3 + Int($0.element)])) }.reduce(0, +) / 10
+        var total = 0.0
+        for (row, label) in labels.enumerated() {
+            let i = row * 3 + Int(label)
+            let averaged = (Double(each[0][i]) + Double(each[1][i])) / 2
+            total -= log(averaged)
+        }
+        let expected = total / 10
         #expect(abs(loss - expected) < 1e-6)
     }
 
