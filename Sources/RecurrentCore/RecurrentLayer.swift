@@ -166,7 +166,8 @@ public final class RecurrentLayer: ParameterContainer {
         for p in [weightIH, weightHH, biasIH, biasHH] { p.fillUniform(bound: bound, rng: &rng) }
     }
 
-    /// A replica sharing this layer's values with separate gradients and workspaces.
+    /// A replica sharing this layer's values with separate gradients and workspaces, and its
+    /// `precision` and `kernelLevel`.
     public init(sharing other: RecurrentLayer) {
         cell = other.cell
         inputSize = other.inputSize
@@ -177,6 +178,7 @@ public final class RecurrentLayer: ParameterContainer {
         biasIH = Parameter(sharing: other.biasIH)
         biasHH = Parameter(sharing: other.biasHH)
         requested = other.requested
+        level = other.level
     }
 
     public var namedParameters: [(name: String, parameter: Parameter)] {

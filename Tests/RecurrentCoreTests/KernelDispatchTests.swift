@@ -64,6 +64,27 @@ private let coreRank: [String: Int] = [
         #expect(PackedKernels.available == (ISALevel.inUse >= .avx2))
     }
 
+    /// Data-parallel replicas run the primary's kernel level: a stack set to the BLAS path makes
+    /// replicas on the BLAS path, whose outputs agree with the primary's bit for bit.
+    @Test func replicasKeepTheKernelLevel() {
+        var rng = SeededRandom(seed: 5)
+        let stack = RecurrentStack(cell: .gru, inputSize: 3, hiddenSize: 4, numLayers: 2, bidirectional: true, rng: &rng)
+        stack.kernelLevel = .generic
+        let replica = RecurrentStack(sharing: stack)
+        #expect(replica.kernelLevel == .generic)
+        let T = 4, B = 2
+        let x = randomArray(T * B * 3, &rng)
+        func outputs(_ s: RecurrentStack) -> [UInt32] {
+            x.withUnsafeBufferPointer { xp in
+                var noDrop = SeededRandom(seed: 0)
+                let y = s.forward(input: .dense(xp.baseAddress!, features: 3), steps: T, batch: B, lengths: nil,
+                                  initial: nil, training: false, rng: &noDrop)
+                return UnsafeBufferPointer(start: y, count: T * B * 8).map(\.bitPattern)
+            }
+        }
+        #expect(outputs(replica) == outputs(stack))
+    }
+
     /// One padded batch through every level this processor runs: outputs and gradients agree
     /// with the BLAS path (`generic`) to rounding, and the two packed variants bit for bit.
     @Test(arguments: [CellKind.lstm, .gru, .rnnTanh])
