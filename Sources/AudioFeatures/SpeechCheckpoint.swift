@@ -186,6 +186,15 @@ public enum SpeechInference {
         var lossSum = 0.0, rowSum = 0
         var seg = SegmentCounts()
         var exact = 0
+        if model.task == .sequence {
+            let (decoded, l) = model.decodeSequences(batch, beamWidth: beamWidth)
+            for (e, d) in zip(batch, decoded) {
+                let reference = e.labelSequence.map { Int($0) }
+                seg = seg + SegmentScoring.align(reference: reference, hypothesis: d.labels)
+                if d.labels == reference { exact += 1 }
+            }
+            return (l * Double(batch.count), batch.count, exact, seg, confusion)
+        }
         let (p, l) = model.probabilities(batch)
         p.withUnsafeBufferPointer { pb in
             switch model.task {
@@ -209,16 +218,7 @@ public enum SpeechInference {
                 }
                 lossSum += l * Double(row); rowSum += row
             case .sequence:
-                var row = 0
-                for e in batch {
-                    let n = e.features.frames
-                    let decoded = decode(pb.baseAddress! + row * C, frames: n, classes: C, beamWidth: beamWidth).labels
-                    let reference = e.labelSequence.map { Int($0) }
-                    seg = seg + SegmentScoring.align(reference: reference, hypothesis: decoded)
-                    if decoded == reference { exact += 1 }
-                    row += n
-                }
-                lossSum += l * Double(batch.count); rowSum += batch.count
+                preconditionFailure("decoded above")
             }
         }
         return (lossSum, rowSum, exact, seg, confusion)
@@ -227,7 +227,7 @@ public enum SpeechInference {
     /// Decodes per-frame class probabilities `[frames, classes]` (class 0 the blank): greedy
     /// best path when `beamWidth` is 1, prefix beam search otherwise. Returns the labels and
     /// the probability of the decoded sequence (of its best path when greedy).
-    static func decode(_ probabilities: UnsafePointer<Float>, frames: Int, classes: Int, beamWidth: Int) -> (labels: [Int], probability: Double) {
+    public static func decode(_ probabilities: UnsafePointer<Float>, frames: Int, classes: Int, beamWidth: Int) -> (labels: [Int], probability: Double) {
         if beamWidth <= 1 {
             var logp = 0.0
             for t in 0..<frames { logp += log(Double(probabilities[t * classes + argmax(probabilities + t * classes, classes)])) }
@@ -253,6 +253,12 @@ public enum SpeechInference {
         let shift = (Double(features.frameLength) - Double(features.frameStep)) / 2 / Double(features.sampleRate)
         var out: [SpeechPrediction] = []
         for e in examples {
+            if model.task == .sequence {
+                let d = model.decodeSequences([e], beamWidth: beamWidth).decoded[0]
+                out.append(SpeechPrediction(path: e.path, label: SpeechTask.text(of: d.labels.map { labels.names[$0] }),
+                                            probability: d.probability, segments: [], frameLabels: d.labels))
+                continue
+            }
             let (p, _) = model.probabilities([e])
             p.withUnsafeBufferPointer { pb in
                 switch model.task {
@@ -273,9 +279,7 @@ public enum SpeechInference {
                     out.append(SpeechPrediction(path: e.path, label: spoken.joined(separator: " "),
                                                 probability: n > 0 ? psum / Double(n) : 0, segments: segs, frameLabels: pred))
                 case .sequence:
-                    let d = decode(pb.baseAddress!, frames: e.features.frames, classes: C, beamWidth: beamWidth)
-                    out.append(SpeechPrediction(path: e.path, label: SpeechTask.text(of: d.labels.map { labels.names[$0] }),
-                                                probability: d.probability, segments: [], frameLabels: d.labels))
+                    preconditionFailure("decoded above")
                 }
             }
         }

@@ -151,6 +151,13 @@ public enum CTC {
     /// - Returns: the most probable label sequence and its log-probability.
     public static func beamDecode(logits: UnsafePointer<Float>, frames: Int, classes: Int,
                                   beamWidth: Int) -> (labels: [Int32], logProbability: Double) {
+        beamSearch(logits: logits, frames: frames, classes: classes, beamWidth: beamWidth)[0]
+    }
+
+    /// Prefix beam search as `beamDecode`, returning every prefix left in the beam after the
+    /// last frame (at most `beamWidth`), most probable first (equal ones in lexicographic order).
+    public static func beamSearch(logits: UnsafePointer<Float>, frames: Int, classes: Int,
+                                  beamWidth: Int) -> [(labels: [Int32], logProbability: Double)] {
         precondition(beamWidth >= 1, "beam width must be at least 1")
         struct Entry { var blank: Double; var label: Double; var total: Double { logAdd(blank, label) } }
         let negInf = -Double.infinity
@@ -181,10 +188,47 @@ public enum CTC {
             }.prefix(beamWidth)
             beams = Dictionary(uniqueKeysWithValues: kept.map { ($0.key, $0.value) })
         }
-        let best = beams.max { a, b in
-            a.value.total != b.value.total ? a.value.total < b.value.total : b.key.lexicographicallyPrecedes(a.key)
-        }!
-        return (best.key, best.value.total)
+        return beams.sorted { a, b in
+            a.value.total != b.value.total ? a.value.total > b.value.total : a.key.lexicographicallyPrecedes(b.key)
+        }.map { ($0.key, $0.value.total) }
+    }
+
+    /// Decoding with several models at once (an ensemble of CTC networks over the same input):
+    /// the label sequence with the highest *mixture* probability `(1/M) Σ_m P_m(labels | x)`,
+    /// each `P_m` summed over all of model m's alignments (the forward pass of `sequenceLoss`),
+    /// among the candidates that each model's prefix beam search of width `beamWidth` keeps.
+    /// Models place a label's spike on frames of their own, so their frame probabilities are
+    /// not averaged: each scores whole label sequences.
+    /// - Parameters:
+    ///   - logits: one `[frames, classes]` array of logits per model (a softmax is taken per frame).
+    /// - Returns: the chosen labels and the log of their mixture probability.
+    public static func mixtureDecode(logits: [UnsafePointer<Float>], frames: Int, classes: Int,
+                                     beamWidth: Int) -> (labels: [Int32], logProbability: Double) {
+        precondition(!logits.isEmpty, "mixture decoding needs at least one model")
+        var candidates: [[Int32]] = []
+        var seen = Set<[Int32]>()
+        for l in logits {
+            for c in beamSearch(logits: l, frames: frames, classes: classes, beamWidth: beamWidth) where seen.insert(c.labels).inserted {
+                candidates.append(c.labels)
+            }
+        }
+        var best: (labels: [Int32], logProbability: Double)? = nil
+        for c in candidates {
+            let score = mixtureLogProbability(logits: logits, frames: frames, classes: classes, target: c)
+            guard let b = best else { best = (c, score); continue }
+            if score > b.logProbability || (score == b.logProbability && c.lexicographicallyPrecedes(b.labels)) { best = (c, score) }
+        }
+        return best!
+    }
+
+    /// `log((1/M) Σ_m P_m(target | x))` over the models' logits; `-infinity` when no model has an
+    /// alignment of `target` in `frames` frames.
+    public static func mixtureLogProbability(logits: [UnsafePointer<Float>], frames: Int, classes: Int, target: [Int32]) -> Double {
+        var total = -Double.infinity
+        for l in logits {
+            total = logAdd(total, -sequenceLoss(logits: l, frames: frames, classes: classes, target: target, gradLogits: nil))
+        }
+        return total - log(Double(logits.count))
     }
 }
 

@@ -4,7 +4,7 @@ import Testing
 @testable import AudioFeatures
 
 /// Averaging checkpoints: probabilities against each member run alone, losses against direct
-/// formulas, and the refusals (CTC models among them).
+/// formulas, CTC members combined per label sequence, and the refusals.
 @Suite struct SpeechEnsembleTests {
     let width = FeatureConfig().featureCount
 
@@ -109,9 +109,56 @@ import Testing
         #expect(message([a, a, frames]) == "m2.safetensors: task frame differs from m0.safetensors's; an ensemble's checkpoints must agree")
         #expect(message([a, otherFeatures]).hasPrefix("m1.safetensors: feature configuration differs"))
         #expect(message([]) == "an ensemble needs at least one checkpoint")
-        // CTC models one at a time: alone accepted, two refused naming the second.
         let ctc = try member(seed: 7, mode: .ctc, names: [SpeechTask.blank, "a", "b"], shift: 0.2)
-        #expect(message([ctc]) == "accepted")
-        #expect(message([ctc, ctc]).hasPrefix("m1.safetensors: a sequence-task (CTC) model; ") && message([ctc, ctc]).hasSuffix("give one --checkpoint"))
+        #expect(message([ctc, ctc]) == "accepted")
+        #expect(message([ctc, a]) == "m1.safetensors: task utterance differs from m0.safetensors's; an ensemble's checkpoints must agree")
+    }
+
+    /// CTC members combine per label sequence: the decoded labels of each example are the
+    /// candidate (from every member's own beam of 4) with the highest mean of the members'
+    /// sequence probabilities, each computed here from that member alone (its own statistics and
+    /// network, `CTC.sequenceLoss`); the loss is −log of the reference's mean probability per label.
+    @Test func sequenceMembersCombineWholeLabelSequences() throws {
+        let names = [SpeechTask.blank, "a", "b"]
+        let members = try [member(seed: 8, mode: .ctc, names: names, shift: 0),
+                           member(seed: 9, mode: .ctc, names: names, shift: 0.7),
+                           member(seed: 10, mode: .ctc, names: names, shift: -0.4)]
+        let raw = [SpeechExample(path: "a", features: matrix(frames: 6, seed: 21), labelSequence: [1, 2]),
+                   SpeechExample(path: "b", features: matrix(frames: 5, seed: 22), labelSequence: [2]),
+                   SpeechExample(path: "c", features: matrix(frames: 7, seed: 23), labelSequence: [1, 1, 2])]
+        let ensemble = try SpeechEnsemble(members: members, paths: ["c1", "c2", "c3"])
+        let (decoded, loss) = ensemble.decodeSequences(raw, beamWidth: 1)
+        let each = try members.map { try alone($0, raw).map { Float(log(Double($0))) } }
+        var row = 0, expectedLoss = 0.0, exact = 0, differs = false
+        for (j, e) in raw.enumerated() {
+            let n = e.features.frames
+            func probability(_ m: Int, _ y: [Int32]) -> Double {
+                each[m].withUnsafeBufferPointer { exp(-CTC.sequenceLoss(logits: $0.baseAddress! + row * 3, frames: n, classes: 3, target: y, gradLogits: nil)) }
+            }
+            var candidates = Set<[Int32]>()
+            for m in 0..<3 {
+                each[m].withUnsafeBufferPointer {
+                    for c in CTC.beamSearch(logits: $0.baseAddress! + row * 3, frames: n, classes: 3, beamWidth: 4) { candidates.insert(c.labels) }
+                }
+            }
+            func mean(_ y: [Int32]) -> Double { (0..<3).map { probability($0, y) }.reduce(0, +) / 3 }
+            let best = candidates.max { mean($0) < mean($1) }!
+            #expect(decoded[j].labels == best.map { Int($0) }, "\(e.path)")
+            #expect(abs(decoded[j].probability - mean(best)) < 1e-6 * mean(best))
+            let alone = (0..<3).map { m in each[m].withUnsafeBufferPointer {
+                CTC.beamDecode(logits: $0.baseAddress! + row * 3, frames: n, classes: 3, beamWidth: 4).labels } }
+            if alone.contains(where: { $0 != best }) { differs = true }
+            expectedLoss -= log(mean(e.labelSequence)) / Double(e.labelSequence.count)
+            if best == e.labelSequence { exact += 1 }
+            row += n
+        }
+        #expect(differs, "the members agree on every example, which proves little")
+        #expect(abs(loss - expectedLoss / 3) < 1e-6)
+        // Evaluation and prediction go through the same combination.
+        let ev = SpeechInference.evaluate(ensemble.scorer, examples: raw, silence: nil)
+        #expect(ev.exactUtterances == exact)
+        #expect(abs(ev.loss - loss) < 1e-9)
+        let predicted = SpeechInference.predict(ensemble.scorer, examples: raw, labels: LabelSet(names: names), features: FeatureConfig())
+        #expect(predicted.map(\.frameLabels) == decoded.map(\.labels))
     }
 }

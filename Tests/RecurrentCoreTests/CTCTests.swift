@@ -190,4 +190,56 @@ struct CTCTests {
             #expect(abs(exp(beam.logProbability) - p) < 1e-9)
         }
     }
+
+    @Test("mixture decoding picks the brute-force best of the models' averaged sequence probabilities")
+    func mixtureMatchesBruteForce() {
+        var rng = SeededRandom(seed: 11)
+        for _ in 0..<4 {
+            let frames = 4, classes = 3
+            let models = (0..<3).map { _ in (0..<(frames * classes)).map { _ in rng.uniform(-2, 2) } }
+            // Every labelling with its probability averaged over the models, by brute force.
+            var labellings = Set<[Int32]>()
+            forEachPath(frames: frames, classes: classes) { _, collapsed in labellings.insert(collapsed) }
+            func mixture(_ y: [Int32]) -> Double {
+                models.map { bruteForceProbability(logits: $0, frames: frames, classes: classes, target: y) }.reduce(0, +) / 3
+            }
+            let best = labellings.max { mixture($0) < mixture($1) }!
+            let decoded = models[0].withUnsafeBufferPointer { a in
+                models[1].withUnsafeBufferPointer { b in
+                    models[2].withUnsafeBufferPointer { c in
+                        CTC.mixtureDecode(logits: [a.baseAddress!, b.baseAddress!, c.baseAddress!], frames: frames, classes: classes,
+                                          beamWidth: 64)
+                    }
+                }
+            }
+            #expect(decoded.labels == best)
+            #expect(abs(exp(decoded.logProbability) - mixture(best)) < 1e-9)
+        }
+    }
+
+    @Test("mixture decoding keeps labels that two models spike on different frames; the best path of averaged frames loses them")
+    func mixtureKeepsLabelsOfShiftedSpikes() {
+        // Model A says 1 at frame 0 and 2 at frame 2, model B one frame later; each is sure of
+        // the blank elsewhere (0.98) and only fairly sure of its spikes (0.6).
+        func model(spikes: [Int: Int]) -> [Float] {
+            (0..<4).flatMap { t -> [Float] in
+                guard let label = spikes[t] else { return [0.98, 0.01, 0.01].map { Float(log($0)) } }
+                var row: [Double] = [0.2, 0.2, 0.2]
+                row[label] = 0.6
+                return row.map { Float(log($0)) }
+            }
+        }
+        let a = model(spikes: [0: 1, 2: 2]), b = model(spikes: [1: 1, 3: 2])
+        let averaged: [Float] = zip(a, b).map { Float(log((exp(Double($0)) + exp(Double($1))) / 2)) }
+        // Averaged, the blank is the most probable class of every frame.
+        let fromFrames = averaged.withUnsafeBufferPointer { CTC.greedyDecode(scores: $0.baseAddress!, frames: 4, classes: 3) }
+        #expect(fromFrames == [])
+        let decoded = a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in CTC.mixtureDecode(logits: [pa.baseAddress!, pb.baseAddress!], frames: 4, classes: 3, beamWidth: 4) }
+        }
+        #expect(decoded.labels == [1, 2])
+        let expected = (bruteForceProbability(logits: a, frames: 4, classes: 3, target: [1, 2])
+            + bruteForceProbability(logits: b, frames: 4, classes: 3, target: [1, 2])) / 2
+        #expect(abs(exp(decoded.logProbability) - expected) < 1e-9)
+    }
 }
