@@ -157,7 +157,8 @@ public final class SpeechEnsemble: SpeechScorer {
         return (decoded, lossSum / Double(examples.count))
     }
 
-    /// Averaged probabilities of un-normalised `examples` and the loss of the average.
+    /// Averaged probabilities of un-normalised `examples` and the loss of the average (sequence
+    /// task: the frames averaged, which no decoder here reads, and the mixture's loss).
     public func probabilities(_ examples: [SpeechExample]) -> (probabilities: [Float], loss: Double) {
         guard !examples.isEmpty else { return ([], 0) }
         var sum: [Double] = []
