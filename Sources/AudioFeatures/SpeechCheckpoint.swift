@@ -227,7 +227,7 @@ public enum SpeechInference {
     /// Decodes per-frame class probabilities `[frames, classes]` (class 0 the blank): greedy
     /// best path when `beamWidth` is 1, prefix beam search otherwise. Returns the labels and
     /// the probability of the decoded sequence (of its best path when greedy).
-    public static func decode(_ probabilities: UnsafePointer<Float>, frames: Int, classes: Int, beamWidth: Int) -> (labels: [Int], probability: Double) {
+    static func decode(_ probabilities: UnsafePointer<Float>, frames: Int, classes: Int, beamWidth: Int) -> (labels: [Int], probability: Double) {
         if beamWidth <= 1 {
             var logp = 0.0
             for t in 0..<frames { logp += log(Double(probabilities[t * classes + argmax(probabilities + t * classes, classes)])) }

@@ -133,11 +133,33 @@ public final class SpeechEnsemble: SpeechScorer {
     /// (see the type's notes) with the mixture probability of each, and the mixture's mean loss.
     public func decodeSequences(_ examples: [SpeechExample], beamWidth: Int) -> (decoded: [(labels: [Int], probability: Double)], loss: Double) {
         precondition(task == .sequence, "decodeSequences is for the sequence task")
+        let r = mixture(of: members.map { memberProbabilities($0, examples) }, examples, decodeWidth: max(beamWidth, 4))
+        return (r.decoded, r.loss)
+    }
+
+    /// Averaged probabilities of un-normalised `examples` and the loss of the average (sequence
+    /// task: the frames averaged, which no decoder here reads, and the mixture's loss).
+    public func probabilities(_ examples: [SpeechExample]) -> (probabilities: [Float], loss: Double) {
+        guard !examples.isEmpty else { return ([], 0) }
+        let each = members.map { memberProbabilities($0, examples) }
+        var sum = [Double](repeating: 0, count: each[0].count)
+        for p in each { for i in p.indices { sum[i] += Double(p[i]) } }
+        let scale = 1 / Double(members.count)
+        let average = sum.map { Float($0 * scale) }
+        // Averaged frames are no CTC model (see the type's notes): the sequence task's loss is the mixture's.
+        let loss = task == .sequence ? mixture(of: each, examples, decodeWidth: nil).loss : loss(of: average, examples: examples)
+        return (average, loss)
+    }
+
+    /// The members' CTC mixture over `examples` given each member's frame probabilities
+    /// (`[sum of frames, classes]`): the mean loss of the references and, when `decodeWidth` is
+    /// given, each example's decoded labels (`CTC.mixtureDecode` with that width).
+    private func mixture(of each: [[Float]], _ examples: [SpeechExample], decodeWidth: Int?)
+        -> (decoded: [(labels: [Int], probability: Double)], loss: Double) {
         guard !examples.isEmpty else { return ([], 0) }
         let C = classes
         // Log-probabilities serve as logits: their softmax is the probabilities themselves.
-        let logs: [UnsafeMutablePointer<Float>] = members.map { m in
-            let p = memberProbabilities(m, examples)
+        let logs: [UnsafeMutablePointer<Float>] = each.map { p in
             let buffer = UnsafeMutablePointer<Float>.allocate(capacity: max(p.count, 1))
             for i in p.indices { buffer[i] = log(max(p[i], .leastNormalMagnitude)) }
             return buffer
@@ -148,28 +170,15 @@ public final class SpeechEnsemble: SpeechScorer {
         for e in examples {
             let n = e.features.frames
             let rows = logs.map { UnsafePointer($0 + row * C) }
-            let best = CTC.mixtureDecode(logits: rows, frames: n, classes: C, beamWidth: max(beamWidth, 4))
-            decoded.append((best.labels.map { Int($0) }, exp(best.logProbability)))
+            if let width = decodeWidth {
+                let best = CTC.mixtureDecode(logits: rows, frames: n, classes: C, beamWidth: width)
+                decoded.append((best.labels.map { Int($0) }, exp(best.logProbability)))
+            }
             let reference = CTC.mixtureLogProbability(logits: rows, frames: n, classes: C, target: e.labelSequence)
             if reference > -.infinity { lossSum -= reference / Double(max(e.labelSequence.count, 1)) }
             row += n
         }
         return (decoded, lossSum / Double(examples.count))
-    }
-
-    /// Averaged probabilities of un-normalised `examples` and the loss of the average (sequence
-    /// task: the frames averaged, which no decoder here reads, and the mixture's loss).
-    public func probabilities(_ examples: [SpeechExample]) -> (probabilities: [Float], loss: Double) {
-        guard !examples.isEmpty else { return ([], 0) }
-        var sum: [Double] = []
-        for m in members {
-            let p = memberProbabilities(m, examples)
-            if sum.isEmpty { sum = [Double](repeating: 0, count: p.count) }
-            for i in p.indices { sum[i] += Double(p[i]) }
-        }
-        let scale = 1 / Double(members.count)
-        let average = sum.map { Float($0 * scale) }
-        return (average, loss(of: average, examples: examples))
     }
 
     /// The loss of averaged probabilities against the examples' labels (see the type's notes).
@@ -189,9 +198,7 @@ public final class SpeechEnsemble: SpeechScorer {
             }
             return row > 0 ? total / Double(row) : 0
         case .sequence:
-            // Averaged frames are no CTC model (see the type's notes); `decodeSequences` gives the
-            // mixture's loss.
-            return decodeSequences(examples, beamWidth: 1).loss
+            preconditionFailure("the sequence task's loss is the mixture's")
         }
     }
 }

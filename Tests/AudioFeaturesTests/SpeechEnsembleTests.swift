@@ -154,6 +154,7 @@ import Testing
         }
         #expect(differs, "the members agree on every example, which proves little")
         #expect(abs(loss - expectedLoss / 3) < 1e-6)
+        #expect(abs(ensemble.probabilities(raw).loss - expectedLoss / 3) < 1e-6, "probabilities' loss is the mixture's too")
         // Evaluation and prediction go through the same combination.
         let ev = SpeechInference.evaluate(ensemble.scorer, examples: raw, silence: nil)
         #expect(ev.exactUtterances == exact)
