@@ -170,13 +170,20 @@ public final class SpeechAugmenter: @unchecked Sendable {
     public let features: FeatureConfig
     /// The training statistics the features are normalised with.
     public let normalizer: FeatureNormalizer
+    /// With `features.speakerNormalization`: each speaker's statistics of the clean features,
+    /// applied to that speaker's augmented features before `normalizer` (keyed by
+    /// `SpeakerNormalization.group`).
+    public let speakerStatistics: [String: FeatureNormalizer]
     /// Threads used to recompute features.
     public let threads: Int
 
-    /// An augmenter; `config.problem` must be nil.
-    public init(config: AugmentationConfig, features: FeatureConfig, normalizer: FeatureNormalizer, threads: Int) {
+    /// An augmenter; `config.problem` must be nil, and with speaker normalisation
+    /// `speakerStatistics` must hold the group of every example it will see.
+    public init(config: AugmentationConfig, features: FeatureConfig, normalizer: FeatureNormalizer,
+                speakerStatistics: [String: FeatureNormalizer] = [:], threads: Int) {
         precondition(config.problem == nil, config.problem ?? "")
-        self.config = config; self.features = features; self.normalizer = normalizer; self.threads = max(1, threads)
+        self.config = config; self.features = features; self.normalizer = normalizer
+        self.speakerStatistics = speakerStatistics; self.threads = max(1, threads)
     }
 
     /// The examples with augmented features (labels unchanged). Example `k` draws from
@@ -195,6 +202,11 @@ public final class SpeechAugmenter: @unchecked Sendable {
                     f = extractor.features(of: signal)
                 }
                 if f.frames == 0 { return e }
+                if self.features.speakerNormalization {
+                    let group = SpeakerNormalization.group(speaker: e.speaker, path: e.path)
+                    guard let s = self.speakerStatistics[group] else { preconditionFailure("no speaker statistics for \(group)") }
+                    try s.apply(to: &f, source: e.path)
+                }
                 try self.normalizer.apply(to: &f, source: e.path)
                 e.features = f
             }

@@ -84,6 +84,14 @@ public struct FeatureConfig: Codable, Sendable, Equatable {
     /// removes per-recording scale differences as well. A coefficient that is constant over the
     /// utterance is left at 0.
     public var utteranceVarianceNormalization: Bool = false
+    /// Normalise every feature (static, Δ, ΔΔ) of a speaker's files to zero mean and unit
+    /// variance over all the frames of that speaker's files in the set being loaded
+    /// (speaker-level CMVN): removes a voice's and a microphone's own offsets and scales while
+    /// keeping each word's shape, which per-utterance normalisation of a one-word file does not.
+    /// Not the extractor's work (it sees one file): `SpeechCorpus.load` applies it to the files
+    /// it loads, grouped by `SpeakerNormalization.group`; the training-set statistics apply
+    /// after it.
+    public var speakerNormalization: Bool = false
 
     /// The default configuration (see the type's documentation).
     public init() {}
@@ -91,9 +99,11 @@ public struct FeatureConfig: Codable, Sendable, Equatable {
     /// The default configuration with the choices a training run offers: per-utterance mean
     /// (and variance) normalisation, the number of mel filters and of cepstra kept. Variance
     /// normalisation implies mean normalisation.
-    public init(meanNormalization: Bool, varianceNormalization: Bool, melFilters: Int, cepstra: Int) {
+    public init(meanNormalization: Bool, varianceNormalization: Bool, melFilters: Int, cepstra: Int,
+                speakerNormalization: Bool = false) {
         utteranceMeanNormalization = meanNormalization || varianceNormalization
         utteranceVarianceNormalization = varianceNormalization
+        self.speakerNormalization = speakerNormalization
         melFilterCount = melFilters
         cepstralCount = cepstra
     }
@@ -177,7 +187,23 @@ public struct FeatureConfig: Codable, Sendable, Equatable {
     private enum CodingKeys: String, CodingKey {
         case sampleRate, preEmphasis, frameLengthSeconds, frameStepSeconds, window, fftSize, melFilterCount,
              lowFrequency, highFrequency, cepstralCount, lifter, appendEnergy, includeDeltas, includeDeltaDeltas,
-             deltaWindow, utteranceMeanNormalization, utteranceVarianceNormalization
+             deltaWindow, utteranceMeanNormalization, utteranceVarianceNormalization, speakerNormalization
+    }
+
+    /// Encodes every field; `speakerNormalization` only when set, so configurations without it
+    /// keep the bytes they had before it existed.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(sampleRate, forKey: .sampleRate); try c.encode(preEmphasis, forKey: .preEmphasis)
+        try c.encode(frameLengthSeconds, forKey: .frameLengthSeconds); try c.encode(frameStepSeconds, forKey: .frameStepSeconds)
+        try c.encode(window, forKey: .window); try c.encodeIfPresent(fftSize, forKey: .fftSize)
+        try c.encode(melFilterCount, forKey: .melFilterCount); try c.encode(lowFrequency, forKey: .lowFrequency)
+        try c.encodeIfPresent(highFrequency, forKey: .highFrequency); try c.encode(cepstralCount, forKey: .cepstralCount)
+        try c.encode(lifter, forKey: .lifter); try c.encode(appendEnergy, forKey: .appendEnergy)
+        try c.encode(includeDeltas, forKey: .includeDeltas); try c.encode(includeDeltaDeltas, forKey: .includeDeltaDeltas)
+        try c.encode(deltaWindow, forKey: .deltaWindow); try c.encode(utteranceMeanNormalization, forKey: .utteranceMeanNormalization)
+        try c.encode(utteranceVarianceNormalization, forKey: .utteranceVarianceNormalization)
+        if speakerNormalization { try c.encode(true, forKey: .speakerNormalization) }
     }
 
     /// Decodes, taking defaults for missing keys.
@@ -202,6 +228,7 @@ public struct FeatureConfig: Codable, Sendable, Equatable {
         utteranceMeanNormalization = try c.decodeIfPresent(Bool.self, forKey: .utteranceMeanNormalization) ?? d.utteranceMeanNormalization
         utteranceVarianceNormalization = try c.decodeIfPresent(Bool.self, forKey: .utteranceVarianceNormalization)
             ?? d.utteranceVarianceNormalization
+        speakerNormalization = try c.decodeIfPresent(Bool.self, forKey: .speakerNormalization) ?? d.speakerNormalization
     }
 
     static func roundHalfUp(_ x: Double) -> Int {

@@ -16,6 +16,9 @@ public struct SpeechExample: Sendable {
     /// The decoded mono audio at the feature rate, kept for training examples when augmentation
     /// changes the audio (features are then recomputed at every step); nil otherwise.
     public var audio: [Float]? = nil
+    /// The speaker, from an FSDD-style name; nil otherwise. With speaker normalisation,
+    /// augmented features are normalised with this speaker's statistics.
+    public var speaker: String? = nil
 
     /// Creates an example.
     public init(path: String, features: FeatureMatrix, label: Int = -1, frameLabels: [Int32] = [], labelSequence: [Int32] = []) {
@@ -34,6 +37,8 @@ public struct LoadedUtterance: Sendable {
     public var label: String
     /// Per-frame labels `[frames]` (frame task), empty otherwise.
     public var frameLabels: [String]
+    /// The speaker, from an FSDD-style name; nil otherwise.
+    public var speaker: String? = nil
 }
 
 /// A file left out of a data set, with the one-line reason (the error's description, which
@@ -153,11 +158,15 @@ public enum SpeechCorpus {
     /// Extracts the features (and, for the frame task, the per-frame labels) of every file on
     /// `threads` threads, one extractor per thread. Files that fail are returned in `skipped`
     /// (input order), the rest in `loaded` (input order). Files with no frame are skipped.
+    /// With `config.speakerNormalization` the loaded files' features are normalised per speaker
+    /// (`SpeakerNormalization`) and `speakers` holds each group's statistics (before
+    /// normalisation); otherwise `speakers` is empty.
     public static func load(_ files: [Utterance], task: SpeechTask, config: FeatureConfig,
-                            threads: Int = Threading.defaultThreads) throws -> (loaded: [LoadedUtterance], skipped: [SkippedFile]) {
+                            threads: Int = Threading.defaultThreads) throws
+        -> (loaded: [LoadedUtterance], skipped: [SkippedFile], speakers: [String: FeatureNormalizer]) {
         try config.validate()
         let n = files.count
-        if n == 0 { return ([], []) }
+        if n == 0 { return ([], [], [:]) }
         let results = Threading.parallelMap(count: n, threads: threads, makeWorker: { try MFCCExtractor(config: config) }) {
             extractor, i -> LoadedUtterance in
             let u = files[i]
@@ -175,11 +184,16 @@ public enum SpeechCorpus {
         var loaded: [LoadedUtterance] = [], skipped: [SkippedFile] = []
         for (i, r) in results.enumerated() {
             switch r {
-            case let .success(item): loaded.append(item)
+            case var .success(item): item.speaker = files[i].speaker; loaded.append(item)
             case let .failure(e): skipped.append(SkippedFile(path: files[i].url.path, reason: "\(e)"))
             }
         }
-        return (loaded, skipped)
+        guard config.speakerNormalization else { return (loaded, skipped, [:]) }
+        var features = loaded.map(\.features)
+        let speakers = try SpeakerNormalization.normalize(&features, groups: loaded.map { SpeakerNormalization.group(speaker: $0.speaker, path: $0.url.path) },
+                                                          paths: loaded.map(\.url.path))
+        for k in loaded.indices { loaded[k].features = features[k] }
+        return (loaded, skipped, speakers)
     }
 
     /// Normalises and encodes loaded files with `labels`; a file whose label (utterance task)
@@ -197,7 +211,9 @@ public enum SpeechCorpus {
                     skipped.append(SkippedFile(path: item.url.path, reason: "\(item.url.path): label '\(item.label)' is not one of the model's classes"))
                     continue
                 }
-                out.append(SpeechExample(path: item.url.path, features: f, label: k))
+                var e = SpeechExample(path: item.url.path, features: f, label: k)
+                e.speaker = item.speaker
+                out.append(e)
             case .frame:
                 var ids = [Int32](repeating: 0, count: item.frameLabels.count)
                 var unknown: String?
@@ -208,7 +224,9 @@ public enum SpeechCorpus {
                     skipped.append(SkippedFile(path: item.url.path, reason: "\(item.url.path): frame label '\(unknown)' is not one of the model's classes"))
                     continue
                 }
-                out.append(SpeechExample(path: item.url.path, features: f, frameLabels: ids))
+                var e = SpeechExample(path: item.url.path, features: f, frameLabels: ids)
+                e.speaker = item.speaker
+                out.append(e)
             case .sequence:
                 let tokens = SpeechTask.tokens(of: item.label)
                 var ids: [Int32] = []
@@ -221,7 +239,9 @@ public enum SpeechCorpus {
                     skipped.append(SkippedFile(path: item.url.path, reason: "\(item.url.path): empty label sequence"))
                     continue
                 }
-                out.append(SpeechExample(path: item.url.path, features: f, labelSequence: ids))
+                var e = SpeechExample(path: item.url.path, features: f, labelSequence: ids)
+                e.speaker = item.speaker
+                out.append(e)
             }
         }
         return (out, skipped)
@@ -277,6 +297,9 @@ public struct PreparedSpeechData: Sendable {
     public var labels: LabelSet
     /// Statistics of the training features.
     public var normalizer: FeatureNormalizer
+    /// With speaker normalisation: each training speaker's statistics (before normalisation),
+    /// which augmented features of that speaker are normalised with; empty otherwise.
+    public var speakerStatistics: [String: FeatureNormalizer] = [:]
     /// Files left out, with reasons.
     public var skipped: [SkippedFile]
     /// Which split was used.
@@ -291,6 +314,9 @@ extension SpeechCorpus {
     public static func prepare(folder: URL, task: SpeechTask, split: DatasetSplit, rule: LabelRule = .fsdd,
                                config: FeatureConfig, threads: Int = Threading.defaultThreads) throws -> PreparedSpeechData {
         let (trainFiles, testFiles, note) = try trainTest(folder: folder, task: task, split: split, rule: rule)
+        if config.speakerNormalization, let u = (trainFiles + testFiles).first(where: { $0.speaker == nil }) {
+            throw DatasetError.noSpeaker(path: u.url.path)
+        }
         let tr = try load(trainFiles, task: task, config: config, threads: threads)
         let te = try load(testFiles, task: task, config: config, threads: threads)
         var skipped = tr.skipped + te.skipped
@@ -311,6 +337,6 @@ extension SpeechCorpus {
         skipped += trainEnc.skipped + testEnc.skipped
         guard !testEnc.examples.isEmpty else { throw SpeechDataError.noUsableFiles(path: folder.path, part: "test", skipped: te.skipped.count + testEnc.skipped.count) }
         return PreparedSpeechData(train: trainEnc.examples, test: testEnc.examples, labels: labels, normalizer: normalizer,
-                                  skipped: skipped, splitNote: note)
+                                  speakerStatistics: tr.speakers, skipped: skipped, splitNote: note)
     }
 }

@@ -6,7 +6,7 @@ import RecurrentCore
 /// `TrainingConfiguration`.
 ///
 /// Encodes to the task's resume fingerprint (configuration field names: `data`, `task`,
-/// `split`, `label_pattern`, `utterance_cmn`, `utterance_cmvn`, `mel_filters`, `cepstra`, `cell`, `layers`, `hidden`, `bidirectional`,
+/// `split`, `label_pattern`, `utterance_cmn`, `utterance_cmvn`, `speaker_cmvn`, `mel_filters`, `cepstra`, `cell`, `layers`, `hidden`, `bidirectional`,
 /// `pooling`, `projection`, `dropout`, `batch`, `val_fraction`).
 public struct SpeechTrainingOptions: Sendable, Encodable {
     /// Data folder (audio files, label tracks for the frame task, or `train/` and `test/`).
@@ -22,6 +22,8 @@ public struct SpeechTrainingOptions: Sendable, Encodable {
     /// Also divide each utterance's static features by their standard deviation (CMVN; implies
     /// `utteranceCMN`).
     public var utteranceCMVN = false
+    /// Normalise each speaker's features over that speaker's files (`FeatureConfig.speakerNormalization`).
+    public var speakerCMVN = false
     /// Mel filters and cepstral coefficients kept (each frame has 3 × `cepstra` features with
     /// Δ and ΔΔ); `cepstra` equal to `melFilters` keeps everything the log-mel spectrum holds.
     public var melFilters = FeatureConfig().melFilterCount
@@ -50,18 +52,19 @@ public struct SpeechTrainingOptions: Sendable, Encodable {
 
     enum CodingKeys: String, CodingKey {
         case dataPath = "data", task, split, labelPattern = "label_pattern", utteranceCMN = "utterance_cmn"
-        case utteranceCMVN = "utterance_cmvn", melFilters = "mel_filters", cepstra
+        case utteranceCMVN = "utterance_cmvn", speakerCMVN = "speaker_cmvn", melFilters = "mel_filters", cepstra
         case cell, layers, hidden, bidirectional, pooling, projection, dropout, batch, valFraction = "val_fraction"
         case augmentation
     }
 
-    /// The fields under their `CodingKeys`; `utterance_cmvn` only when set, so the fingerprints
+    /// The fields under their `CodingKeys`; `utterance_cmvn` and `speaker_cmvn` only when set, so the fingerprints
     /// of runs made before it existed still match.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(dataPath, forKey: .dataPath); try c.encode(task, forKey: .task); try c.encode(split, forKey: .split)
         try c.encode(labelPattern, forKey: .labelPattern); try c.encode(utteranceCMN, forKey: .utteranceCMN)
         if utteranceCMVN { try c.encode(true, forKey: .utteranceCMVN) }
+        if speakerCMVN { try c.encode(true, forKey: .speakerCMVN) }
         let d = FeatureConfig()
         if melFilters != d.melFilterCount { try c.encode(melFilters, forKey: .melFilters) }
         if cepstra != d.cepstralCount { try c.encode(cepstra, forKey: .cepstra) }
@@ -231,6 +234,8 @@ public struct SpeechTrainingData: Sendable {
     public var normalizer: FeatureNormalizer
     /// Feature settings.
     public var features: FeatureConfig
+    /// With speaker normalisation, the training speakers' statistics (see `PreparedSpeechData`).
+    public var speakerStatistics: [String: FeatureNormalizer] = [:]
     /// Files left out, with reasons.
     public var skipped: [SkippedFile]
     /// Which train/test split was used.
@@ -290,7 +295,7 @@ public enum SpeechTraining {
         let split = try DatasetSplit(parsing: o.split)
         let rule = try LabelRule(parsing: o.labelPattern)
         let features = FeatureConfig(meanNormalization: o.utteranceCMN, varianceNormalization: o.utteranceCMVN,
-                                     melFilters: o.melFilters, cepstra: o.cepstra)
+                                     melFilters: o.melFilters, cepstra: o.cepstra, speakerNormalization: o.speakerCMVN)
         let folder = URL(fileURLWithPath: o.dataPath)
         let t0 = ProgressReporter.monotonicSeconds()
         let data = try SpeechCorpus.prepare(folder: folder, task: o.task, split: split, rule: rule, config: features, threads: threads)
@@ -307,7 +312,7 @@ public enum SpeechTraining {
         }
         return SpeechTrainingData(train: train, validation: parts.validation.map { data.train[$0] },
                                   test: data.test, labels: data.labels, normalizer: data.normalizer, features: features,
-                                  skipped: data.skipped, splitNote: data.splitNote,
+                                  speakerStatistics: data.speakerStatistics, skipped: data.skipped, splitNote: data.splitNote,
                                   featureSeconds: ProgressReporter.monotonicSeconds() - t0)
     }
 
@@ -337,7 +342,8 @@ public enum SpeechTraining {
         let learner = SpeechLearner(checkpoint: SpeechCheckpoint(model: model, features: data.features, normalizer: data.normalizer,
                                                                  labels: data.labels, training: SpeechEvaluationSource.json(options: o)))
         if let a = o.augmentation, a.isEnabled {
-            learner.augmenter = SpeechAugmenter(config: a, features: data.features, normalizer: data.normalizer, threads: training.threads)
+            learner.augmenter = SpeechAugmenter(config: a, features: data.features, normalizer: data.normalizer,
+                                                speakerStatistics: data.speakerStatistics, threads: training.threads)
         }
         let silence = data.labels.index(of: LabelTrack.silence)
         let validation = data.validation

@@ -13,6 +13,8 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable, Sendable {
     case invalidOption(source: String, reason: String)
     /// `speaker:NAME` names no speaker of the data; `known` lists those found (sorted).
     case unknownSpeaker(name: String, known: [String])
+    /// Speaker normalisation needs every training and test file's speaker; this name has none.
+    case noSpeaker(path: String)
 
     /// One line naming the file and what is wrong.
     public var description: String {
@@ -24,6 +26,8 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable, Sendable {
         case let .unknownSpeaker(name, known):
             let list = known.prefix(20).joined(separator: ", ") + (known.count > 20 ? ", … (\(known.count) in all)" : "")
             return "--split: speaker '\(name)' is unknown; speakers found: \(known.isEmpty ? "none" : list)"
+        case let .noSpeaker(path):
+            return "\(path): no speaker in the name ({label}_{speaker}_{index}), which --speaker-cmvn groups the files by"
         }
     }
 }
@@ -42,6 +46,13 @@ public struct Utterance: Sendable, Hashable {
     /// Creates an utterance record.
     public init(url: URL, label: String, speaker: String? = nil, index: Int? = nil) {
         self.url = url; self.label = label; self.speaker = speaker; self.index = index
+    }
+
+    /// Speaker and take index of an FSDD-style name `{label}_{speaker}_{index}.ext` (three
+    /// fields split at `_`; the index is nil when not a number); nil for other names.
+    public static func fsddFields(of url: URL) -> (speaker: String, index: Int?)? {
+        let fields = url.deletingPathExtension().lastPathComponent.split(separator: "_", omittingEmptySubsequences: false)
+        return fields.count == 3 ? (String(fields[1]), Int(fields[2])) : nil
     }
 }
 
@@ -179,9 +190,7 @@ public enum UtteranceDataset {
         } else { regex = nil }
         return try files.map { url in
             let base = url.deletingPathExtension().lastPathComponent
-            let fields = base.split(separator: "_", omittingEmptySubsequences: false)
-            let speaker = fields.count == 3 ? String(fields[1]) : nil
-            let index = fields.count == 3 ? Int(fields[2]) : nil
+            let fsdd = Utterance.fsddFields(of: url)
             let label: String
             switch rule {
             case let .filenameField(i, sep):
@@ -201,7 +210,7 @@ public enum UtteranceDataset {
             case .manifest:
                 label = ""
             }
-            return Utterance(url: url, label: label, speaker: speaker, index: index)
+            return Utterance(url: url, label: label, speaker: fsdd?.speaker, index: fsdd?.index)
         }
     }
 
@@ -229,10 +238,8 @@ public enum UtteranceDataset {
                 throw DatasetError.badManifest(path: manifest.path, line: lineNo, reason: "empty path or label")
             }
             let url = p.hasPrefix("/") ? URL(fileURLWithPath: p) : dir.appendingPathComponent(p)
-            let fields = url.deletingPathExtension().lastPathComponent.split(separator: "_", omittingEmptySubsequences: false)
-            out.append(Utterance(url: url, label: l,
-                                 speaker: fields.count == 3 ? String(fields[1]) : nil,
-                                 index: fields.count == 3 ? Int(fields[2]) : nil))
+            let fsdd = Utterance.fsddFields(of: url)
+            out.append(Utterance(url: url, label: l, speaker: fsdd?.speaker, index: fsdd?.index))
         }
         return out
     }

@@ -116,6 +116,10 @@ struct Train: ParsableCommand {
     @Option(help: "Utterance pooling.") var pooling: SequenceClassifierConfig.Pooling = .mean
     @Option(help: "Width of a learned tanh input projection (0 = none).") var projection: Int = 0
     @OptionGroup var featureOptions: FeatureOptions
+    @Flag(name: .customLong("speaker-cmvn"), help: ArgumentHelp(
+        "Normalise each speaker's features to zero mean and unit variance over all of that speaker's files (names "
+            + "{label}_{speaker}_{index}); eval and predict do the same per speaker over the files they are given."))
+    var speakerCMVN = false
     @OptionGroup var augmentation: AugmentationOptions
 
     func run() throws {
@@ -125,7 +129,7 @@ struct Train: ParsableCommand {
             TrainingCLI.printSystemInfo(tool: "speech-classify", verbose: runOptions.verbose, threads: training.threads)
             var o = SpeechTrainingOptions()
             o.dataPath = data; o.task = task; o.split = try DatasetSplit.trainingText(split: split, testFraction: testSplit.testFraction, seed: training.seed); o.labelPattern = labelPattern; o.utteranceCMN = featureOptions.utteranceCMN
-            o.utteranceCMVN = featureOptions.utteranceCMVN
+            o.utteranceCMVN = featureOptions.utteranceCMVN; o.speakerCMVN = speakerCMVN
             o.melFilters = featureOptions.melFilters; o.cepstra = featureOptions.cepstra
             o.cell = model.cell ?? speechDefaults.cell
             o.layers = model.layers ?? speechDefaults.layers
@@ -179,14 +183,22 @@ struct Predict: ParsableCommand {
             guard beam >= 1, beam <= 1000 else { throw ValidationError("--beam must be within 1...1000") }
             let ck = try SpeechEnsemble(paths: try checkpointList(checkpoint))
             let extractor = try MFCCExtractor(config: ck.features)
+            var features: [FeatureMatrix] = [], speakers: [String?] = []
             for file in files {
                 let url = URL(fileURLWithPath: file)
                 let info = try AudioLoader.info(url)
                 if info.duration < ck.features.frameLengthSeconds {
                     throw AudioError.shorterThanOneFrame(path: file, seconds: info.duration, frameSeconds: ck.features.frameLengthSeconds)
                 }
-                var f = try extractor.features(ofFile: url)
+                let f = try extractor.features(ofFile: url)
                 guard f.frames > 0 else { throw AudioError.empty(path: file) }
+                features.append(f); speakers.append(Utterance.fsddFields(of: url)?.speaker)
+            }
+            if ck.features.speakerNormalization {
+                _ = try SpeakerNormalization.normalize(&features, groups: zip(speakers, files).map { SpeakerNormalization.group(speaker: $0, path: $1) },
+                                                       paths: files)
+            }
+            for (file, var f) in zip(files, features) {
                 try ck.inputNormalizer.apply(to: &f, source: file)
                 let p = SpeechInference.predict(ck.scorer, examples: [SpeechExample(path: file, features: f)], labels: ck.labels,
                                                 features: ck.features, beamWidth: beam)[0]

@@ -263,7 +263,7 @@ func trainSpeech(_ o: SpeechTrainingOptions, data: SpeechTrainingData, epochs: I
         try writeBytes(sixBits, to: dir.appendingPathComponent("low_bad_95.wav"))
         let files = try SpeechCorpus.list(folder: dir, task: .utterance)
         #expect(files.count == 12)
-        let (loaded, skipped) = try SpeechCorpus.load(files, task: .utterance, config: FeatureConfig(), threads: 2)
+        let (loaded, skipped, _) = try SpeechCorpus.load(files, task: .utterance, config: FeatureConfig(), threads: 2)
         #expect(loaded.count == 6)
         #expect(skipped.map { URL(fileURLWithPath: $0.path).lastPathComponent } == (90...95).map { "low_bad_\($0).wav" })
         for s in skipped {
@@ -287,7 +287,7 @@ func trainSpeech(_ o: SpeechTrainingOptions, data: SpeechTrainingData, epochs: I
             if let track { try track.write(to: LabelTrack.labelFileURL(forAudio: url), atomically: true, encoding: .utf8) }
         }
         let files = try SpeechCorpus.list(folder: dir, task: .frame)
-        let (loaded, skipped) = try SpeechCorpus.load(files, task: .frame, config: FeatureConfig(), threads: 1)
+        let (loaded, skipped, _) = try SpeechCorpus.load(files, task: .frame, config: FeatureConfig(), threads: 1)
         #expect(loaded.map { $0.url.lastPathComponent } == ["ok_v_1.wav"])
         let reasons = Dictionary(uniqueKeysWithValues: skipped.map { (URL(fileURLWithPath: $0.path).lastPathComponent, $0.reason) })
         #expect(reasons["overlap_v_1.wav"]?.contains("overlap_v_1.txt:2: segment starting at 0.2 s overlaps") == true)
