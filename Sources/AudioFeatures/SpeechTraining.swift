@@ -383,7 +383,9 @@ public enum SpeechTraining {
     /// A one-line description of the prepared data for the progress output.
     public static func describe(_ data: SpeechTrainingData) -> String {
         "\(data.train.count) training, \(data.validation.count) validation and \(data.test.count) test files (split: \(data.splitNote)), "
-            + "\(data.labels.count) classes, \(data.features.featureCount) features per frame, extraction "
-            + String(format: "%.1f s", data.featureSeconds)
+            + "\(data.labels.count) classes, \(data.features.featureCount) features per frame"
+            + (data.features.speakerNormalization
+                ? " normalised per speaker (\(data.speakerStatistics.count) training, \(Set(data.test.compactMap(\.speaker)).count) test)" : "")
+            + ", extraction " + String(format: "%.1f s", data.featureSeconds)
     }
 }

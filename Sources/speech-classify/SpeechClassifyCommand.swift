@@ -167,7 +167,10 @@ func checkpointList(_ paths: [String]) throws -> [String] {
 struct Predict: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Label audio files, one line each: the top-k labels with probabilities (utterance task), the spoken labels "
-            + "with their mean frame probability (frame task) or the decoded label sequence with its probability (sequence task).")
+            + "with their mean frame probability (frame task) or the decoded label sequence with its probability (sequence task).",
+        discussion: "A model trained with --speaker-cmvn normalises each speaker's files (speaker from {label}_{speaker}_{index} "
+            + "names) with statistics over the files given together: give a speaker's files in one call; a file alone, or one "
+            + "whose name gives no speaker, is normalised with its own statistics.")
     @Option(help: ensembleHelp)
     var checkpoint: [String] = []
     @Option(help: "Sequence task: prefix beam search width (1 = greedy best path).")
