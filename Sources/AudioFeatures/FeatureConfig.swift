@@ -108,6 +108,15 @@ public struct FeatureConfig: Codable, Sendable, Equatable {
         cepstralCount = cepstra
     }
 
+    /// The configuration with the normalisation choices (per utterance, per speaker) cleared:
+    /// two configurations equal here frame a file alike and give rows of the same width, and
+    /// differ only in how the extracted features are normalised.
+    public var withoutNormalization: FeatureConfig {
+        var c = self
+        c.utteranceMeanNormalization = false; c.utteranceVarianceNormalization = false; c.speakerNormalization = false
+        return c
+    }
+
     /// Why a front end of `melFilters` filters keeping `cepstra` coefficients is refused, naming
     /// the option (`--mel-filters`, `--cepstra`); nil when usable. The one check behind `train`
     /// and `features`.

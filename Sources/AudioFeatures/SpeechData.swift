@@ -19,6 +19,10 @@ public struct SpeechExample: Sendable {
     /// The speaker, from an FSDD-style name; nil otherwise. With speaker normalisation,
     /// augmented features are normalised with this speaker's statistics.
     public var speaker: String? = nil
+    /// For an ensemble whose members normalise differently: the same file's features under the
+    /// ensemble's other configurations (`SpeechEnsemble.featureConfigurations[1...]`, in order),
+    /// un-normalised by training statistics like `features`; empty otherwise.
+    public var variants: [FeatureMatrix] = []
 
     /// Creates an example.
     public init(path: String, features: FeatureMatrix, label: Int = -1, frameLabels: [Int32] = [], labelSequence: [Int32] = []) {

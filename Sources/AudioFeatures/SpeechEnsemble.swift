@@ -55,8 +55,10 @@ public enum SpeechEnsembleError: Error, CustomStringConvertible, Equatable, Send
     }
 }
 
-/// Several checkpoints of one task, one label set and one feature configuration whose class
-/// probabilities are averaged (per utterance, or per frame for the frame task).
+/// Several checkpoints of one task, one label set and one front end whose class probabilities
+/// are averaged (per utterance, or per frame for the frame task). Members may normalise their
+/// features differently (per utterance, per speaker): each is fed the features of its own
+/// configuration (`featureConfigurations`, `attachVariants`).
 ///
 /// Sequence-task (CTC) models are combined per label *sequence*, not per frame: each emits its
 /// labels as spikes on frames of its own choosing between blanks, so averaged frame probabilities
@@ -94,9 +96,38 @@ public final class SpeechEnsemble: SpeechScorer {
             func mismatch(_ what: String) -> SpeechEnsembleError { .mismatch(path: path, first: paths[0], what: what) }
             if m.model.task != first.model.task { throw mismatch("task \(m.model.task.rawValue)") }
             if m.labels.names != first.labels.names { throw mismatch("class list [\(m.labels.names.joined(separator: ","))]") }
-            if m.features != first.features { throw mismatch("feature configuration") }
+            if m.features.withoutNormalization != first.features.withoutNormalization { throw mismatch("feature configuration") }
         }
         self.members = members; self.paths = paths
+        var configurations: [FeatureConfig] = []
+        memberConfiguration = members.map { m in
+            if let k = configurations.firstIndex(of: m.features) { return k }
+            configurations.append(m.features)
+            return configurations.count - 1
+        }
+        featureConfigurations = configurations
+    }
+
+    /// The members' distinct feature configurations, the first member's first. Members may
+    /// differ in normalisation alone (per utterance, per speaker: `withoutNormalization` equal):
+    /// each file is then extracted once per configuration, the first into an example's
+    /// `features`, the others into its `variants`.
+    public let featureConfigurations: [FeatureConfig]
+    /// Index into `featureConfigurations` of each member's.
+    public let memberConfiguration: [Int]
+
+    /// Fills each example's `variants` with its features under `featureConfigurations[1...]`,
+    /// which `extract` gives for a configuration keyed by example path (every path of
+    /// `examples` must be there).
+    /// - Throws: what `extract` throws.
+    public func attachVariants(_ examples: inout [SpeechExample], extract: (FeatureConfig) throws -> [String: FeatureMatrix]) rethrows {
+        for config in featureConfigurations.dropFirst() {
+            let byPath = try extract(config)
+            for k in examples.indices {
+                guard let f = byPath[examples[k].path] else { preconditionFailure("no features of \(examples[k].path) under a member's configuration") }
+                examples[k].variants.append(f)
+            }
+        }
     }
 
     /// The members' task.
@@ -117,11 +148,18 @@ public final class SpeechEnsemble: SpeechScorer {
     /// (`rawNormalizer`, each member normalising its own copy).
     public var inputNormalizer: FeatureNormalizer { members.count == 1 ? members[0].normalizer : rawNormalizer }
 
-    /// Member `m`'s probabilities of un-normalised `examples`, normalised with its own statistics.
-    private func memberProbabilities(_ m: SpeechCheckpoint, _ examples: [SpeechExample]) -> [Float] {
+    /// Member `k`'s probabilities of un-normalised `examples` (its configuration's features:
+    /// `features` or one of `variants`), normalised with its own statistics.
+    private func memberProbabilities(_ k: Int, _ examples: [SpeechExample]) -> [Float] {
+        let m = members[k], v = memberConfiguration[k]
         let normalized = examples.map { e -> SpeechExample in
             var copy = e
-            // Cannot throw: the extractor of `features` gives rows of the width every member's
+            if v > 0 {
+                precondition(e.variants.count == featureConfigurations.count - 1, "\(e.path): features of every configuration needed (attachVariants)")
+                copy.features = e.variants[v - 1]
+            }
+            copy.variants = []
+            // Cannot throw: every configuration gives rows of the width each member's
             // statistics were checked against when the checkpoint was read.
             try! m.normalizer.apply(to: &copy.features, source: e.path)
             return copy
@@ -133,7 +171,7 @@ public final class SpeechEnsemble: SpeechScorer {
     /// (see the type's notes) with the mixture probability of each, and the mixture's mean loss.
     public func decodeSequences(_ examples: [SpeechExample], beamWidth: Int) -> (decoded: [(labels: [Int], probability: Double)], loss: Double) {
         precondition(task == .sequence, "decodeSequences is for the sequence task")
-        let r = mixture(of: members.map { memberProbabilities($0, examples) }, examples, decodeWidth: max(beamWidth, 4))
+        let r = mixture(of: members.indices.map { memberProbabilities($0, examples) }, examples, decodeWidth: max(beamWidth, 4))
         return (r.decoded, r.loss)
     }
 
@@ -141,7 +179,7 @@ public final class SpeechEnsemble: SpeechScorer {
     /// task: the frames averaged, which no decoder here reads, and the mixture's loss).
     public func probabilities(_ examples: [SpeechExample]) -> (probabilities: [Float], loss: Double) {
         guard !examples.isEmpty else { return ([], 0) }
-        let each = members.map { memberProbabilities($0, examples) }
+        let each = members.indices.map { memberProbabilities($0, examples) }
         var sum = [Double](repeating: 0, count: each[0].count)
         for p in each { for i in p.indices { sum[i] += Double(p[i]) } }
         let scale = 1 / Double(members.count)

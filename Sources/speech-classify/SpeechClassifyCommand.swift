@@ -185,25 +185,36 @@ struct Predict: ParsableCommand {
         try TrainingCLI.failing("speech-classify") {
             guard beam >= 1, beam <= 1000 else { throw ValidationError("--beam must be within 1...1000") }
             let ck = try SpeechEnsemble(paths: try checkpointList(checkpoint))
-            let extractor = try MFCCExtractor(config: ck.features)
-            var features: [FeatureMatrix] = [], speakers: [String?] = []
-            for file in files {
-                let url = URL(fileURLWithPath: file)
-                let info = try AudioLoader.info(url)
-                if info.duration < ck.features.frameLengthSeconds {
-                    throw AudioError.shorterThanOneFrame(path: file, seconds: info.duration, frameSeconds: ck.features.frameLengthSeconds)
+            /// The files' features under `config`, normalised per speaker when it says so.
+            func extract(_ config: FeatureConfig) throws -> [FeatureMatrix] {
+                let extractor = try MFCCExtractor(config: config)
+                var features: [FeatureMatrix] = [], speakers: [String?] = []
+                for file in files {
+                    let url = URL(fileURLWithPath: file)
+                    let info = try AudioLoader.info(url)
+                    if info.duration < config.frameLengthSeconds {
+                        throw AudioError.shorterThanOneFrame(path: file, seconds: info.duration, frameSeconds: config.frameLengthSeconds)
+                    }
+                    let f = try extractor.features(ofFile: url)
+                    guard f.frames > 0 else { throw AudioError.empty(path: file) }
+                    features.append(f); speakers.append(Utterance.fsddFields(of: url)?.speaker)
                 }
-                let f = try extractor.features(ofFile: url)
-                guard f.frames > 0 else { throw AudioError.empty(path: file) }
-                features.append(f); speakers.append(Utterance.fsddFields(of: url)?.speaker)
+                if config.speakerNormalization {
+                    _ = try SpeakerNormalization.normalize(&features, groups: zip(speakers, files).map { SpeakerNormalization.group(speaker: $0, path: $1) },
+                                                           paths: files)
+                }
+                return features
             }
-            if ck.features.speakerNormalization {
-                _ = try SpeakerNormalization.normalize(&features, groups: zip(speakers, files).map { SpeakerNormalization.group(speaker: $0, path: $1) },
-                                                       paths: files)
+            var examples = try zip(files, extract(ck.features)).map { file, f in
+                var normalized = f
+                try ck.inputNormalizer.apply(to: &normalized, source: file)
+                return SpeechExample(path: file, features: normalized)
             }
-            for (file, var f) in zip(files, features) {
-                try ck.inputNormalizer.apply(to: &f, source: file)
-                let p = SpeechInference.predict(ck.scorer, examples: [SpeechExample(path: file, features: f)], labels: ck.labels,
+            try ck.attachVariants(&examples) { config in
+                Dictionary(zip(files, try extract(config)).map { ($0, $1) }, uniquingKeysWith: { a, _ in a })
+            }
+            for (file, example) in zip(files, examples) {
+                let p = SpeechInference.predict(ck.scorer, examples: [example], labels: ck.labels,
                                                 features: ck.features, beamWidth: beam)[0]
                 let ranked = ck.task == .utterance
                     ? PredictionOutput.topK(p.classProbabilities, labels: ck.labels.names, k: output.topK)
@@ -270,8 +281,13 @@ struct Eval: ParsableCommand {
             guard !enc.examples.isEmpty else {
                 throw SpeechDataError.noUsableFiles(path: folder.path, part: "evaluation", skipped: loaded.skipped.count + enc.skipped.count)
             }
-            let ev = SpeechInference.evaluate(ck.scorer, examples: enc.examples, silence: ck.labels.index(of: LabelTrack.silence), beamWidth: beam)
-            var entries: [(name: String, value: MetricValue)] = [("data", .text(what)), ("files", .count(enc.examples.count))]
+            var examples = enc.examples
+            try ck.attachVariants(&examples) { config in
+                let other = try SpeechCorpus.load(files, task: task, config: config, threads: threads)
+                return Dictionary(other.loaded.map { ($0.url.path, $0.features) }, uniquingKeysWith: { a, _ in a })
+            }
+            let ev = SpeechInference.evaluate(ck.scorer, examples: examples, silence: ck.labels.index(of: LabelTrack.silence), beamWidth: beam)
+            var entries: [(name: String, value: MetricValue)] = [("data", .text(what)), ("files", .count(examples.count))]
             if paths.count > 1 { entries.append(("checkpoints averaged", .count(paths.count))) }
             switch task {
             case .sequence:
@@ -294,9 +310,9 @@ struct Eval: ParsableCommand {
                 print(ev.confusion.text(labels: ck.labels.names))
             }
             if let errors {
-                let predictions = SpeechInference.predict(ck.scorer, examples: enc.examples, labels: ck.labels, features: ck.features, beamWidth: beam)
+                let predictions = SpeechInference.predict(ck.scorer, examples: examples, labels: ck.labels, features: ck.features, beamWidth: beam)
                 var wrong: [(input: String, reference: String, prediction: String)] = []
-                for (e, p) in zip(enc.examples, predictions) {
+                for (e, p) in zip(examples, predictions) {
                     let reference = SpeechInference.reference(of: e, task: task, labels: ck.labels)
                     if reference != p.label { wrong.append((e.path, reference, p.label)) }
                 }

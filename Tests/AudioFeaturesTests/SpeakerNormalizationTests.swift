@@ -164,4 +164,48 @@ struct SpeakerNormalizationCommandTests {
         let metrics = try #require(summary["metrics"] as? [String: Any])
         #expect(abs((metrics["test_accuracy"] as? Double ?? -1) - Double(right) / Double(test.count)) < 1e-4)
     }
+
+    /// Probabilities by file and label from predict's JSON lines.
+    func probabilities(_ stdout: String) throws -> [String: [String: Double]] {
+        var out: [String: [String: Double]] = [:]
+        for line in stdout.split(separator: "\n") {
+            let o = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            let top = try #require(o["top"] as? [[String: Any]])
+            out[try #require(o["input"] as? String)] = Dictionary(uniqueKeysWithValues: top.map { ($0["label"] as! String, $0["probability"] as! Double) })
+        }
+        return out
+    }
+
+    @Test func anEnsembleOfDifferentlyNormalisedModelsAveragesEachOnItsOwnFeatures() throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("data")
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+        try writeToneSet(into: data, perClass: 6, seed: 11)
+        var checkpoints: [String] = []
+        for (name, flag) in [("utterance", "--utterance-cmn"), ("speaker", "--speaker-cmvn")] {
+            let out = dir.path + "/" + name
+            let r = try runProcess(tool, ["train", "--data", data.path, "--out", out, "--split", "speaker:s1", flag, "--hidden", "6",
+                                          "--batch", "4", "--steps", "6", "--eval-every", "6", "--threads", "1", "--no-augment"])
+            #expect(r.status == 0, "\(r.stderr)")
+            checkpoints.append(out + "/best.safetensors")
+        }
+        let test = try UtteranceDataset.list(folder: data).filter { $0.speaker == "s1" }.map(\.url.path)
+        let alone = try checkpoints.map { c in
+            try probabilities(try runProcess(tool, ["predict", "--checkpoint", c, "--format", "json", "--top-k", "3"] + test).stdout)
+        }
+        let both = try probabilities(try runProcess(tool, ["predict", "--checkpoint", checkpoints[0], "--checkpoint", checkpoints[1],
+                                                           "--format", "json", "--top-k", "3"] + test).stdout)
+        var right = 0, differs = false
+        for file in test {
+            let a = try #require(alone[0][file]), b = try #require(alone[1][file]), e = try #require(both[file])
+            for (label, p) in e { #expect(abs(p - (a[label]! + b[label]!) / 2) < 2e-6, "\(file) \(label)") }
+            differs = differs || a.keys.contains { abs(a[$0]! - b[$0]!) > 1e-3 }
+            if URL(fileURLWithPath: file).lastPathComponent.hasPrefix(e.max { $0.value < $1.value }!.key + "_") { right += 1 }
+        }
+        #expect(differs, "the two members should not agree on every file")
+        let e = try runProcess(tool, ["eval", "--checkpoint", checkpoints[0], "--checkpoint", checkpoints[1], "--format", "json"])
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as? [String: Any])
+        #expect(o["files"] as? Int == test.count && o["correct"] as? Int == right, "\(e.stdout)\(e.stderr)")
+    }
 }

@@ -99,7 +99,10 @@ import Testing
         let reordered = try member(seed: 2, mode: .manyToOne, names: ["two", "one"], shift: 0)
         let frames = try member(seed: 3, mode: .manyToMany, names: ["one", "two"], shift: 0)
         var otherFeatures = try member(seed: 4, mode: .manyToOne, names: ["one", "two"], shift: 0)
-        otherFeatures.features.utteranceMeanNormalization = true
+        otherFeatures.features.lifter = 10
+        // Normalising differently is no disagreement: each member is fed its own configuration.
+        var otherNormalization = try member(seed: 5, mode: .manyToOne, names: ["one", "two"], shift: 0)
+        otherNormalization.features.utteranceMeanNormalization = true
         func message(_ members: [SpeechCheckpoint]) -> String {
             do { _ = try SpeechEnsemble(members: members, paths: members.indices.map { "m\($0).safetensors" }); return "accepted" } catch {
                 return "\(error)"
@@ -108,6 +111,9 @@ import Testing
         #expect(message([a, reordered]) == "m1.safetensors: class list [two,one] differs from m0.safetensors's; an ensemble's checkpoints must agree")
         #expect(message([a, a, frames]) == "m2.safetensors: task frame differs from m0.safetensors's; an ensemble's checkpoints must agree")
         #expect(message([a, otherFeatures]).hasPrefix("m1.safetensors: feature configuration differs"))
+        #expect(message([a, otherNormalization, a]) == "accepted")
+        let mixed = try SpeechEnsemble(members: [a, otherNormalization, a], paths: ["m0", "m1", "m2"])
+        #expect(mixed.featureConfigurations == [a.features, otherNormalization.features] && mixed.memberConfiguration == [0, 1, 0])
         #expect(message([]) == "an ensemble needs at least one checkpoint")
         let ctc = try member(seed: 7, mode: .ctc, names: [SpeechTask.blank, "a", "b"], shift: 0.2)
         #expect(message([ctc, ctc]) == "accepted")
