@@ -154,8 +154,9 @@ struct Train: ParsableCommand {
 
 /// Help of `--checkpoint` in predict and eval.
 let ensembleHelp = ArgumentHelp(
-    "Checkpoint written by train. Repeat it for an ensemble of models with the same task, classes and feature options "
-        + "(e.g. one configuration trained with different --seed values): utterance and frame tasks average the probabilities; "
+    "Checkpoint written by train. Repeat it for an ensemble of models with the same task, classes and front end "
+        + "(e.g. one configuration trained with different --seed values; members may normalise differently, --utterance-cmn, "
+        + "--speaker-cmvn, each fed its own features): utterance and frame tasks average the probabilities; "
         + "the sequence task takes the label sequence most probable under the models' mixture among each model's best max(--beam, 4).")
 
 /// The `--checkpoint` values, at least one.
