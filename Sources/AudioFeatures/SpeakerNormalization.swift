@@ -16,25 +16,26 @@ public enum SpeakerNormalization {
     /// The group of a file: its speaker, else its path.
     public static func group(speaker: String?, path: String) -> String { speaker ?? path }
 
-    /// Per-group statistics of `features` (`[frames, width]` each) keyed by `groups` (same
-    /// order and count).
+    /// Per-group statistics of `features` (`[frames, width]` each), grouped by `group(speaker:path:)`
+    /// of `speakers` and `paths` (same order and count).
     /// - Throws: `FeatureNormalizerError.widthMismatch` naming the file when widths differ.
-    public static func statistics(of features: [FeatureMatrix], groups: [String], paths: [String]) throws -> [String: FeatureNormalizer] {
-        precondition(features.count == groups.count && groups.count == paths.count, "one group and path per feature matrix")
+    public static func statistics(of features: [FeatureMatrix], speakers: [String?], paths: [String]) throws -> [String: FeatureNormalizer] {
+        precondition(features.count == speakers.count && speakers.count == paths.count, "one speaker and path per feature matrix")
         var table: [String: FeatureNormalizer] = [:]
         for (k, f) in features.enumerated() {
-            var n = table[groups[k]] ?? FeatureNormalizer(featureCount: f.features)
+            let g = group(speaker: speakers[k], path: paths[k])
+            var n = table[g] ?? FeatureNormalizer(featureCount: f.features)
             try n.accumulate(f, source: paths[k])
-            table[groups[k]] = n
+            table[g] = n
         }
         return table
     }
 
-    /// Normalises each matrix with its group's statistics from `statistics(of:groups:paths:)`
-    /// over the same matrices.
-    public static func normalize(_ features: inout [FeatureMatrix], groups: [String], paths: [String]) throws -> [String: FeatureNormalizer] {
-        let table = try statistics(of: features, groups: groups, paths: paths)
-        for k in features.indices { try table[groups[k]]!.apply(to: &features[k], source: paths[k]) }
+    /// Normalises each matrix with its group's statistics from `statistics(of:speakers:paths:)`
+    /// over the same matrices, and returns those statistics.
+    public static func normalize(_ features: inout [FeatureMatrix], speakers: [String?], paths: [String]) throws -> [String: FeatureNormalizer] {
+        let table = try statistics(of: features, speakers: speakers, paths: paths)
+        for k in features.indices { try table[group(speaker: speakers[k], path: paths[k])]!.apply(to: &features[k], source: paths[k]) }
         return table
     }
 }

@@ -194,8 +194,7 @@ public enum SpeechCorpus {
         }
         guard config.speakerNormalization else { return (loaded, skipped, [:]) }
         var features = loaded.map(\.features)
-        let speakers = try SpeakerNormalization.normalize(&features, groups: loaded.map { SpeakerNormalization.group(speaker: $0.speaker, path: $0.url.path) },
-                                                          paths: loaded.map(\.url.path))
+        let speakers = try SpeakerNormalization.normalize(&features, speakers: loaded.map(\.speaker), paths: loaded.map(\.url.path))
         for k in loaded.indices { loaded[k].features = features[k] }
         return (loaded, skipped, speakers)
     }
@@ -209,15 +208,14 @@ public enum SpeechCorpus {
         for item in loaded {
             var f = item.features
             try normalizer.apply(to: &f, source: item.url.path)
+            var e: SpeechExample
             switch task {
             case .utterance:
                 guard let k = labels.index(of: item.label) else {
                     skipped.append(SkippedFile(path: item.url.path, reason: "\(item.url.path): label '\(item.label)' is not one of the model's classes"))
                     continue
                 }
-                var e = SpeechExample(path: item.url.path, features: f, label: k)
-                e.speaker = item.speaker
-                out.append(e)
+                e = SpeechExample(path: item.url.path, features: f, label: k)
             case .frame:
                 var ids = [Int32](repeating: 0, count: item.frameLabels.count)
                 var unknown: String?
@@ -228,9 +226,7 @@ public enum SpeechCorpus {
                     skipped.append(SkippedFile(path: item.url.path, reason: "\(item.url.path): frame label '\(unknown)' is not one of the model's classes"))
                     continue
                 }
-                var e = SpeechExample(path: item.url.path, features: f, frameLabels: ids)
-                e.speaker = item.speaker
-                out.append(e)
+                e = SpeechExample(path: item.url.path, features: f, frameLabels: ids)
             case .sequence:
                 let tokens = SpeechTask.tokens(of: item.label)
                 var ids: [Int32] = []
@@ -243,10 +239,10 @@ public enum SpeechCorpus {
                     skipped.append(SkippedFile(path: item.url.path, reason: "\(item.url.path): empty label sequence"))
                     continue
                 }
-                var e = SpeechExample(path: item.url.path, features: f, labelSequence: ids)
-                e.speaker = item.speaker
-                out.append(e)
+                e = SpeechExample(path: item.url.path, features: f, labelSequence: ids)
             }
+            e.speaker = item.speaker
+            out.append(e)
         }
         return (out, skipped)
     }

@@ -201,8 +201,7 @@ struct Predict: ParsableCommand {
                     features.append(f); speakers.append(Utterance.fsddFields(of: url)?.speaker)
                 }
                 if config.speakerNormalization {
-                    _ = try SpeakerNormalization.normalize(&features, groups: zip(speakers, files).map { SpeakerNormalization.group(speaker: $0, path: $1) },
-                                                           paths: files)
+                    _ = try SpeakerNormalization.normalize(&features, speakers: speakers, paths: files)
                 }
                 return features
             }

@@ -129,16 +129,31 @@ import Testing
 struct SpeakerNormalizationCommandTests {
     let tool = builtExecutable("speech-classify") ?? "speech-classify"
 
+    /// A tone set in `dir/data` (made once per folder).
+    func toneSet(in dir: URL, seed: UInt64) throws -> URL {
+        let data = dir.appendingPathComponent("data")
+        if !FileManager.default.fileExists(atPath: data.path) {
+            try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+            try writeToneSet(into: data, perClass: 6, seed: seed)
+        }
+        return data
+    }
+
+    /// Six steps of training on `data` with speaker s1 held out and `flag`'s normalisation into
+    /// `out`; the run's result.
+    func train(_ data: URL, out: String, flag: String) throws -> ProcessResult {
+        let r = try runProcess(tool, ["train", "--data", data.path, "--out", out, "--split", "speaker:s1", flag, "--hidden", "6",
+                                      "--batch", "4", "--steps", "6", "--eval-every", "6", "--threads", "1", "--no-augment"])
+        #expect(r.status == 0, "\(r.stderr)")
+        return r
+    }
+
     @Test func evalAndPredictNormaliseEachSpeakerOverTheFilesGiven() throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let data = dir.appendingPathComponent("data")
-        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
-        try writeToneSet(into: data, perClass: 6, seed: 3)
+        let data = try toneSet(in: dir, seed: 3)
         let out = dir.path + "/run"
-        let r = try runProcess(tool, ["train", "--data", data.path, "--out", out, "--split", "speaker:s1", "--speaker-cmvn", "--hidden", "6",
-                                      "--batch", "4", "--steps", "6", "--eval-every", "6", "--threads", "1", "--no-augment"])
-        #expect(r.status == 0, "\(r.stderr)")
+        let r = try train(data, out: out, flag: "--speaker-cmvn")
         let ckpt = out + "/best.safetensors"
         #expect(try SpeechCheckpoint.read(path: ckpt).features.speakerNormalization)
         let test = try UtteranceDataset.list(folder: data).filter { $0.speaker == "s1" }.map(\.url.path)
@@ -179,16 +194,11 @@ struct SpeakerNormalizationCommandTests {
     @Test func anEnsembleOfDifferentlyNormalisedModelsAveragesEachOnItsOwnFeatures() throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let data = dir.appendingPathComponent("data")
-        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
-        try writeToneSet(into: data, perClass: 6, seed: 11)
+        let data = try toneSet(in: dir, seed: 11)
         var checkpoints: [String] = []
         for (name, flag) in [("utterance", "--utterance-cmn"), ("speaker", "--speaker-cmvn")] {
-            let out = dir.path + "/" + name
-            let r = try runProcess(tool, ["train", "--data", data.path, "--out", out, "--split", "speaker:s1", flag, "--hidden", "6",
-                                          "--batch", "4", "--steps", "6", "--eval-every", "6", "--threads", "1", "--no-augment"])
-            #expect(r.status == 0, "\(r.stderr)")
-            checkpoints.append(out + "/best.safetensors")
+            _ = try train(data, out: dir.path + "/" + name, flag: flag)
+            checkpoints.append(dir.path + "/" + name + "/best.safetensors")
         }
         let test = try UtteranceDataset.list(folder: data).filter { $0.speaker == "s1" }.map(\.url.path)
         let alone = try checkpoints.map { c in
