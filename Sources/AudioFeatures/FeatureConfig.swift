@@ -92,6 +92,11 @@ public struct FeatureConfig: Codable, Sendable, Equatable {
     /// it loads, grouped by `SpeakerNormalization.group`; the training-set statistics apply
     /// after it.
     public var speakerNormalization: Bool = false
+    /// Drop the leading and trailing frames more than this many decibels below the file's
+    /// loudest frame (keeping `SilenceTrim.margin` frames on each side; see `SilenceTrim`),
+    /// before any normalisation and the deltas; nil keeps every frame. Not for label tracks,
+    /// whose labels belong to the untrimmed frames.
+    public var trimDecibels: Double? = nil
 
     /// The default configuration (see the type's documentation).
     public init() {}
@@ -100,8 +105,9 @@ public struct FeatureConfig: Codable, Sendable, Equatable {
     /// (and variance) normalisation, the number of mel filters and of cepstra kept. Variance
     /// normalisation implies mean normalisation.
     public init(meanNormalization: Bool, varianceNormalization: Bool, melFilters: Int, cepstra: Int,
-                speakerNormalization: Bool = false) {
+                speakerNormalization: Bool = false, trimDecibels: Double? = nil) {
         utteranceMeanNormalization = meanNormalization || varianceNormalization
+        self.trimDecibels = trimDecibels
         utteranceVarianceNormalization = varianceNormalization
         self.speakerNormalization = speakerNormalization
         melFilterCount = melFilters
@@ -117,12 +123,15 @@ public struct FeatureConfig: Codable, Sendable, Equatable {
         return c
     }
 
-    /// Why a front end of `melFilters` filters keeping `cepstra` coefficients is refused, naming
-    /// the option (`--mel-filters`, `--cepstra`); nil when usable. The one check behind `train`
-    /// and `features`.
-    public static func frontEndProblem(melFilters: Int, cepstra: Int) -> (option: String, reason: String)? {
+    /// Why a front end of `melFilters` filters keeping `cepstra` coefficients and trimming at
+    /// `trimDecibels` is refused, naming the option (`--mel-filters`, `--cepstra`,
+    /// `--trim-silence`); nil when usable. The one check behind `train` and `features`.
+    public static func frontEndProblem(melFilters: Int, cepstra: Int, trimDecibels: Double? = nil) -> (option: String, reason: String)? {
         if !(8...128).contains(melFilters) { return ("--mel-filters", "must be 8...128 (got \(melFilters))") }
         if !(1...melFilters).contains(cepstra) { return ("--cepstra", "must be 1...\(melFilters), the mel filters (got \(cepstra))") }
+        if let db = trimDecibels, !(db >= trimRange.lowerBound && db <= trimRange.upperBound) {
+            return ("--trim-silence", "must be \(Int(trimRange.lowerBound))...\(Int(trimRange.upperBound)) dB (got \(db))")
+        }
         return nil
     }
 
@@ -174,7 +183,13 @@ public struct FeatureConfig: Codable, Sendable, Equatable {
         guard utteranceMeanNormalization || !utteranceVarianceNormalization else {
             throw bad("utteranceVarianceNormalization needs utteranceMeanNormalization")
         }
+        if let db = trimDecibels, !(db >= Self.trimRange.lowerBound && db <= Self.trimRange.upperBound) {
+            throw bad("trimDecibels \(db) outside \(Int(Self.trimRange.lowerBound))…\(Int(Self.trimRange.upperBound))")
+        }
     }
+
+    /// The accepted `trimDecibels`, in dB below the loudest frame.
+    public static let trimRange: ClosedRange<Double> = 10...100
 
     /// JSON encoding (sorted keys, so equal configurations give equal bytes).
     public func jsonData() throws -> Data {
@@ -196,11 +211,11 @@ public struct FeatureConfig: Codable, Sendable, Equatable {
     private enum CodingKeys: String, CodingKey {
         case sampleRate, preEmphasis, frameLengthSeconds, frameStepSeconds, window, fftSize, melFilterCount,
              lowFrequency, highFrequency, cepstralCount, lifter, appendEnergy, includeDeltas, includeDeltaDeltas,
-             deltaWindow, utteranceMeanNormalization, utteranceVarianceNormalization, speakerNormalization
+             deltaWindow, utteranceMeanNormalization, utteranceVarianceNormalization, speakerNormalization, trimDecibels
     }
 
-    /// Encodes every field; `speakerNormalization` only when set, so configurations without it
-    /// keep the bytes they had before it existed.
+    /// Encodes every field; `speakerNormalization` and `trimDecibels` only when set, so
+    /// configurations without them keep the bytes they had before they existed.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(sampleRate, forKey: .sampleRate); try c.encode(preEmphasis, forKey: .preEmphasis)
@@ -213,6 +228,7 @@ public struct FeatureConfig: Codable, Sendable, Equatable {
         try c.encode(deltaWindow, forKey: .deltaWindow); try c.encode(utteranceMeanNormalization, forKey: .utteranceMeanNormalization)
         try c.encode(utteranceVarianceNormalization, forKey: .utteranceVarianceNormalization)
         if speakerNormalization { try c.encode(true, forKey: .speakerNormalization) }
+        try c.encodeIfPresent(trimDecibels, forKey: .trimDecibels)
     }
 
     /// Decodes, taking defaults for missing keys.
@@ -238,6 +254,7 @@ public struct FeatureConfig: Codable, Sendable, Equatable {
         utteranceVarianceNormalization = try c.decodeIfPresent(Bool.self, forKey: .utteranceVarianceNormalization)
             ?? d.utteranceVarianceNormalization
         speakerNormalization = try c.decodeIfPresent(Bool.self, forKey: .speakerNormalization) ?? d.speakerNormalization
+        trimDecibels = try c.decodeIfPresent(Double.self, forKey: .trimDecibels)
     }
 
     static func roundHalfUp(_ x: Double) -> Int {

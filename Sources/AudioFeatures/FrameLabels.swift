@@ -128,9 +128,14 @@ public struct LabelTrack: Sendable, Equatable {
 
     /// Features of `audio` with per-frame labels from the label file beside it.
     /// - Returns: features `[frames, config.featureCount]` and labels `[frames]`.
-    /// - Throws: `AudioError`, `LabelError` (including segments past the end of the audio).
+    /// - Throws: `AudioError`, `LabelError` (including segments past the end of the audio);
+    ///   `FeatureError.invalidConfig` when the extractor trims silence (the labels belong to
+    ///   the untrimmed frames).
     public static func labelledFeatures(audio: URL, extractor: MFCCExtractor,
                                         tolerance: Double = LabelTrack.defaultEndTolerance) throws -> (FeatureMatrix, [String]) {
+        if extractor.config.trimDecibels != nil {
+            throw FeatureError.invalidConfig(source: audio.path, reason: "silence trimming does not apply to label tracks (frame task)")
+        }
         let track = try load(labelFileURL(forAudio: audio))
         let reader = try AudioReader(url: audio)
         try track.validate(duration: reader.info.duration, tolerance: tolerance)

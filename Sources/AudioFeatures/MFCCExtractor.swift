@@ -41,6 +41,8 @@ public final class MFCCExtractor {
     private var totalSamples = 0
     private var framesEmitted = 0
     private var cepstra: [Float] = []
+    /// Each emitted frame's log energy (for `config.trimDecibels`).
+    private var logEnergies: [Float] = []
 
     /// Smallest positive value passed to `log` (numpy's float64 epsilon, as python_speech_features).
     static let logFloor: Float = 2.220446049250313e-16
@@ -126,6 +128,7 @@ public final class MFCCExtractor {
         totalSamples = 0
         framesEmitted = 0
         cepstra = []
+        logEnergies = []
         let guess = min(max(expectedSamples, 0), 1 << 24)
         cepstra.reserveCapacity((guess / max(frameStep, 1) + 2) * ceps)
     }
@@ -173,7 +176,8 @@ public final class MFCCExtractor {
     }
 
     /// Ends the signal: emits the remaining (zero-padded) frames and returns the features
-    /// `[frames, config.featureCount]`; frames = `config.frameCount(samples:)` of the samples fed.
+    /// `[frames, config.featureCount]`; frames = `config.frameCount(samples:)` of the samples fed,
+    /// or, with `config.trimDecibels`, the part `SilenceTrim.keptFrames` keeps of them.
     public func finish() -> FeatureMatrix {
         let target = config.frameCount(samples: totalSamples)
         while framesEmitted < target {
@@ -216,6 +220,7 @@ public final class MFCCExtractor {
     private func analyseFrame(_ frame: UnsafePointer<Float>, available: Int) {
         let pw = power
         let energy = fft.powerSpectrum(frame, count: available, window: window, into: pw)
+        logEnergies.append(logf(max(energy, Self.logFloor)))
         for j in 0..<filters {
             let start = filterStart[j], count = filterWeightCount[j]
             let w = filterWeights + filterWeightOffset[j]
@@ -239,8 +244,16 @@ public final class MFCCExtractor {
         framesEmitted += 1
     }
 
-    /// Lays out `[c, Δc, ΔΔc]` per frame.
+    /// Trims silence (`config.trimDecibels`), normalises the utterance if asked, and lays out
+    /// `[c, Δc, ΔΔc]` per frame.
     private func assemble() -> FeatureMatrix {
+        if let db = config.trimDecibels {
+            let kept = SilenceTrim.keptFrames(logEnergies: logEnergies, decibels: db)
+            if kept.count < framesEmitted {
+                cepstra = Array(cepstra[(kept.lowerBound * ceps)..<(kept.upperBound * ceps)])
+                framesEmitted = kept.count
+            }
+        }
         let t = framesEmitted
         let width = config.featureCount
         if config.utteranceMeanNormalization && t > 0 {

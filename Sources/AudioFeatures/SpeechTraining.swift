@@ -6,7 +6,7 @@ import RecurrentCore
 /// `TrainingConfiguration`.
 ///
 /// Encodes to the task's resume fingerprint (configuration field names: `data`, `task`,
-/// `split`, `label_pattern`, `utterance_cmn`, `utterance_cmvn`, `speaker_cmvn`, `mel_filters`, `cepstra`, `cell`, `layers`, `hidden`, `bidirectional`,
+/// `split`, `label_pattern`, `utterance_cmn`, `utterance_cmvn`, `speaker_cmvn`, `trim_db`, `mel_filters`, `cepstra`, `cell`, `layers`, `hidden`, `bidirectional`,
 /// `pooling`, `projection`, `dropout`, `batch`, `val_fraction`).
 public struct SpeechTrainingOptions: Sendable, Encodable {
     /// Data folder (audio files, label tracks for the frame task, or `train/` and `test/`).
@@ -24,6 +24,9 @@ public struct SpeechTrainingOptions: Sendable, Encodable {
     public var utteranceCMVN = false
     /// Normalise each speaker's features over that speaker's files (`FeatureConfig.speakerNormalization`).
     public var speakerCMVN = false
+    /// Trim leading and trailing frames this many dB below each file's loudest
+    /// (`FeatureConfig.trimDecibels`); nil keeps every frame. Not with the frame task.
+    public var trimDecibels: Double? = nil
     /// Mel filters and cepstral coefficients kept (each frame has 3 × `cepstra` features with
     /// Δ and ΔΔ); `cepstra` equal to `melFilters` keeps everything the log-mel spectrum holds.
     public var melFilters = FeatureConfig().melFilterCount
@@ -52,19 +55,20 @@ public struct SpeechTrainingOptions: Sendable, Encodable {
 
     enum CodingKeys: String, CodingKey {
         case dataPath = "data", task, split, labelPattern = "label_pattern", utteranceCMN = "utterance_cmn"
-        case utteranceCMVN = "utterance_cmvn", speakerCMVN = "speaker_cmvn", melFilters = "mel_filters", cepstra
+        case utteranceCMVN = "utterance_cmvn", speakerCMVN = "speaker_cmvn", trimDecibels = "trim_db", melFilters = "mel_filters", cepstra
         case cell, layers, hidden, bidirectional, pooling, projection, dropout, batch, valFraction = "val_fraction"
         case augmentation
     }
 
-    /// The fields under their `CodingKeys`; `utterance_cmvn` and `speaker_cmvn` only when set, so the fingerprints
-    /// of runs made before it existed still match.
+    /// The fields under their `CodingKeys`; `utterance_cmvn`, `speaker_cmvn` and `trim_db` only when set, so the
+    /// fingerprints of runs made before they existed still match.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(dataPath, forKey: .dataPath); try c.encode(task, forKey: .task); try c.encode(split, forKey: .split)
         try c.encode(labelPattern, forKey: .labelPattern); try c.encode(utteranceCMN, forKey: .utteranceCMN)
         if utteranceCMVN { try c.encode(true, forKey: .utteranceCMVN) }
         if speakerCMVN { try c.encode(true, forKey: .speakerCMVN) }
+        try c.encodeIfPresent(trimDecibels, forKey: .trimDecibels)
         let d = FeatureConfig()
         if melFilters != d.melFilterCount { try c.encode(melFilters, forKey: .melFilters) }
         if cepstra != d.cepstralCount { try c.encode(cepstra, forKey: .cepstra) }
@@ -81,7 +85,12 @@ public struct SpeechTrainingOptions: Sendable, Encodable {
         if hidden < 1 { throw fail("--hidden", "must be at least 1 (got \(hidden))") }
         if projection < 0 { throw fail("--projection", "must be at least 0 (got \(projection))") }
         if batch < 1 { throw fail("--batch", "must be at least 1 (got \(batch))") }
-        if let p = FeatureConfig.frontEndProblem(melFilters: melFilters, cepstra: cepstra) { throw fail(p.option, p.reason) }
+        if let p = FeatureConfig.frontEndProblem(melFilters: melFilters, cepstra: cepstra, trimDecibels: trimDecibels) {
+            throw fail(p.option, p.reason)
+        }
+        if trimDecibels != nil && task == .frame {
+            throw fail("--trim-silence", "drops frames that the frame task's label tracks label; use it with the utterance or sequence task")
+        }
         if !(dropout >= 0 && dropout < 1) { throw fail("--dropout", "must be in [0, 1) (got \(dropout))") }
         if !(valFraction >= 0 && valFraction < 1) { throw fail("--val-fraction", "must be at least 0 and below 1 (got \(valFraction))") }
         if let a = augmentation {
@@ -295,7 +304,8 @@ public enum SpeechTraining {
         let split = try DatasetSplit(parsing: o.split)
         let rule = try LabelRule(parsing: o.labelPattern)
         let features = FeatureConfig(meanNormalization: o.utteranceCMN, varianceNormalization: o.utteranceCMVN,
-                                     melFilters: o.melFilters, cepstra: o.cepstra, speakerNormalization: o.speakerCMVN)
+                                     melFilters: o.melFilters, cepstra: o.cepstra, speakerNormalization: o.speakerCMVN,
+                                     trimDecibels: o.trimDecibels)
         let folder = URL(fileURLWithPath: o.dataPath)
         let t0 = ProgressReporter.monotonicSeconds()
         let data = try SpeechCorpus.prepare(folder: folder, task: o.task, split: split, rule: rule, config: features, threads: threads)
@@ -384,6 +394,7 @@ public enum SpeechTraining {
     public static func describe(_ data: SpeechTrainingData) -> String {
         "\(data.train.count) training, \(data.validation.count) validation and \(data.test.count) test files (split: \(data.splitNote)), "
             + "\(data.labels.count) classes, \(data.features.featureCount) features per frame"
+            + (data.features.trimDecibels.map { String(format: " (silence trimmed at %g dB)", $0) } ?? "")
             + (data.features.speakerNormalization
                 ? " normalised per speaker (\(data.speakerStatistics.count) training, \(Set(data.test.compactMap(\.speaker)).count) test)" : "")
             + ", extraction " + String(format: "%.1f s", data.featureSeconds)

@@ -12,13 +12,17 @@ struct FeatureOptions: ParsableArguments {
     var melFilters: Int = FeatureConfig().melFilterCount
     @Option(help: "Cepstral coefficients kept, at most --mel-filters (each frame has three times as many features with Δ and ΔΔ).")
     var cepstra: Int = FeatureConfig().cepstralCount
+    @Option(name: .customLong("trim-silence"), help: ArgumentHelp(
+        "Drop each file's leading and trailing frames more than DB decibels below its loudest frame (keeping 3 frames "
+            + "around the loud part), before any normalisation; not with the frame task.", valueName: "DB"))
+    var trimSilence: Double?
 
     /// The feature configuration the flags describe.
     func config() throws -> FeatureConfig {
-        if let p = FeatureConfig.frontEndProblem(melFilters: melFilters, cepstra: cepstra) {
+        if let p = FeatureConfig.frontEndProblem(melFilters: melFilters, cepstra: cepstra, trimDecibels: trimSilence) {
             throw ValidationError("\(p.option): \(p.reason)")
         }
         return FeatureConfig(meanNormalization: utteranceCMN, varianceNormalization: utteranceCMVN,
-                             melFilters: melFilters, cepstra: cepstra)
+                             melFilters: melFilters, cepstra: cepstra, trimDecibels: trimSilence)
     }
 }

@@ -131,6 +131,7 @@ struct Train: ParsableCommand {
             o.dataPath = data; o.task = task; o.split = try DatasetSplit.trainingText(split: split, testFraction: testSplit.testFraction, seed: training.seed); o.labelPattern = labelPattern; o.utteranceCMN = featureOptions.utteranceCMN
             o.utteranceCMVN = featureOptions.utteranceCMVN; o.speakerCMVN = speakerCMVN
             o.melFilters = featureOptions.melFilters; o.cepstra = featureOptions.cepstra
+            o.trimDecibels = featureOptions.trimSilence
             o.cell = model.cell ?? speechDefaults.cell
             o.layers = model.layers ?? speechDefaults.layers
             o.hidden = model.hidden ?? speechDefaults.hidden
