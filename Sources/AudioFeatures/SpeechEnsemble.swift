@@ -57,8 +57,9 @@ public enum SpeechEnsembleError: Error, CustomStringConvertible, Equatable, Send
 
 /// Several checkpoints of one task, one label set and one front end whose class probabilities
 /// are averaged (per utterance, or per frame for the frame task). Members may normalise their
-/// features differently (per utterance, per speaker): each is fed the features of its own
-/// configuration (`featureConfigurations`, `attachVariants`).
+/// features differently (per utterance, per speaker), and utterance-task members may trim
+/// silence differently: each is fed the features of its own configuration
+/// (`featureConfigurations`, `attachVariants`, `frontEnd`).
 ///
 /// Sequence-task (CTC) models are combined per label *sequence*, not per frame: each emits its
 /// labels as spikes on frames of its own choosing between blanks, so averaged frame probabilities
@@ -96,7 +97,9 @@ public final class SpeechEnsemble: SpeechScorer {
             func mismatch(_ what: String) -> SpeechEnsembleError { .mismatch(path: path, first: paths[0], what: what) }
             if m.model.task != first.model.task { throw mismatch("task \(m.model.task.rawValue)") }
             if m.labels.names != first.labels.names { throw mismatch("class list [\(m.labels.names.joined(separator: ","))]") }
-            if m.features.withoutNormalization != first.features.withoutNormalization { throw mismatch("feature configuration") }
+            if Self.frontEnd(m.features, task: first.model.task) != Self.frontEnd(first.features, task: first.model.task) {
+                throw mismatch("feature configuration")
+            }
         }
         self.members = members; self.paths = paths
         var configurations: [FeatureConfig] = []
@@ -108,8 +111,19 @@ public final class SpeechEnsemble: SpeechScorer {
         featureConfigurations = configurations
     }
 
+    /// What members of `task` must agree on in their feature configurations: everything but
+    /// the normalisation (per utterance, per speaker), and for the utterance task, whose
+    /// members give one probability row per file however many frames they saw, but silence
+    /// trimming too. Frame and sequence outputs are combined frame by frame or along each
+    /// member's frames, so those members must frame a file alike.
+    public static func frontEnd(_ features: FeatureConfig, task: SpeechTask) -> FeatureConfig {
+        var c = features.withoutNormalization
+        if task == .utterance { c.trimDecibels = nil }
+        return c
+    }
+
     /// The members' distinct feature configurations, the first member's first. Members may
-    /// differ in normalisation alone (per utterance, per speaker: `withoutNormalization` equal):
+    /// differ where `frontEnd` allows (normalisation; silence trimming for the utterance task):
     /// each file is then extracted once per configuration, the first into an example's
     /// `features`, the others into its `variants`.
     public let featureConfigurations: [FeatureConfig]

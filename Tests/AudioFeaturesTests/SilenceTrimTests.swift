@@ -88,16 +88,6 @@ func paddedTone(before: Double, after: Double, amplitude: Float = 0.5) -> [Float
 struct SilenceTrimCommandTests {
     let tool = builtExecutable("speech-classify") ?? "speech-classify"
 
-    /// Top-3 probabilities per file of `predict --format tsv`.
-    func probabilities(_ stdout: String) -> [String: String] {
-        var out: [String: String] = [:]
-        for line in stdout.split(separator: "\n") {
-            let f = line.split(separator: "\t", maxSplits: 1)
-            if f.count == 2 { out[URL(fileURLWithPath: String(f[0])).lastPathComponent, default: ""] += String(f[1]) + ";" }
-        }
-        return out
-    }
-
     @Test func aTrimmedModelGivesTheSameAnswerWhateverThePaddingAndRecordsTheSetting() throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -107,21 +97,29 @@ struct SilenceTrimCommandTests {
         let a = dir.appendingPathComponent("a.wav").path, b = dir.appendingPathComponent("b.wav").path
         try AudioWriter.write(URL(fileURLWithPath: a), interleaved: paddedTone(before: 0.3, after: 0.3), channels: 1, sampleRate: 8000)
         try AudioWriter.write(URL(fileURLWithPath: b), interleaved: paddedTone(before: 0.8, after: 0.1), channels: 1, sampleRate: 8000)
-        var answers: [String: [String: String]] = [:]
+        var answers: [String: [String: [String: Double]]] = [:]
         for (name, flags) in [("trimmed", ["--trim-silence", "40"]), ("plain", [])] {
             let out = dir.path + "/" + name
             let r = try runProcess(tool, ["train", "--data", data.path, "--out", out, "--hidden", "6", "--batch", "4", "--steps", "6",
                                           "--eval-every", "6", "--threads", "1", "--no-augment", "--utterance-cmn"] + flags)
             #expect(r.status == 0, "\(r.stderr)")
-            let p = try runProcess(tool, ["predict", "--checkpoint", out + "/best.safetensors", "--format", "tsv", "--top-k", "3", a, b])
+            let p = try runProcess(tool, ["predict", "--checkpoint", out + "/best.safetensors", "--format", "json", "--top-k", "3", a, b])
             #expect(p.status == 0, "\(p.stderr)")
-            answers[name] = probabilities(p.stdout)
+            answers[name] = try predictedProbabilities(p.stdout)
         }
         #expect(try SpeechCheckpoint.read(path: dir.path + "/trimmed/best.safetensors").features.trimDecibels == 40)
         #expect(try SpeechCheckpoint.read(path: dir.path + "/plain/best.safetensors").features.trimDecibels == nil)
         let t = try #require(answers["trimmed"]), p = try #require(answers["plain"])
-        #expect(t["a.wav"] != nil && t["a.wav"] == t["b.wav"])
-        #expect(p["a.wav"] != nil && p["a.wav"] != p["b.wav"])
+        #expect(t[a] != nil && t[a] == t[b])
+        #expect(p[a] != nil && p[a] != p[b])
+        // The two together (utterance task: each fed its own frames) give the mean of each one's answer.
+        let both = try predictedProbabilities(try runProcess(tool, ["predict", "--checkpoint", dir.path + "/trimmed/best.safetensors",
+                                                                    "--checkpoint", dir.path + "/plain/best.safetensors",
+                                                                    "--format", "json", "--top-k", "3", a, b]).stdout)
+        for file in [a, b] {
+            let e = try #require(both[file]), x = try #require(t[file]), y = try #require(p[file])
+            for (label, q) in e { #expect(abs(q - (x[label]! + y[label]!) / 2) < 2e-6, "\(file) \(label)") }
+        }
         // `features` prints the frames such a model is fed.
         let fa = try runProcess(tool, ["features", "--trim-silence", "40", a]), fb = try runProcess(tool, ["features", "--trim-silence", "40", b])
         let whole = try runProcess(tool, ["features", a])

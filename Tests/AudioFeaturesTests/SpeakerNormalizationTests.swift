@@ -180,17 +180,6 @@ struct SpeakerNormalizationCommandTests {
         #expect(abs((metrics["test_accuracy"] as? Double ?? -1) - Double(right) / Double(test.count)) < 1e-4)
     }
 
-    /// Probabilities by file and label from predict's JSON lines.
-    func probabilities(_ stdout: String) throws -> [String: [String: Double]] {
-        var out: [String: [String: Double]] = [:]
-        for line in stdout.split(separator: "\n") {
-            let o = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
-            let top = try #require(o["top"] as? [[String: Any]])
-            out[try #require(o["input"] as? String)] = Dictionary(uniqueKeysWithValues: top.map { ($0["label"] as! String, $0["probability"] as! Double) })
-        }
-        return out
-    }
-
     @Test func anEnsembleOfDifferentlyNormalisedModelsAveragesEachOnItsOwnFeatures() throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -202,9 +191,9 @@ struct SpeakerNormalizationCommandTests {
         }
         let test = try UtteranceDataset.list(folder: data).filter { $0.speaker == "s1" }.map(\.url.path)
         let alone = try checkpoints.map { c in
-            try probabilities(try runProcess(tool, ["predict", "--checkpoint", c, "--format", "json", "--top-k", "3"] + test).stdout)
+            try predictedProbabilities(try runProcess(tool, ["predict", "--checkpoint", c, "--format", "json", "--top-k", "3"] + test).stdout)
         }
-        let both = try probabilities(try runProcess(tool, ["predict", "--checkpoint", checkpoints[0], "--checkpoint", checkpoints[1],
+        let both = try predictedProbabilities(try runProcess(tool, ["predict", "--checkpoint", checkpoints[0], "--checkpoint", checkpoints[1],
                                                            "--format", "json", "--top-k", "3"] + test).stdout)
         var right = 0, differs = false
         for file in test {

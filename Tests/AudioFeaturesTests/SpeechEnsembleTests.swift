@@ -114,6 +114,14 @@ import Testing
         #expect(message([a, otherNormalization, a]) == "accepted")
         let mixed = try SpeechEnsemble(members: [a, otherNormalization, a], paths: ["m0", "m1", "m2"])
         #expect(mixed.featureConfigurations == [a.features, otherNormalization.features] && mixed.memberConfiguration == [0, 1, 0])
+        // Trimming silence differently: one row per file either way for the utterance task; the
+        // frame task averages frame by frame, so its members must frame a file alike.
+        var trimmed = try member(seed: 6, mode: .manyToOne, names: ["one", "two"], shift: 0)
+        trimmed.features.trimDecibels = 30
+        #expect(message([a, trimmed]) == "accepted")
+        var trimmedFrames = try member(seed: 8, mode: .manyToMany, names: ["one", "two"], shift: 0)
+        trimmedFrames.features.trimDecibels = 30
+        #expect(message([frames, trimmedFrames]).hasPrefix("m1.safetensors: feature configuration differs"))
         #expect(message([]) == "an ensemble needs at least one checkpoint")
         let ctc = try member(seed: 7, mode: .ctc, names: [SpeechTask.blank, "a", "b"], shift: 0.2)
         #expect(message([ctc, ctc]) == "accepted")

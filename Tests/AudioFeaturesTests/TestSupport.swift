@@ -1,5 +1,6 @@
 import RecurrentCore
 import Foundation
+import Testing
 @testable import AudioFeatures
 
 /// A fresh temporary directory for one test.
@@ -54,4 +55,15 @@ func fixture(_ name: String) throws -> URL {
 /// Catches the error `body` throws (nil when it does not throw).
 func caught(_ body: () throws -> Void) -> (any Error)? {
     do { try body(); return nil } catch { return error }
+}
+
+/// Probabilities by file and label from `speech-classify predict --format json` lines.
+func predictedProbabilities(_ stdout: String) throws -> [String: [String: Double]] {
+    var out: [String: [String: Double]] = [:]
+    for line in stdout.split(separator: "\n") {
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        let top = try #require(o["top"] as? [[String: Any]])
+        out[try #require(o["input"] as? String)] = Dictionary(uniqueKeysWithValues: top.map { ($0["label"] as! String, $0["probability"] as! Double) })
+    }
+    return out
 }
