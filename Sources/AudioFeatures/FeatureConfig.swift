@@ -107,9 +107,9 @@ public struct FeatureConfig: Codable, Sendable, Equatable {
     public init(meanNormalization: Bool, varianceNormalization: Bool, melFilters: Int, cepstra: Int,
                 speakerNormalization: Bool = false, trimDecibels: Double? = nil) {
         utteranceMeanNormalization = meanNormalization || varianceNormalization
-        self.trimDecibels = trimDecibels
         utteranceVarianceNormalization = varianceNormalization
         self.speakerNormalization = speakerNormalization
+        self.trimDecibels = trimDecibels
         melFilterCount = melFilters
         cepstralCount = cepstra
     }
@@ -129,7 +129,7 @@ public struct FeatureConfig: Codable, Sendable, Equatable {
     public static func frontEndProblem(melFilters: Int, cepstra: Int, trimDecibels: Double? = nil) -> (option: String, reason: String)? {
         if !(8...128).contains(melFilters) { return ("--mel-filters", "must be 8...128 (got \(melFilters))") }
         if !(1...melFilters).contains(cepstra) { return ("--cepstra", "must be 1...\(melFilters), the mel filters (got \(cepstra))") }
-        if let db = trimDecibels, !(db >= trimRange.lowerBound && db <= trimRange.upperBound) {
+        if let db = trimDecibels, !trimRange.contains(db) {
             return ("--trim-silence", "must be \(Int(trimRange.lowerBound))...\(Int(trimRange.upperBound)) dB (got \(db))")
         }
         return nil
@@ -183,7 +183,7 @@ public struct FeatureConfig: Codable, Sendable, Equatable {
         guard utteranceMeanNormalization || !utteranceVarianceNormalization else {
             throw bad("utteranceVarianceNormalization needs utteranceMeanNormalization")
         }
-        if let db = trimDecibels, !(db >= Self.trimRange.lowerBound && db <= Self.trimRange.upperBound) {
+        if let db = trimDecibels, !Self.trimRange.contains(db) {
             throw bad("trimDecibels \(db) outside \(Int(Self.trimRange.lowerBound))…\(Int(Self.trimRange.upperBound))")
         }
     }
