@@ -35,6 +35,8 @@ tools/speech-loso --out "$OUT/loso-speaker-cmvn" --seeds 3 --normalization speak
 tools/speech-loso --out "$OUT/loso-speaker-cmvn" --seeds 3 --reuse --normalization speaker --combine "$OUT/loso-ensemble" -- --augment --epochs 15 --layers 2 --hidden 192 --dropout 0.3
 tools/speech-loso --out "$OUT/loso-trim" --seeds 3 --normalization speaker -- --augment --epochs 15 --layers 2 --hidden 192 --dropout 0.3 --trim-silence 30
 tools/speech-loso --out "$OUT/loso-trim" --seeds 3 --reuse --normalization speaker --combine "$OUT/loso-ensemble" -- --augment --epochs 15 --layers 2 --hidden 192 --dropout 0.3 --trim-silence 30
+tools/speech-loso --out "$OUT/loso-trim-utterance" --seeds 3 -- --augment --epochs 15 --layers 2 --hidden 192 --dropout 0.3 --trim-silence 30
+tools/speech-loso --out "$OUT/loso-trim" --seeds 3 --reuse --normalization speaker --combine "$OUT/loso-trim-utterance" -- --augment --epochs 15 --layers 2 --hidden 192 --dropout 0.3 --trim-silence 30
 tools/speech-loso --out "$OUT/ctc-loso" --sequence --seeds 3
 
 # Frame task on a generated set: 16 training voices, 2 held-out voices.
