@@ -24,6 +24,9 @@ public struct SequenceClassifierConfig: Codable, Sendable, Equatable {
         case last
         /// Mean of the top layer's outputs over the valid steps.
         case mean
+        /// Element-wise maximum of the top layer's outputs over the valid steps (each output
+        /// unit's gradient goes to the step that held its maximum, the first one on a tie).
+        case max
     }
 
     /// Nonlinearity after the learned input projection.
@@ -192,6 +195,8 @@ final class SequenceClassifierReplica {
     let logits = FloatBuffer(), gradLogits = FloatBuffer(), gradSummary = FloatBuffer()
     let gradTop = FloatBuffer(), gradProjected = FloatBuffer(), weights = FloatBuffer()
     let targets = GrowableBuffer<Int32>()
+    /// Max pooling: the step holding each summary unit's maximum, `[bs, DH]`.
+    let maxSteps = GrowableBuffer<Int32>()
     let sequenceLogits = FloatBuffer(), sequenceGrad = FloatBuffer()
 
     init(config: SequenceClassifierConfig, projection: Linear?, stack: RecurrentStack, classifier: Linear) {
@@ -249,6 +254,17 @@ final class SequenceClassifierReplica {
                     for t in 0..<lengths[j] { let yt = y + (t * bs + j) * DH; for k in 0..<DH { sj[k] += yt[k] } }
                     let inv = 1 / Float(lengths[j])
                     for k in 0..<DH { sj[k] *= inv }
+                }
+            case .max:
+                let steps = maxSteps.reserve(bs * DH)
+                for j in 0..<bs {
+                    let sj = s + j * DH, ij = steps + j * DH
+                    (sj).update(from: y + j * DH, count: DH)
+                    ij.update(repeating: 0, count: DH)
+                    for t in 1..<max(lengths[j], 1) {
+                        let yt = y + (t * bs + j) * DH
+                        for k in 0..<DH where yt[k] > sj[k] { sj[k] = yt[k]; ij[k] = Int32(t) }
+                    }
                 }
             }
             head = UnsafePointer(s)
@@ -357,6 +373,12 @@ final class SequenceClassifierReplica {
                         }
                     }
                 }
+            case .max:
+                gtop.update(repeating: 0, count: T * bs * DH)
+                let steps = maxSteps.pointer
+                for j in 0..<bs {
+                    for k in 0..<DH { gtop[(Int(steps[j * DH + k]) * bs + j) * DH + k] = gs[j * DH + k] }
+                }
             }
         } else {
             classifier.backward(input: head, gradOutput: gl, rows: N, gradInput: gtop)
@@ -398,7 +420,7 @@ func softmax(_ z: UnsafePointer<Float>, _ n: Int, into out: UnsafeMutablePointer
 /// `projection.bias`, `rnn.weight_ih_l0`, ..., `classifier.weight`, `classifier.bias`.
 ///
 /// Input batches are `[batch, time, features]` with per-sequence lengths. Many-to-one mode
-/// classifies a pooled summary (`last` or `mean`, see `SequenceClassifierConfig.Pooling`) into
+/// classifies a pooled summary (`last`, `mean` or `max`, see `SequenceClassifierConfig.Pooling`) into
 /// `[batch, classes]`; many-to-many mode classifies every valid step into
 /// `[batch, time, classes]` and averages the loss over valid steps only. Dropout (training
 /// only) acts between recurrent layers and on the classifier's input.

@@ -9,5 +9,5 @@ extension OptimizerKind: ExpressibleByArgument {}
 extension Precision: ExpressibleByArgument {}
 /// `--lr-schedule constant|cosine|step`.
 extension LearningRateScheduleKind: ExpressibleByArgument {}
-/// `--pooling last|mean` (the sequence classifiers of speech-classify and frame-classify).
+/// `--pooling last|mean|max` (the sequence classifiers of speech-classify and frame-classify).
 extension SequenceClassifierConfig.Pooling: ExpressibleByArgument {}

@@ -59,6 +59,17 @@ private func checkWholeModel(_ config: SequenceClassifierConfig, lengths: [Int])
                                                  mode: .manyToOne, pooling: .mean), lengths: [4, 1, 3])
     }
 
+    @Test func manyToOneMaxBidirectionalTwoLayerLSTM() {
+        checkWholeModel(SequenceClassifierConfig(inputSize: 3, projection: 2, cell: .lstm, layers: 2, hidden: 3,
+                                                 bidirectional: true, classes: 3, mode: .manyToOne, pooling: .max),
+                        lengths: [4, 1, 3])
+    }
+
+    @Test func manyToOneMaxUnidirectionalGRU() {
+        checkWholeModel(SequenceClassifierConfig(inputSize: 2, cell: .gru, layers: 1, hidden: 4, classes: 3,
+                                                 mode: .manyToOne, pooling: .max), lengths: [2, 5, 3])
+    }
+
     @Test func manyToManyBidirectionalLSTMWithProjection() {
         checkWholeModel(SequenceClassifierConfig(inputSize: 3, projection: 3, projectionActivation: .tanh, cell: .lstm,
                                                  layers: 1, hidden: 3, bidirectional: true, classes: 3,
@@ -101,10 +112,12 @@ private func checkWholeModel(_ config: SequenceClassifierConfig, lengths: [Int])
         for i in 0..<pa.count { #expect(abs(pa[i] - pb[i]) < 1e-6) }
     }
 
-    /// Mean pooling and the classifier recomputed by hand from the stack's batch-first outputs.
-    @Test func meanPoolingMatchesHandComputation() {
+    /// Mean and max pooling and the classifier recomputed by hand from the stack's batch-first
+    /// outputs (steps past a sequence's length, which hold the padding's outputs, are left out).
+    @Test(arguments: [SequenceClassifierConfig.Pooling.mean, .max])
+    func poolingMatchesHandComputation(pooling: SequenceClassifierConfig.Pooling) {
         let config = SequenceClassifierConfig(inputSize: 3, cell: .gru, layers: 1, hidden: 4, bidirectional: true,
-                                              classes: 3, mode: .manyToOne, pooling: .mean)
+                                              classes: 3, mode: .manyToOne, pooling: pooling)
         let model = SequenceClassifier(config: config, seed: 21)
         let lengths = [4, 2]
         let batch = randomBatch(config, batch: 2, time: 4, lengths: lengths, seed: 4)
@@ -113,8 +126,13 @@ private func checkWholeModel(_ config: SequenceClassifierConfig, lengths: [Int])
         let (out, _) = model.rnn.forward(Tensor(shape: [2, 4, 3], values: batch.inputs), lengths: lengths, rng: &rng)
         let W = model.classifier.weight.values, bias = model.classifier.bias!.values
         for b in 0..<2 {
-            var pooled = [Double](repeating: 0, count: 8)
-            for t in 0..<lengths[b] { for k in 0..<8 { pooled[k] += Double(out.values[(b * 4 + t) * 8 + k]) / Double(lengths[b]) } }
+            var pooled = [Double](repeating: pooling == .max ? -.infinity : 0, count: 8)
+            for t in 0..<lengths[b] {
+                for k in 0..<8 {
+                    let v = Double(out.values[(b * 4 + t) * 8 + k])
+                    pooled[k] = pooling == .max ? Swift.max(pooled[k], v) : pooled[k] + v / Double(lengths[b])
+                }
+            }
             var z = [Double](repeating: 0, count: 3)
             for c in 0..<3 { z[c] = Double(bias[c]); for k in 0..<8 { z[c] += Double(W[c * 8 + k]) * pooled[k] } }
             let e = z.map { exp($0) }, s = e.reduce(0, +)
