@@ -164,14 +164,16 @@ public enum SpeechCorpus {
     /// (input order), the rest in `loaded` (input order). Files with no frame are skipped.
     /// With `config.speakerNormalization` the loaded files' features are normalised per speaker
     /// (`SpeakerNormalization`) and `speakers` holds each group's statistics (before
-    /// normalisation); otherwise `speakers` is empty.
-    public static func load(_ files: [Utterance], task: SpeechTask, config: FeatureConfig,
+    /// normalisation); otherwise `speakers` is empty. `frequencyWarp` ≠ 1 warps the mel
+    /// filterbank (`MFCCExtractor(config:frequencyWarp:)`; test-time adaptation, `WarpAdaptation`).
+    public static func load(_ files: [Utterance], task: SpeechTask, config: FeatureConfig, frequencyWarp: Double = 1,
                             threads: Int = Threading.defaultThreads) throws
         -> (loaded: [LoadedUtterance], skipped: [SkippedFile], speakers: [String: FeatureNormalizer]) {
         try config.validate()
         let n = files.count
         if n == 0 { return ([], [], [:]) }
-        let results = Threading.parallelMap(count: n, threads: threads, makeWorker: { try MFCCExtractor(config: config) }) {
+        let results = Threading.parallelMap(count: n, threads: threads,
+                                            makeWorker: { try MFCCExtractor(config: config, frequencyWarp: frequencyWarp) }) {
             extractor, i -> LoadedUtterance in
             let u = files[i]
             let item: LoadedUtterance

@@ -180,6 +180,7 @@ struct Predict: ParsableCommand {
     @OptionGroup var output: PredictOptions
     @Flag(help: "Frame task, text format: also print each file's label track (start, end, label per line).")
     var segments = false
+    @OptionGroup var warping: WarpOptions
     @Argument(help: "Audio files.")
     var files: [String]
 
@@ -187,9 +188,10 @@ struct Predict: ParsableCommand {
         try TrainingCLI.failing("speech-classify") {
             guard beam >= 1, beam <= 1000 else { throw ValidationError("--beam must be within 1...1000") }
             let ck = try SpeechEnsemble(paths: try checkpointList(checkpoint))
-            /// The files' features under `config`, normalised per speaker when it says so.
-            func extract(_ config: FeatureConfig) throws -> [FeatureMatrix] {
-                let extractor = try MFCCExtractor(config: config)
+            try warping.check(task: ck.task)
+            /// The files' features under `config` with the filterbank warped by `warp`, normalised per speaker when it says so.
+            func extract(_ config: FeatureConfig, warp: Double) throws -> [FeatureMatrix] {
+                let extractor = try MFCCExtractor(config: config, frequencyWarp: warp)
                 var features: [FeatureMatrix] = [], speakers: [String?] = []
                 for file in files {
                     let url = URL(fileURLWithPath: file)
@@ -206,13 +208,18 @@ struct Predict: ParsableCommand {
                 }
                 return features
             }
-            var examples = try zip(files, extract(ck.features)).map { file, f in
-                var normalized = f
-                try ck.inputNormalizer.apply(to: &normalized, source: file)
-                return SpeechExample(path: file, features: normalized)
-            }
-            try ck.attachVariants(&examples) { config in
-                Dictionary(zip(files, try extract(config)).map { ($0, $1) }, uniquingKeysWith: { a, _ in a })
+            let examples = try warping.examples(ck.scorer, tool: "predict") { warp, _ in
+                var examples = try zip(files, extract(ck.features, warp: warp)).map { file, f in
+                    var normalized = f
+                    try ck.inputNormalizer.apply(to: &normalized, source: file)
+                    var e = SpeechExample(path: file, features: normalized)
+                    e.speaker = Utterance.fsddFields(of: URL(fileURLWithPath: file))?.speaker
+                    return e
+                }
+                try ck.attachVariants(&examples) { config in
+                    Dictionary(zip(files, try extract(config, warp: warp)).map { ($0, $1) }, uniquingKeysWith: { a, _ in a })
+                }
+                return examples
             }
             for (file, example) in zip(files, examples) {
                 let p = SpeechInference.predict(ck.scorer, examples: [example], labels: ck.labels,
@@ -253,6 +260,7 @@ struct Eval: ParsableCommand {
     var format: OutputFormat = .text
     @Option(help: "Write the mispredicted files here (TSV: input, reference, prediction).")
     var errors: String?
+    @OptionGroup var warping: WarpOptions
 
     func run() throws {
         try TrainingCLI.failing("speech-classify") {
@@ -276,19 +284,25 @@ struct Eval: ParsableCommand {
             let rule = try LabelRule(parsing: pattern)
             let files = try splitText.map { try SpeechCorpus.trainTest(folder: folder, task: task, split: try DatasetSplit(parsing: $0), rule: rule).test }
                 ?? SpeechCorpus.list(folder: folder, task: task, rule: rule)
-            let loaded = try SpeechCorpus.load(files, task: task, config: ck.features, threads: threads)
-            let enc = try SpeechCorpus.encode(loaded.loaded, task: task, labels: ck.labels, normalizer: ck.inputNormalizer)
-            reportSkipped(loaded.skipped + enc.skipped)
-            guard !enc.examples.isEmpty else {
-                throw SpeechDataError.noUsableFiles(path: folder.path, part: "evaluation", skipped: loaded.skipped.count + enc.skipped.count)
+            try warping.check(task: task)
+            /// The usable files' examples with the filterbank warped by `warp`, every configuration attached.
+            func examples(warp: Double, report: Bool) throws -> [SpeechExample] {
+                let loaded = try SpeechCorpus.load(files, task: task, config: ck.features, frequencyWarp: warp, threads: threads)
+                let enc = try SpeechCorpus.encode(loaded.loaded, task: task, labels: ck.labels, normalizer: ck.inputNormalizer)
+                if report { reportSkipped(loaded.skipped + enc.skipped) }
+                guard !enc.examples.isEmpty else {
+                    throw SpeechDataError.noUsableFiles(path: folder.path, part: "evaluation", skipped: loaded.skipped.count + enc.skipped.count)
+                }
+                var examples = enc.examples
+                try ck.attachVariants(&examples) { config in
+                    let other = try SpeechCorpus.load(files, task: task, config: config, frequencyWarp: warp, threads: threads)
+                    return Dictionary(other.loaded.map { ($0.url.path, $0.features) }, uniquingKeysWith: { a, _ in a })
+                }
+                return examples
             }
-            var examples = enc.examples
-            try ck.attachVariants(&examples) { config in
-                let other = try SpeechCorpus.load(files, task: task, config: config, threads: threads)
-                return Dictionary(other.loaded.map { ($0.url.path, $0.features) }, uniquingKeysWith: { a, _ in a })
-            }
+            let examples = try warping.examples(ck.scorer, tool: "eval", examples)
             let ev = SpeechInference.evaluate(ck.scorer, examples: examples, silence: ck.labels.index(of: LabelTrack.silence), beamWidth: beam)
-            var entries: [(name: String, value: MetricValue)] = [("data", .text(what)), ("files", .count(examples.count))]
+            var entries: [(name: String, value: MetricValue)] = [("data", .text(what + warping.description)), ("files", .count(examples.count))]
             if paths.count > 1 { entries.append(("checkpoints averaged", .count(paths.count))) }
             switch task {
             case .sequence:

@@ -1,0 +1,48 @@
+import ArgumentParser
+import AudioFeatures
+import Foundation
+
+/// `eval` and `predict`: the mel filterbank warped at test time, by a given factor or by the
+/// factor each speaker's predictions are most confident under (`WarpAdaptation`).
+struct WarpOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "Utterance task: compute the features with the mel filterbank's band edges warped by this factor, as VTLP does in "
+            + "training (0.7...1.3; 1 = none).", valueName: "FACTOR"))
+    var warp: Double?
+    @Flag(name: .customLong("adapt-warp"), help: ArgumentHelp(
+        "Utterance task: for each speaker ({label}_{speaker}_{index} names; a file without one on its own) compute the "
+            + "features under every warp of 0.88...1.16 (steps of 0.04) and keep the one whose predictions have the lowest "
+            + "mean entropy (no label read); the choices are printed on standard error."))
+    var adapt = false
+
+    /// What the features were computed with, for `eval`'s data line: empty without a warp.
+    var description: String {
+        if adapt { return ", filterbank warp adapted per speaker" }
+        return warp.map { ", filterbank warped by \(String(format: "%.2f", $0))" } ?? ""
+    }
+
+    /// Refuses a factor out of range, both options together, or either with a frame or sequence model.
+    func check(task: SpeechTask) throws {
+        if warp != nil && adapt { throw ValidationError("--warp and --adapt-warp exclude each other") }
+        if let w = warp, !(0.7...1.3).contains(w) { throw ValidationError("--warp \(w) is outside 0.7...1.3") }
+        if (warp != nil || adapt) && task != .utterance {
+            throw ValidationError("--warp and --adapt-warp are for the utterance task (the model's task is \(task.rawValue))")
+        }
+    }
+
+    /// The examples to score: `make(factor, report)` at `--warp` (1 without it), or with
+    /// `--adapt-warp` each file's at the factor chosen for its speaker (`make` called once per
+    /// factor of the grid, `report` true for the unwarped one only), the choices printed.
+    func examples(_ scorer: some SpeechScorer, tool: String,
+                  _ make: (_ warp: Double, _ report: Bool) throws -> [SpeechExample]) throws -> [SpeechExample] {
+        guard adapt else { return try make(warp ?? 1, true) }
+        let grid = WarpAdaptation.grid
+        let r = WarpAdaptation.adapt(scorer, warps: grid, candidates: try grid.map { try make($0, $0 == 1) })
+        for c in r.choices {
+            let unwarped = c.unwarpedEntropy.map { String(format: "%.4f", $0) } ?? "-"
+            note("\(tool): --adapt-warp: \(c.group) warped by \(String(format: "%.2f", c.warp)) "
+                + "(mean entropy \(String(format: "%.4f", c.entropy)); unwarped \(unwarped))")
+        }
+        return r.examples
+    }
+}

@@ -1,0 +1,158 @@
+import Foundation
+import Testing
+@testable import AudioFeatures
+import RecurrentCore
+import TestSupport
+
+/// A scorer whose probability row for an example is the example's first frame (two classes).
+private struct FirstFrameScorer: SpeechScorer {
+    var task: SpeechTask { .utterance }
+    var classes: Int { 2 }
+    func probabilities(_ examples: [SpeechExample]) -> (probabilities: [Float], loss: Double) {
+        (examples.flatMap { Array($0.features.values[0..<2]) }, 0)
+    }
+    func decodeSequences(_ examples: [SpeechExample], beamWidth: Int) -> (decoded: [(labels: [Int], probability: Double)], loss: Double) {
+        ([], 0)
+    }
+}
+
+/// An example of `frames` frames whose first frame is `row`.
+private func example(_ path: String, speaker: String?, row: [Float], frames: Int) -> SpeechExample {
+    var e = SpeechExample(path: path, features: FeatureMatrix(frames: frames, features: 2,
+                                                              values: row + [Float](repeating: 0.5, count: 2 * (frames - 1))))
+    e.speaker = speaker
+    return e
+}
+
+@Suite struct WarpAdaptationTests {
+    @Test func entropyInNats() {
+        #expect(abs(WarpAdaptation.entropy([Float](repeating: 0.25, count: 4)) - log(4)) < 1e-9)
+        #expect(WarpAdaptation.entropy([1, 0, 0] as [Float]) == 0)
+        let h = -(0.9 * log(0.9) + 0.1 * log(0.1))
+        #expect(abs(WarpAdaptation.entropy([0.9, 0.1] as [Float]) - h) < 1e-7)
+    }
+
+    /// Three groups, three factors: a clear minimum, a three-way tie (1 wins) and a tie between
+    /// 0.9 and 1.1 below 1 (the smaller wins).
+    @Test func choosesTheLowestMeanEntropyPerGroupAndBreaksTiesTowardOne() {
+        let warps = [0.9, 1.0, 1.1]
+        let groups = ["a", "a", "b", "c"]
+        let half: [Float] = [0.5, 0.5], sure: [Float] = [1, 0], lean: [Float] = [0.9, 0.1]
+        // Rows per factor, files in the order of `groups`.
+        let tables: [[Float]] = [
+            half + half + lean + sure,      // 0.9: a 0.693, b 0.325, c 0
+            lean + half + lean + half,      // 1.0: a 0.509, b 0.325, c 0.693
+            sure + lean + lean + sure,      // 1.1: a 0.163, b 0.325, c 0
+        ]
+        let chosen = WarpAdaptation.choose(warps: warps, probabilities: tables, groups: groups, classes: 2)
+        #expect(chosen == ["a": 2, "b": 1, "c": 0])
+    }
+
+    /// `adapt` takes each file's version from its group's factor, whatever order the length-sorted
+    /// batches scored them in; files without a speaker are groups of their own.
+    @Test func adaptTakesEachFileFromItsSpeakersFactor() {
+        let warps = [0.92, 1.0, 1.08]
+        // x (two files): sure at 1.08; y: sure at 0.92; the lone file: sure at 1.0.
+        let rows: [[[Float]]] = [
+            [[0.6, 0.4], [0.5, 0.5], [1, 0], [0.7, 0.3]],
+            [[0.8, 0.2], [0.6, 0.4], [0.6, 0.4], [1, 0]],
+            [[1, 0], [0.99, 0.01], [0.5, 0.5], [0.6, 0.4]],
+        ]
+        let names: [(String, String?, Int)] = [("1_x_0.wav", "x", 9), ("2_x_1.wav", "x", 3), ("1_y_0.wav", "y", 5), ("lone.wav", nil, 1)]
+        let candidates = rows.map { table in
+            zip(names, table).map { n, row in example(n.0, speaker: n.1, row: row, frames: n.2) }
+        }
+        let (adapted, choices) = WarpAdaptation.adapt(FirstFrameScorer(), warps: warps, candidates: candidates)
+        #expect(adapted.map(\.path) == names.map(\.0))
+        #expect(adapted.map { Array($0.features.values[0..<2]) } == [[1, 0], [0.99, 0.01], [1, 0], [1, 0]])
+        #expect(choices.map(\.group) == ["lone.wav", "x", "y"])
+        #expect(choices.map(\.warp) == [1.0, 1.08, 0.92])
+        let x = choices[1]
+        #expect(abs(x.entropy - WarpAdaptation.entropy([0.99, 0.01] as [Float]) / 2) < 1e-9)
+        let unwarped = (WarpAdaptation.entropy([0.8, 0.2] as [Float]) + WarpAdaptation.entropy([0.6, 0.4] as [Float])) / 2
+        #expect(abs((x.unwarpedEntropy ?? 0) - unwarped) < 1e-9)
+    }
+}
+
+/// `eval` and `predict` with `--warp` and `--adapt-warp` through the built tool.
+@Suite(.serialized, .enabled(if: builtExecutable("speech-classify") != nil, "speech-classify is not built next to the test bundle"))
+struct WarpAdaptationCommandTests {
+    let tool = builtExecutable("speech-classify") ?? "speech-classify"
+
+    /// The factor `eval --adapt-warp` reports for each speaker is the one whose `predict --warp`
+    /// probabilities, taken from the tool and scored here, have the lowest mean entropy; the
+    /// adapted accuracy is that of those predictions; a fixed `--warp` changes the features.
+    @Test func adaptedFactorsHaveTheLowestMeanEntropyOfEveryFactor() throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("data")
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+        try writeToneSet(into: data, perClass: 6, seed: 21)
+        let out = dir.path + "/run"
+        let r = try runProcess(tool, ["train", "--data", data.path, "--out", out, "--hidden", "6", "--batch", "6", "--steps", "8",
+                                      "--eval-every", "8", "--threads", "1", "--no-augment", "--utterance-cmn", "--split", "random:3:0.3"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let checkpoint = out + "/best.safetensors"
+        let files = try FileManager.default.contentsOfDirectory(atPath: data.path).sorted().map { data.path + "/" + $0 }
+        let e = try runProcess(tool, ["eval", "--checkpoint", checkpoint, "--data", data.path, "--adapt-warp", "--format", "json"])
+        #expect(e.status == 0, "\(e.stderr)")
+        // "eval: --adapt-warp: s0 warped by 1.04 (mean entropy ...; unwarped ...)"
+        var chosen: [String: Double] = [:]
+        for line in e.stderr.split(separator: "\n") where line.contains("--adapt-warp:") {
+            let words = line.split(separator: " ")
+            if let k = words.firstIndex(of: "by"), k + 1 < words.count { chosen[String(words[k - 2])] = Double(words[k + 1]) }
+        }
+        #expect(chosen.keys.sorted() == ["s0", "s1", "s2"], "\(e.stderr)")
+        var byFactor: [Double: [String: [String: Double]]] = [:]
+        for w in WarpAdaptation.grid {
+            let p = try runProcess(tool, ["predict", "--checkpoint", checkpoint, "--warp", String(w), "--format", "json", "--top-k", "3"] + files)
+            #expect(p.status == 0, "\(p.stderr)")
+            byFactor[w] = try predictedProbabilities(p.stdout)
+        }
+        #expect(byFactor[0.88] != byFactor[1.0] && byFactor[1.0]?.count == files.count)
+        var correct = 0
+        for speaker in ["s0", "s1", "s2"] {
+            let mine = files.filter { ($0 as NSString).lastPathComponent.split(separator: "_")[1] == speaker }
+            func meanEntropy(_ w: Double) -> Double {
+                mine.reduce(0.0) { sum, f in sum - byFactor[w]![f]!.values.reduce(0.0) { $0 + ($1 > 0 ? $1 * log($1) : 0) } } / Double(mine.count)
+            }
+            let w = try #require(chosen[speaker])
+            for other in WarpAdaptation.grid { #expect(meanEntropy(w) <= meanEntropy(other) + 1e-5, "\(speaker): \(w) vs \(other)") }
+            for f in mine {
+                let p = byFactor[w]![f]!
+                let top = p.max { $0.value < $1.value }!.key
+                if top == String((f as NSString).lastPathComponent.split(separator: "_")[0]) { correct += 1 }
+            }
+        }
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as? [String: Any])
+        #expect(summary["correct"] as? Int == correct, "\(e.stdout)")
+        // predict --adapt-warp over the same files gives the adapted probabilities.
+        let pa = try runProcess(tool, ["predict", "--checkpoint", checkpoint, "--adapt-warp", "--format", "json", "--top-k", "3"] + files)
+        #expect(pa.status == 0 && pa.stderr.contains("predict: --adapt-warp: s1 warped by"), "\(pa.stderr)")
+        let adapted = try predictedProbabilities(pa.stdout)
+        for f in files {
+            let speaker = String((f as NSString).lastPathComponent.split(separator: "_")[1])
+            let expected = byFactor[chosen[speaker]!]![f]!
+            for (label, q) in expected { #expect(abs(adapted[f]![label]! - q) < 1e-6, "\(f) \(label)") }
+        }
+    }
+
+    @Test func refusedOutOfRangeAndTogether() throws {
+        let dir = try makeTempDir()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let data = dir.appendingPathComponent("data")
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+        try writeToneSet(into: data, perClass: 2, seed: 2)
+        let out = dir.path + "/run"
+        let r = try runProcess(tool, ["train", "--data", data.path, "--out", out, "--hidden", "4", "--batch", "6", "--steps", "1",
+                                      "--eval-every", "1", "--threads", "1", "--no-augment", "--split", "random:1:0.3"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let file = try FileManager.default.contentsOfDirectory(atPath: data.path).sorted().map { data.path + "/" + $0 }[0]
+        for (args, message) in [(["--warp", "1.5"], "--warp 1.5 is outside 0.7...1.3"),
+                                (["--warp", "1.1", "--adapt-warp"], "--warp and --adapt-warp exclude each other")] {
+            let p = try runProcess(tool, ["predict", "--checkpoint", out + "/best.safetensors"] + args + [file])
+            #expect(p.status != 0 && p.stderr.contains(message) && p.stdout.isEmpty, "\(p.stderr)")
+            #expect(p.stderr.split(separator: "\n").count == 1, "\(p.stderr)")
+        }
+    }
+}
