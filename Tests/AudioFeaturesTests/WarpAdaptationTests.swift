@@ -79,22 +79,27 @@ private func example(_ path: String, speaker: String?, row: [Float], frames: Int
 struct WarpAdaptationCommandTests {
     let tool = builtExecutable("speech-classify") ?? "speech-classify"
 
+    /// A tone set (speakers s0, s1, s2) in `dir/data` and a small model trained on it for `steps` steps.
+    func trainedToneModel(in dir: URL, perClass: Int, seed: UInt64, steps: Int) throws -> (checkpoint: String, data: String, files: [String]) {
+        let data = dir.appendingPathComponent("data")
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+        try writeToneSet(into: data, perClass: perClass, seed: seed)
+        let out = dir.path + "/run"
+        let r = try runProcess(tool, ["train", "--data", data.path, "--out", out, "--hidden", "6", "--batch", "6", "--steps", "\(steps)",
+                                      "--eval-every", "\(steps)", "--threads", "1", "--no-augment", "--utterance-cmn", "--split", "random:3:0.3"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: data.path).sorted().map { data.path + "/" + $0 }
+        return (out + "/best.safetensors", data.path, files)
+    }
+
     /// The factor `eval --adapt-warp` reports for each speaker is the one whose `predict --warp`
     /// probabilities, taken from the tool and scored here, have the lowest mean entropy; the
     /// adapted accuracy is that of those predictions; a fixed `--warp` changes the features.
     @Test func adaptedFactorsHaveTheLowestMeanEntropyOfEveryFactor() throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let data = dir.appendingPathComponent("data")
-        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
-        try writeToneSet(into: data, perClass: 6, seed: 21)
-        let out = dir.path + "/run"
-        let r = try runProcess(tool, ["train", "--data", data.path, "--out", out, "--hidden", "6", "--batch", "6", "--steps", "8",
-                                      "--eval-every", "8", "--threads", "1", "--no-augment", "--utterance-cmn", "--split", "random:3:0.3"])
-        #expect(r.status == 0, "\(r.stderr)")
-        let checkpoint = out + "/best.safetensors"
-        let files = try FileManager.default.contentsOfDirectory(atPath: data.path).sorted().map { data.path + "/" + $0 }
-        let e = try runProcess(tool, ["eval", "--checkpoint", checkpoint, "--data", data.path, "--adapt-warp", "--format", "json"])
+        let (checkpoint, data, files) = try trainedToneModel(in: dir, perClass: 6, seed: 21, steps: 8)
+        let e = try runProcess(tool, ["eval", "--checkpoint", checkpoint, "--data", data, "--adapt-warp", "--format", "json"])
         #expect(e.status == 0, "\(e.stderr)")
         // "eval: --adapt-warp: s0 warped by 1.04 (mean entropy ...; unwarped ...)"
         var chosen: [String: Double] = [:]
@@ -140,17 +145,11 @@ struct WarpAdaptationCommandTests {
     @Test func refusedOutOfRangeAndTogether() throws {
         let dir = try makeTempDir()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let data = dir.appendingPathComponent("data")
-        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
-        try writeToneSet(into: data, perClass: 2, seed: 2)
-        let out = dir.path + "/run"
-        let r = try runProcess(tool, ["train", "--data", data.path, "--out", out, "--hidden", "4", "--batch", "6", "--steps", "1",
-                                      "--eval-every", "1", "--threads", "1", "--no-augment", "--split", "random:1:0.3"])
-        #expect(r.status == 0, "\(r.stderr)")
-        let file = try FileManager.default.contentsOfDirectory(atPath: data.path).sorted().map { data.path + "/" + $0 }[0]
+        let (checkpoint, _, files) = try trainedToneModel(in: dir, perClass: 6, seed: 2, steps: 1)
+        let file = files[0]
         for (args, message) in [(["--warp", "1.5"], "--warp 1.5 is outside 0.7...1.3"),
                                 (["--warp", "1.1", "--adapt-warp"], "--warp and --adapt-warp exclude each other")] {
-            let p = try runProcess(tool, ["predict", "--checkpoint", out + "/best.safetensors"] + args + [file])
+            let p = try runProcess(tool, ["predict", "--checkpoint", checkpoint] + args + [file])
             #expect(p.status != 0 && p.stderr.contains(message) && p.stdout.isEmpty, "\(p.stderr)")
             #expect(p.stderr.split(separator: "\n").count == 1, "\(p.stderr)")
         }
