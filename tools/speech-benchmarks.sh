@@ -27,7 +27,8 @@ done
 # Leave-one-speaker-out: three seeds of BiLSTM 2x192 and their ensemble, with per-utterance mean
 # normalisation and with each speaker's features normalised over that speaker's files
 # (--speaker-cmvn), the latter also with silence trimmed (--trim-silence 30) and combined with the
-# per-utterance seeds; then connected digits (CTC) with each speaker held out, three seeds
+# per-utterance seeds, trimmed too, and that six-model ensemble evaluated again with the
+# filterbank warp adapted per held-out speaker (--adapt-warp); then connected digits (CTC) with each speaker held out, three seeds
 # and their ensemble.
 tools/speech-loso --out "$OUT/loso-ensemble" --seeds 3 -- --augment --epochs 15 --layers 2 --hidden 192 --dropout 0.3
 tools/speech-loso --out "$OUT/loso-speaker-cmvn" --seeds 3 --normalization speaker -- --augment --epochs 15 --layers 2 --hidden 192 --dropout 0.3
@@ -37,6 +38,7 @@ tools/speech-loso --out "$OUT/loso-trim" --seeds 3 --normalization speaker -- --
 tools/speech-loso --out "$OUT/loso-trim" --seeds 3 --reuse --normalization speaker --combine "$OUT/loso-ensemble" -- --augment --epochs 15 --layers 2 --hidden 192 --dropout 0.3 --trim-silence 30
 tools/speech-loso --out "$OUT/loso-trim-utterance" --seeds 3 -- --augment --epochs 15 --layers 2 --hidden 192 --dropout 0.3 --trim-silence 30
 tools/speech-loso --out "$OUT/loso-trim" --seeds 3 --reuse --normalization speaker --combine "$OUT/loso-trim-utterance" -- --augment --epochs 15 --layers 2 --hidden 192 --dropout 0.3 --trim-silence 30
+tools/speech-loso --out "$OUT/loso-trim" --seeds 3 --reuse --normalization speaker --combine "$OUT/loso-trim-utterance" --adapt-warp -- --augment --epochs 15 --layers 2 --hidden 192 --dropout 0.3 --trim-silence 30
 tools/speech-loso --out "$OUT/ctc-loso" --sequence --seeds 3
 
 # Frame task on a generated set: 16 training voices, 2 held-out voices.
