@@ -33,19 +33,28 @@ public enum WarpAdaptation {
         precondition(!warps.isEmpty && probabilities.count == warps.count, "one probability table per factor")
         precondition(probabilities.allSatisfy { $0.count == groups.count * classes }, "one row per file in every table")
         let order = warps.indices.sorted { (abs(warps[$0] - 1), warps[$0]) < (abs(warps[$1] - 1), warps[$1]) }
-        var members: [String: [Int]] = [:]
-        for (i, g) in groups.enumerated() { members[g, default: []].append(i) }
         var chosen: [String: Int] = [:]
-        for (g, files) in members {
+        for (g, files) in members(of: groups) {
             var best = order[0], bestEntropy = Double.infinity
             for w in order {
-                let p = probabilities[w]
-                let h = files.reduce(0.0) { $0 + entropy(p[($1 * classes)..<(($1 + 1) * classes)]) } / Double(files.count)
+                let h = meanEntropy(probabilities[w], files: files, classes: classes)
                 if h < bestEntropy - 1e-12 { best = w; bestEntropy = h }
             }
             chosen[g] = best
         }
         return chosen
+    }
+
+    /// The indices of each group's files.
+    static func members(of groups: [String]) -> [String: [Int]] {
+        var members: [String: [Int]] = [:]
+        for (i, g) in groups.enumerated() { members[g, default: []].append(i) }
+        return members
+    }
+
+    /// Mean entropy of the rows `files` of `p` (`[files, classes]` row-major).
+    static func meanEntropy(_ p: [Float], files: [Int], classes: Int) -> Double {
+        files.reduce(0.0) { $0 + entropy(p[($1 * classes)..<(($1 + 1) * classes)]) } / Double(files.count)
     }
 
     /// The utterance-task class probabilities `[examples, classes]` of `scorer` for `examples`
@@ -86,13 +95,10 @@ public enum WarpAdaptation {
         let groups = first.map { SpeakerNormalization.group(speaker: $0.speaker, path: $0.path) }
         let tables = candidates.map { probabilities(scorer, $0) }
         let chosen = choose(warps: warps, probabilities: tables, groups: groups, classes: C)
-        func meanEntropy(_ w: Int, _ g: String) -> Double {
-            let files = groups.indices.filter { groups[$0] == g }
-            return files.reduce(0.0) { $0 + entropy(tables[w][($1 * C)..<(($1 + 1) * C)]) } / Double(files.count)
-        }
-        let unit = warps.firstIndex(of: 1)
+        let members = members(of: groups), unit = warps.firstIndex(of: 1)
         let choices = chosen.keys.sorted().map { g in
-            Choice(group: g, warp: warps[chosen[g]!], entropy: meanEntropy(chosen[g]!, g), unwarpedEntropy: unit.map { meanEntropy($0, g) })
+            Choice(group: g, warp: warps[chosen[g]!], entropy: meanEntropy(tables[chosen[g]!], files: members[g]!, classes: C),
+                   unwarpedEntropy: unit.map { meanEntropy(tables[$0], files: members[g]!, classes: C) })
         }
         return (first.indices.map { candidates[chosen[groups[$0]]!][$0] }, choices)
     }
