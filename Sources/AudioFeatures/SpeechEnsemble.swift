@@ -57,9 +57,9 @@ public enum SpeechEnsembleError: Error, CustomStringConvertible, Equatable, Send
 
 /// Several checkpoints of one task, one label set and one front end whose class probabilities
 /// are averaged (per utterance, or per frame for the frame task). Members may normalise their
-/// features differently (per utterance, per speaker), and utterance-task members may trim
-/// silence differently: each is fed the features of its own configuration
-/// (`featureConfigurations`, `attachVariants`, `frontEnd`).
+/// features differently (per utterance, per speaker), and utterance-task members may differ in
+/// any feature setting (trimming, filterbank, cepstra): each is fed the features of its own
+/// configuration (`featureConfigurations`, `attachVariants`, `frontEnd`).
 ///
 /// Sequence-task (CTC) models are combined per label *sequence*, not per frame: each emits its
 /// labels as spikes on frames of its own choosing between blanks, so averaged frame probabilities
@@ -111,19 +111,18 @@ public final class SpeechEnsemble: SpeechScorer {
         featureConfigurations = configurations
     }
 
-    /// What members of `task` must agree on in their feature configurations: everything but
-    /// the normalisation (per utterance, per speaker), and for the utterance task, whose
-    /// members give one probability row per file however many frames they saw, but silence
-    /// trimming too. Frame and sequence outputs are combined frame by frame or along each
-    /// member's frames, so those members must frame a file alike.
+    /// What members of `task` must agree on in their feature configurations. Utterance-task
+    /// members give one probability row per file whatever frames and features they saw, so they
+    /// may differ in any setting (normalisation, silence trimming, filterbank, cepstra): nothing.
+    /// Frame and sequence outputs are combined frame by frame or along each member's frames, so
+    /// those members must compute the same features and differ at most in normalisation (per
+    /// utterance, per speaker).
     public static func frontEnd(_ features: FeatureConfig, task: SpeechTask) -> FeatureConfig {
-        var c = features.withoutNormalization
-        if task == .utterance { c.trimDecibels = nil }
-        return c
+        task == .utterance ? FeatureConfig() : features.withoutNormalization
     }
 
     /// The members' distinct feature configurations, the first member's first. Members may
-    /// differ where `frontEnd` allows (normalisation; silence trimming for the utterance task):
+    /// differ where `frontEnd` allows (normalisation; any setting for the utterance task):
     /// each file is then extracted once per configuration, the first into an example's
     /// `features`, the others into its `variants`.
     public let featureConfigurations: [FeatureConfig]

@@ -98,7 +98,7 @@ import Testing
         let a = try member(seed: 1, mode: .manyToOne, names: ["one", "two"], shift: 0)
         let reordered = try member(seed: 2, mode: .manyToOne, names: ["two", "one"], shift: 0)
         let frames = try member(seed: 3, mode: .manyToMany, names: ["one", "two"], shift: 0)
-        var otherFeatures = try member(seed: 4, mode: .manyToOne, names: ["one", "two"], shift: 0)
+        var otherFeatures = try member(seed: 4, mode: .manyToMany, names: ["one", "two"], shift: 0)
         otherFeatures.features.lifter = 10
         // Normalising differently is no disagreement: each member is fed its own configuration.
         var otherNormalization = try member(seed: 5, mode: .manyToOne, names: ["one", "two"], shift: 0)
@@ -110,7 +110,7 @@ import Testing
         }
         #expect(message([a, reordered]) == "m1.safetensors: class list [two,one] differs from m0.safetensors's; an ensemble's checkpoints must agree")
         #expect(message([a, a, frames]) == "m2.safetensors: task frame differs from m0.safetensors's; an ensemble's checkpoints must agree")
-        #expect(message([a, otherFeatures]).hasPrefix("m1.safetensors: feature configuration differs"))
+        #expect(message([frames, otherFeatures]).hasPrefix("m1.safetensors: feature configuration differs"))
         #expect(message([a, otherNormalization, a]) == "accepted")
         let mixed = try SpeechEnsemble(members: [a, otherNormalization, a], paths: ["m0", "m1", "m2"])
         #expect(mixed.featureConfigurations == [a.features, otherNormalization.features] && mixed.memberConfiguration == [0, 1, 0])
@@ -119,6 +119,9 @@ import Testing
         var trimmed = try member(seed: 6, mode: .manyToOne, names: ["one", "two"], shift: 0)
         trimmed.features.trimDecibels = 30
         #expect(message([a, trimmed]) == "accepted")
+        var fewerCepstra = try member(seed: 9, mode: .manyToOne, names: ["one", "two"], shift: 0)
+        fewerCepstra.features.cepstralCount = 10
+        #expect(message([a, fewerCepstra]) == "accepted")
         var trimmedFrames = try member(seed: 8, mode: .manyToMany, names: ["one", "two"], shift: 0)
         trimmedFrames.features.trimDecibels = 30
         #expect(message([frames, trimmedFrames]).hasPrefix("m1.safetensors: feature configuration differs"))
