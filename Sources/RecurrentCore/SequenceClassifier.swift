@@ -259,7 +259,7 @@ final class SequenceClassifierReplica {
                 let steps = maxSteps.reserve(bs * DH)
                 for j in 0..<bs {
                     let sj = s + j * DH, ij = steps + j * DH
-                    (sj).update(from: y + j * DH, count: DH)
+                    sj.update(from: y + j * DH, count: DH)
                     ij.update(repeating: 0, count: DH)
                     for t in 1..<max(lengths[j], 1) {
                         let yt = y + (t * bs + j) * DH

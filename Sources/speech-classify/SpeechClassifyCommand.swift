@@ -302,7 +302,7 @@ struct Eval: ParsableCommand {
             }
             let examples = try warping.examples(ck.scorer, tool: "eval", examples)
             let ev = SpeechInference.evaluate(ck.scorer, examples: examples, silence: ck.labels.index(of: LabelTrack.silence), beamWidth: beam)
-            var entries: [(name: String, value: MetricValue)] = [("data", .text(what + warping.description)), ("files", .count(examples.count))]
+            var entries: [(name: String, value: MetricValue)] = [("data", .text(what + warping.dataNote)), ("files", .count(examples.count))]
             if paths.count > 1 { entries.append(("checkpoints averaged", .count(paths.count))) }
             switch task {
             case .sequence:

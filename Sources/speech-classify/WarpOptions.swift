@@ -16,7 +16,7 @@ struct WarpOptions: ParsableArguments {
     var adapt = false
 
     /// What the features were computed with, for `eval`'s data line: empty without a warp.
-    var description: String {
+    var dataNote: String {
         if adapt { return ", filterbank warp adapted per speaker" }
         return warp.map { ", filterbank warped by \(String(format: "%.2f", $0))" } ?? ""
     }

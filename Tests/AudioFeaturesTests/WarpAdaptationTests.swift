@@ -131,6 +131,7 @@ struct WarpAdaptationCommandTests {
         }
         let summary = try #require(try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as? [String: Any])
         #expect(summary["correct"] as? Int == correct, "\(e.stdout)")
+        #expect((summary["data"] as? String)?.hasSuffix(", filterbank warp adapted per speaker") == true, "\(e.stdout)")
         // predict --adapt-warp over the same files gives the adapted probabilities.
         let pa = try runProcess(tool, ["predict", "--checkpoint", checkpoint, "--adapt-warp", "--format", "json", "--top-k", "3"] + files)
         #expect(pa.status == 0 && pa.stderr.contains("predict: --adapt-warp: s1 warped by"), "\(pa.stderr)")
