@@ -169,6 +169,16 @@ struct SpeechSequencePredictEvalTests {
             let fields = p.stdout.dropLast().split(separator: "\t", omittingEmptySubsequences: false)
             #expect(fields.count == 3 && fields[1] == Substring(f[2]), "\(p.stdout)")
         }
+        // Filterbank warps are for utterance models: refused in one line, nothing printed.
+        let wav = try #require(try FileManager.default.contentsOfDirectory(atPath: set.path + "/test").sorted()
+            .first { $0.hasSuffix(".wav") }.map { set.path + "/test/" + $0 })
+        for args in [["predict", "--checkpoint", ckpt, "--warp", "1.1", wav],
+                     ["eval", "--checkpoint", ckpt, "--adapt-warp"]] {
+            let w = try runProcess(tool, args)
+            #expect(w.status != 0 && w.stdout.isEmpty, "\(args): \(w.stdout)")
+            #expect(w.stderr.contains("--warp and --adapt-warp are for the utterance task (the model's task is sequence)")
+                && w.stderr.split(separator: "\n").count == 1, "\(w.stderr)")
+        }
         let text = try runProcess(tool, ["eval", "--checkpoint", ckpt])
         #expect(text.stdout.contains("\nlabel error rate: ") && text.stdout.contains("\nsequence accuracy: ") && !text.stdout.contains("confusion"))
     }
