@@ -6,7 +6,9 @@ import RecurrentCore
 /// run — sees the same perturbations on every machine and with any thread count.
 ///
 /// In order: speed perturbation (resampling by a factor drawn from `speeds`, which changes the
-/// duration and the pitch together, as in Ko et al. 2015), a random gain, white noise at a
+/// duration and the pitch together, as in Ko et al. 2015), a random gain, a random fade (the
+/// level falling away towards the end, or rising from the start: a voice trailing off or
+/// starting softly, so that a weak word ending or onset is seen in training), white noise at a
 /// random signal-to-noise ratio, a low-pass filter at a random cutoff (a narrower channel, such
 /// as a microphone or codec that keeps less of the high band); then vocal tract length
 /// perturbation (the mel filterbank's band edges warped by a factor drawn from `vtlp`, Jaitly and
@@ -21,6 +23,8 @@ public struct AugmentationConfig: Codable, Sendable, Equatable {
     public var speeds: [Double] = []
     /// Gain range in decibels; nil = none.
     public var gainDecibels: ClosedRange<Double>? = nil
+    /// Range of the depth in decibels of a random fade (`applyFade`); nil = none.
+    public var fadeDecibels: ClosedRange<Double>? = nil
     /// Signal-to-noise range of added white noise in decibels; nil = none.
     public var noiseSNR: ClosedRange<Double>? = nil
     /// Range of the cutoff in Hz of a random low-pass filter (two cascaded Butterworth biquads,
@@ -45,12 +49,13 @@ public struct AugmentationConfig: Codable, Sendable, Equatable {
     /// Whether the number of frames or their timing changes (speed or tempo), which label tracks forbid.
     public var changesTiming: Bool { !speeds.isEmpty || tempo != nil }
     /// Whether the audio or its analysis changes (so features must be recomputed per step).
-    public var changesAudio: Bool { !speeds.isEmpty || gainDecibels != nil || noiseSNR != nil || lowPass != nil || vtlp != nil }
+    public var changesAudio: Bool { !speeds.isEmpty || gainDecibels != nil || fadeDecibels != nil || noiseSNR != nil || lowPass != nil || vtlp != nil }
 
     /// A one-line reason when a field is out of range, nil when usable.
     public var problem: String? {
         if speeds.contains(where: { !($0 >= 0.5 && $0 <= 2) }) { return "speed factors must be within 0.5...2" }
         if let g = gainDecibels, g.lowerBound < -40 || g.upperBound > 20 { return "gain must be within -40...20 dB" }
+        if let f = fadeDecibels, f.lowerBound < 0 || f.upperBound > 60 { return "fade depths must be within 0...60 dB" }
         if let n = noiseSNR, n.lowerBound < -10 || n.upperBound > 100 { return "noise SNR must be within -10...100 dB" }
         if let l = lowPass, !(l.lowerBound >= 100) { return "low-pass cutoffs must be at least 100 Hz" }
         if let v = vtlp, !(v.lowerBound >= 0.7 && v.upperBound <= 1.3) { return "frequency-warp factors must be within 0.7...1.3" }
@@ -70,6 +75,10 @@ public struct AugmentationConfig: Codable, Sendable, Equatable {
             if speed != 1 { x = try Self.resample(x, ratio: 1 / speed) }
         }
         if let g = gainDecibels { Self.applyGain(&x, decibels: rng.uniform(in: g)) }
+        if let f = fadeDecibels {
+            let depth = rng.uniform(in: f), point = rng.nextDouble(), out = rng.nextInt(below: 2) == 0
+            Self.applyFade(&x, decibels: depth, at: point, out: out)
+        }
         if let snr = noiseSNR { Self.addWhiteNoise(&x, snrDecibels: rng.uniform(in: snr), rng: &rng) }
         if let l = lowPass { Self.lowPass(&x, cutoff: rng.uniform(in: l), sampleRate: sampleRate) }
         return x
@@ -142,6 +151,22 @@ public struct AugmentationConfig: Codable, Sendable, Equatable {
     static func applyGain(_ x: inout [Float], decibels: Double) {
         let k = Float(pow(10, decibels / 20))
         for i in x.indices { x[i] *= k }
+    }
+
+    /// Fades `x` linearly in decibels. With `out`, samples before the point at fraction `at`
+    /// of the length keep their level and from there the gain falls to `-decibels` at the last
+    /// sample; otherwise the gain rises from `-decibels` at the first sample to 0 dB at that
+    /// point and stays there.
+    static func applyFade(_ x: inout [Float], decibels: Double, at: Double, out: Bool) {
+        let n = x.count
+        guard n > 1, decibels > 0 else { return }
+        let p = min(n - 1, max(0, Int((at * Double(n)).rounded(.down))))
+        let range = out ? p..<n : 0..<(p + 1)
+        let span = Double(max(1, range.count - 1))
+        for i in range {
+            let depth = out ? Double(i - p) / span : Double(p - i) / span
+            x[i] *= Float(pow(10, -decibels * depth / 20))
+        }
     }
 
     /// Adds white Gaussian noise at `snrDecibels` below the mean power of `x`.

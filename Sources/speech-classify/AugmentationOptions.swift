@@ -15,6 +15,8 @@ struct AugmentationOptions: ParsableArguments {
     var speedPerturb: String?
     @Option(name: .customLong("gain-db"), help: "Random gain per example, MIN:MAX decibels, or off.")
     var gain: String?
+    @Option(name: .customLong("fade-db"), help: "Random fade per example: the level falls linearly in decibels from a random point to -D dB at the end (or rises from -D dB at the start to that point), D drawn from MIN:MAX (e.g. 0:24), or off.")
+    var fade: String?
     @Option(name: .customLong("noise-snr"), help: "White noise per example at a random signal-to-noise ratio, MIN:MAX decibels, or off.")
     var noise: String?
     @Option(name: .customLong("lowpass"), help: "Random low-pass filter per example, cutoff MIN:MAX Hz (e.g. 1800:4000; a narrower channel), or off.")
@@ -58,6 +60,7 @@ struct AugmentationOptions: ParsableArguments {
             }
         }
         if let s = gain { a.gainDecibels = s == "off" ? nil : try range(s, "--gain-db") }
+        if let s = fade { a.fadeDecibels = s == "off" ? nil : try range(s, "--fade-db") }
         if let s = noise { a.noiseSNR = s == "off" ? nil : try range(s, "--noise-snr") }
         if let s = lowPass { a.lowPass = s == "off" ? nil : try range(s, "--lowpass") }
         if let s = vtlp { a.vtlp = s == "off" ? nil : try range(s, "--vtlp") }

@@ -51,6 +51,35 @@ struct AugmentationTests {
         #expect(abs(snr - 10) < 0.3, "measured SNR \(snr) dB")
     }
 
+    @Test("a fade falls (or rises) linearly in decibels between the drawn point and the end (or start)")
+    func fade() throws {
+        // 101 samples of 1, the point at sample 50, 20 dB deep.
+        var out = [Float](repeating: 1, count: 101), into = out
+        AugmentationConfig.applyFade(&out, decibels: 20, at: 0.5, out: true)
+        AugmentationConfig.applyFade(&into, decibels: 20, at: 0.5, out: false)
+        for i in 0...50 { #expect(out[i] == 1 && into[100 - i] == 1) }
+        // Half way along the ramp: -10 dB; at its far end: -20 dB.
+        #expect(abs(out[75] - 0.316228) < 1e-5 && abs(out[100] - 0.1) < 1e-6)
+        #expect(abs(into[25] - 0.316228) < 1e-5 && abs(into[0] - 0.1) < 1e-6)
+        for i in 51...100 { #expect(out[i] < out[i - 1]) }
+
+        // Through perturb: one end of a constant signal 20 dB down, the other untouched.
+        var a = AugmentationConfig()
+        a.fadeDecibels = 20...20
+        var ends: Set<Bool> = []
+        for seed in 1...8 as ClosedRange<UInt64> {
+            var rng = SeededRandom(seed: seed)
+            let y = try a.perturb([Float](repeating: 0.5, count: 800), sampleRate: 8000, rng: &rng)
+            #expect(y.count == 800)
+            let fadedOut = abs(y[799] - 0.05) < 1e-6
+            #expect(fadedOut ? y[0] == 0.5 : abs(y[0] - 0.05) < 1e-6 && y[799] == 0.5, "seed \(seed): \(y[0]) \(y[799])")
+            ends.insert(fadedOut)
+        }
+        #expect(ends == [true, false], "eight draws are not all the same way")
+        a.fadeDecibels = 0...70
+        #expect(a.problem == "fade depths must be within 0...60 dB")
+    }
+
     @Test("frequency masks zero the same coefficients in the static, delta and delta-delta groups; time masks whole frames")
     func masks() {
         var a = AugmentationConfig()
@@ -329,6 +358,12 @@ struct AugmentationDefaultTests {
         let noiseOnly = try #require(try recorded(["--no-augment", "--noise-snr", "20:30"], in: dir))
         #expect(noiseOnly["noiseSNR"] as? [Double] == [20, 30] && (noiseOnly["speeds"] as? [Double] ?? []).isEmpty)
         #expect(noiseOnly["gainDecibels"] == nil && (noiseOnly["timeMasks"] as? Int ?? 0) == 0)
+        // The fade is not in the default set; its flag adds it.
+        #expect(byDefault["fadeDecibels"] == nil)
+        let faded = try #require(try recorded(["--fade-db", "0:24"], in: dir))
+        #expect(faded["fadeDecibels"] as? [Double] == [0, 24] && faded["speeds"] as? [Double] == [0.9, 1, 1.1])
+        let bad = try runProcess(tool, ["train", "--data", dir.path + "/data", "--out", dir.path + "/bad", "--steps", "1", "--fade-db", "0:90"])
+        #expect(bad.status != 0 && bad.stderr.contains("fade depths must be within 0...60 dB") && !FileManager.default.fileExists(atPath: dir.path + "/bad"), "\(bad.stderr)")
     }
 
     @Test func aRunSavedWithoutAugmentationResumesWithoutIt() throws {
