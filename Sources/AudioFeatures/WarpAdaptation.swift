@@ -1,15 +1,16 @@
 import Foundation
 
 /// Test-time vocal tract length normalisation chosen by minimum entropy (`eval` and `predict`
-/// with `--adapt-warp`, utterance task).
+/// with `--adapt-warp`, every task).
 ///
 /// A voice's formants lie higher or lower than the training voices' roughly in proportion to
 /// the length of its vocal tract; warping the mel filterbank by a factor
 /// (`MFCCExtractor(frequencyWarp:)`, the warp that VTLP augmentation draws at random in training)
 /// moves them back. A new voice's factor is unknown and no label may be read, so each speaker's
 /// files are scored under every factor of a grid and the factor whose predictions are the most
-/// confident on average, the lowest mean entropy of the class probabilities over that speaker's
-/// files, is kept for all of them. Files are grouped as `SpeakerNormalization.group` does:
+/// confident on average is kept for all of them: the lowest mean over that speaker's files of
+/// each file's entropy, that of its class probabilities (utterance task) or the mean entropy of
+/// its frames' distributions over the classes (frame task; sequence task, blank included). Files are grouped as `SpeakerNormalization.group` does:
 /// by the speaker of an FSDD-style name, and a file without one is a group of its own.
 public enum WarpAdaptation {
     /// The factors tried by default: 0.88 to 1.16 in steps of 0.04.
@@ -22,22 +23,22 @@ public enum WarpAdaptation {
         return h
     }
 
-    /// For each group, the index into `warps` of the factor whose rows have the lowest mean
-    /// entropy over the group's files; on a tie (within 1e-12 nats) the factor nearest 1 wins,
-    /// then the smaller.
+    /// For each group, the index into `warps` of the factor under which the group's files have
+    /// the lowest mean entropy; on a tie (within 1e-12 nats) the factor nearest 1 wins, then the
+    /// smaller.
     /// - Parameters:
-    ///   - probabilities: for each factor of `warps`, `[files, classes]` row-major, the files in
-    ///     the order of `groups`.
+    ///   - entropies: for each factor of `warps`, each file's entropy (`fileEntropies`), the
+    ///     files in the order of `groups`.
     ///   - groups: each file's group.
-    public static func choose(warps: [Double], probabilities: [[Float]], groups: [String], classes: Int) -> [String: Int] {
-        precondition(!warps.isEmpty && probabilities.count == warps.count, "one probability table per factor")
-        precondition(probabilities.allSatisfy { $0.count == groups.count * classes }, "one row per file in every table")
+    public static func choose(warps: [Double], entropies: [[Double]], groups: [String]) -> [String: Int] {
+        precondition(!warps.isEmpty && entropies.count == warps.count, "one entropy list per factor")
+        precondition(entropies.allSatisfy { $0.count == groups.count }, "one entropy per file under every factor")
         let order = warps.indices.sorted { (abs(warps[$0] - 1), warps[$0]) < (abs(warps[$1] - 1), warps[$1]) }
         var chosen: [String: Int] = [:]
         for (g, files) in members(of: groups) {
             var best = order[0], bestEntropy = Double.infinity
             for w in order {
-                let h = meanEntropy(probabilities[w], files: files, classes: classes)
+                let h = meanEntropy(entropies[w], files: files)
                 if h < bestEntropy - 1e-12 { best = w; bestEntropy = h }
             }
             chosen[g] = best
@@ -52,20 +53,27 @@ public enum WarpAdaptation {
         return members
     }
 
-    /// Mean entropy of the rows `files` of `p` (`[files, classes]` row-major).
-    static func meanEntropy(_ p: [Float], files: [Int], classes: Int) -> Double {
-        files.reduce(0.0) { $0 + entropy(p[($1 * classes)..<(($1 + 1) * classes)]) } / Double(files.count)
+    /// Mean of the entries `files` of `h`.
+    static func meanEntropy(_ h: [Double], files: [Int]) -> Double {
+        files.reduce(0.0) { $0 + h[$1] } / Double(files.count)
     }
 
-    /// The utterance-task class probabilities `[examples, classes]` of `scorer` for `examples`
-    /// (input order), scored in length-sorted batches of `batchSize`.
-    public static func probabilities(_ scorer: some SpeechScorer, _ examples: [SpeechExample], batchSize: Int = 64) -> [Float] {
-        precondition(scorer.task == .utterance, "warp adaptation is for the utterance task")
+    /// Each example's entropy under `scorer` (input order), scored in length-sorted batches of
+    /// `batchSize`: that of its class probabilities (utterance task), or the mean over its
+    /// frames of each frame's (frame and sequence tasks).
+    public static func fileEntropies(_ scorer: some SpeechScorer, _ examples: [SpeechExample], batchSize: Int = 64) -> [Double] {
         let C = scorer.classes
-        var out = [Float](repeating: 0, count: examples.count * C)
+        var out = [Double](repeating: 0, count: examples.count)
         for batch in SpeechCorpus.orderedBatches(lengths: examples.map(\.features.frames), batchSize: batchSize) {
             let p = scorer.probabilities(batch.map { examples[$0] }).probabilities
-            for (row, i) in batch.enumerated() { for c in 0..<C { out[i * C + c] = p[row * C + c] } }
+            var row = 0
+            for i in batch {
+                let rows = scorer.task == .utterance ? 1 : examples[i].features.frames
+                var h = 0.0
+                for r in row..<(row + rows) { h += entropy(p[(r * C)..<((r + 1) * C)]) }
+                out[i] = h / Double(max(rows, 1))
+                row += rows
+            }
         }
         return out
     }
@@ -76,9 +84,9 @@ public enum WarpAdaptation {
         public var group: String
         /// The factor kept.
         public var warp: Double
-        /// Mean entropy (nats) of the group's predictions at `warp`.
+        /// Mean entropy (nats) of the group's files at `warp`.
         public var entropy: Double
-        /// Mean entropy of the group's predictions unwarped (nil when the grid lacks 1).
+        /// Mean entropy of the group's files unwarped (nil when the grid lacks 1).
         public var unwarpedEntropy: Double?
     }
 
@@ -91,14 +99,13 @@ public enum WarpAdaptation {
         precondition(candidates.count == warps.count && !warps.isEmpty, "one example list per factor")
         let first = candidates[0]
         precondition(candidates.allSatisfy { $0.map(\.path) == first.map(\.path) }, "the same files under every factor")
-        let C = scorer.classes
         let groups = first.map { SpeakerNormalization.group(speaker: $0.speaker, path: $0.path) }
-        let tables = candidates.map { probabilities(scorer, $0) }
-        let chosen = choose(warps: warps, probabilities: tables, groups: groups, classes: C)
+        let entropies = candidates.map { fileEntropies(scorer, $0) }
+        let chosen = choose(warps: warps, entropies: entropies, groups: groups)
         let members = members(of: groups), unit = warps.firstIndex(of: 1)
         let choices = chosen.keys.sorted().map { g in
-            Choice(group: g, warp: warps[chosen[g]!], entropy: meanEntropy(tables[chosen[g]!], files: members[g]!, classes: C),
-                   unwarpedEntropy: unit.map { meanEntropy(tables[$0], files: members[g]!, classes: C) })
+            Choice(group: g, warp: warps[chosen[g]!], entropy: meanEntropy(entropies[chosen[g]!], files: members[g]!),
+                   unwarpedEntropy: unit.map { meanEntropy(entropies[$0], files: members[g]!) })
         }
         return (first.indices.map { candidates[chosen[groups[$0]]!][$0] }, choices)
     }

@@ -188,7 +188,7 @@ struct Predict: ParsableCommand {
         try TrainingCLI.failing("speech-classify") {
             guard beam >= 1, beam <= 1000 else { throw ValidationError("--beam must be within 1...1000") }
             let ck = try SpeechEnsemble(paths: try checkpointList(checkpoint))
-            try warping.check(task: ck.task)
+            try warping.check()
             /// The files' features under `config` with the filterbank warped by `warp`, normalised per speaker when it says so.
             func extract(_ config: FeatureConfig, warp: Double) throws -> [FeatureMatrix] {
                 let extractor = try MFCCExtractor(config: config, frequencyWarp: warp)
@@ -284,7 +284,7 @@ struct Eval: ParsableCommand {
             let rule = try LabelRule(parsing: pattern)
             let files = try splitText.map { try SpeechCorpus.trainTest(folder: folder, task: task, split: try DatasetSplit(parsing: $0), rule: rule).test }
                 ?? SpeechCorpus.list(folder: folder, task: task, rule: rule)
-            try warping.check(task: task)
+            try warping.check()
             /// The usable files' examples with the filterbank warped by `warp`, every configuration attached.
             func examples(warp: Double, report: Bool) throws -> [SpeechExample] {
                 let loaded = try SpeechCorpus.load(files, task: task, config: ck.features, frequencyWarp: warp, threads: threads)

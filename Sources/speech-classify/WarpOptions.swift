@@ -6,13 +6,13 @@ import Foundation
 /// factor each speaker's predictions are most confident under (`WarpAdaptation`).
 struct WarpOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
-        "Utterance task: compute the features with the mel filterbank's band edges warped by this factor, as VTLP does in "
+        "Compute the features with the mel filterbank's band edges warped by this factor, as VTLP does in "
             + "training (0.7...1.3; 1 = none).", valueName: "FACTOR"))
     var warp: Double?
     @Flag(name: .customLong("adapt-warp"), help: ArgumentHelp(
-        "Utterance task: for each speaker ({label}_{speaker}_{index} names; a file without one on its own) compute the "
-            + "features under every warp of 0.88...1.16 (steps of 0.04) and keep the one whose predictions have the lowest "
-            + "mean entropy (no label read); the choices are printed on standard error."))
+        "For each speaker ({label}_{speaker}_{index} names; a file without one on its own) compute the features under "
+            + "every warp of 0.88...1.16 (steps of 0.04) and keep the one whose predictions have the lowest mean entropy (per "
+            + "file; per frame for frame and sequence models; no label read); the choices are printed on standard error."))
     var adapt = false
 
     /// What the features were computed with, for `eval`'s data line: empty without a warp.
@@ -21,13 +21,10 @@ struct WarpOptions: ParsableArguments {
         return warp.map { ", filterbank warped by \(String(format: "%.2f", $0))" } ?? ""
     }
 
-    /// Refuses a factor out of range, both options together, or either with a frame or sequence model.
-    func check(task: SpeechTask) throws {
+    /// Refuses a factor out of range or both options together.
+    func check() throws {
         if warp != nil && adapt { throw ValidationError("--warp and --adapt-warp exclude each other") }
         if let w = warp, !(0.7...1.3).contains(w) { throw ValidationError("--warp \(w) is outside 0.7...1.3") }
-        if (warp != nil || adapt) && task != .utterance {
-            throw ValidationError("--warp and --adapt-warp are for the utterance task (the model's task is \(task.rawValue))")
-        }
     }
 
     /// The examples to score: `make(factor, report)` at `--warp` (1 without it), or with

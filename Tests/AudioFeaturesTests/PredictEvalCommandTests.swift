@@ -169,16 +169,27 @@ struct SpeechSequencePredictEvalTests {
             let fields = p.stdout.dropLast().split(separator: "\t", omittingEmptySubsequences: false)
             #expect(fields.count == 3 && fields[1] == Substring(f[2]), "\(p.stdout)")
         }
-        // Filterbank warps are for utterance models: refused in one line, nothing printed.
-        let wav = try #require(try FileManager.default.contentsOfDirectory(atPath: set.path + "/test").sorted()
-            .first { $0.hasSuffix(".wav") }.map { set.path + "/test/" + $0 })
-        for args in [["predict", "--checkpoint", ckpt, "--warp", "1.1", wav],
-                     ["eval", "--checkpoint", ckpt, "--adapt-warp"]] {
-            let w = try runProcess(tool, args)
-            #expect(w.status != 0 && w.stdout.isEmpty, "\(args): \(w.stdout)")
-            #expect(w.stderr.contains("--warp and --adapt-warp are for the utterance task (the model's task is sequence)")
-                && w.stderr.split(separator: "\n").count == 1, "\(w.stderr)")
+        // --adapt-warp: the test part has one speaker (cc), so the adapted evaluation is the
+        // evaluation at the factor reported for cc, and predict --adapt-warp prints what
+        // predict --warp prints at that factor.
+        let adapted = try runProcess(tool, ["eval", "--checkpoint", ckpt, "--adapt-warp", "--format", "json"])
+        #expect(adapted.status == 0, "\(adapted.stderr)")
+        let report = adapted.stderr.split(separator: "\n").filter { $0.hasPrefix("eval: --adapt-warp: cc warped by ") }
+        #expect(report.count == 1, "\(adapted.stderr)")
+        let factor = try #require(report.first.flatMap { $0.split(separator: " ").dropFirst(5).first }.map(String.init))
+        let fixed = try runProcess(tool, ["eval", "--checkpoint", ckpt, "--warp", factor, "--format", "json"])
+        #expect(fixed.status == 0, "\(fixed.stderr)")
+        let a = try #require(try JSONSerialization.jsonObject(with: Data(adapted.stdout.utf8)) as? [String: Any])
+        let f = try #require(try JSONSerialization.jsonObject(with: Data(fixed.stdout.utf8)) as? [String: Any])
+        for key in ["label_error_rate", "exact", "substitutions", "deletions", "insertions", "loss"] {
+            #expect("\(a[key] ?? "-")" == "\(f[key] ?? "-")", "\(key): \(a[key] ?? "-") vs \(f[key] ?? "-")")
         }
+        #expect((a["data"] as? String)?.hasSuffix(", filterbank warp adapted per speaker") == true)
+        let wavs = try FileManager.default.contentsOfDirectory(atPath: set.path + "/test").sorted()
+            .filter { $0.hasSuffix(".wav") }.map { set.path + "/test/" + $0 }
+        let pa = try runProcess(tool, ["predict", "--checkpoint", ckpt, "--adapt-warp"] + wavs)
+        let pw = try runProcess(tool, ["predict", "--checkpoint", ckpt, "--warp", factor] + wavs)
+        #expect(pa.status == 0 && pw.status == 0 && pa.stdout == pw.stdout && wavs.count == 6, "\(pa.stderr)\(pw.stderr)")
         let text = try runProcess(tool, ["eval", "--checkpoint", ckpt])
         #expect(text.stdout.contains("\nlabel error rate: ") && text.stdout.contains("\nsequence accuracy: ") && !text.stdout.contains("confusion"))
     }

@@ -16,6 +16,15 @@ private struct FirstFrameScorer: SpeechScorer {
     }
 }
 
+/// A frame-task scorer (two classes) whose probability rows are the examples' frames.
+private struct FramesScorer: SpeechScorer {
+    var task: SpeechTask { .frame }
+    var classes: Int { 2 }
+    func probabilities(_ examples: [SpeechExample]) -> (probabilities: [Float], loss: Double) {
+        (examples.flatMap(\.features.values), 0)
+    }
+}
+
 /// An example of `frames` frames whose first frame is `row`.
 private func example(_ path: String, speaker: String?, row: [Float], frames: Int) -> SpeechExample {
     var e = SpeechExample(path: path, features: FeatureMatrix(frames: frames, features: 2,
@@ -44,8 +53,28 @@ private func example(_ path: String, speaker: String?, row: [Float], frames: Int
             lean + half + lean + half,      // 1.0: a 0.509, b 0.325, c 0.693
             sure + lean + lean + sure,      // 1.1: a 0.163, b 0.325, c 0
         ]
-        let chosen = WarpAdaptation.choose(warps: warps, probabilities: tables, groups: groups, classes: 2)
+        let entropies = tables.map { t in (0..<groups.count).map { WarpAdaptation.entropy(t[(2 * $0)..<(2 * $0 + 2)]) } }
+        let chosen = WarpAdaptation.choose(warps: warps, entropies: entropies, groups: groups)
         #expect(chosen == ["a": 2, "b": 1, "c": 0])
+    }
+
+    /// Frame and sequence models: a file's entropy is the mean of its frames', in input order
+    /// whatever order the length-sorted batches took.
+    @Test func fileEntropyOfAFrameModelIsTheMeanOverItsFrames() {
+        let frames: [[[Float]]] = [
+            [[0.5, 0.5], [1, 0], [0.9, 0.1]],                 // (log 2 + 0 + h(0.9)) / 3
+            [[0.9, 0.1]],                                      // h(0.9)
+            [[0.5, 0.5], [0.5, 0.5], [0.5, 0.5], [1, 0]],      // 3 log 2 / 4
+        ]
+        let examples = frames.enumerated().map { k, rows in
+            SpeechExample(path: "f\(k).wav", features: FeatureMatrix(frames: rows.count, features: 2, values: rows.flatMap { $0 }))
+        }
+        let h9 = -(0.9 * log(0.9) + 0.1 * log(0.1))
+        let expected = [(log(2) + h9) / 3, h9, 3 * log(2) / 4]
+        for batchSize in [1, 2, 64] {
+            let h = WarpAdaptation.fileEntropies(FramesScorer(), examples, batchSize: batchSize)
+            #expect(h.count == 3 && zip(h, expected).allSatisfy { abs($0 - $1) < 1e-6 }, "batch \(batchSize): \(h)")
+        }
     }
 
     /// `adapt` takes each file's version from its group's factor, whatever order the length-sorted
