@@ -9,8 +9,11 @@ import Foundation
 /// moves them back. A new voice's factor is unknown and no label may be read, so each speaker's
 /// files are scored under every factor of a grid and the factor whose predictions are the most
 /// confident on average is kept for all of them: the lowest mean over that speaker's files of
-/// each file's entropy, that of its class probabilities (utterance task) or the mean entropy of
-/// its frames' distributions over the classes (frame task; sequence task, blank included). Files are grouped as `SpeakerNormalization.group` does:
+/// each file's uncertainty (`fileUncertainties`): the entropy of its class probabilities
+/// (utterance task), the mean entropy of its frames' (frame task), or the negative
+/// log-probability per label of its decoded label sequence (sequence task). Frame entropies
+/// do not serve CTC: its frames are mostly confident blanks, so a warp that makes a model drop
+/// labels looks more certain, and an ensemble's averaged frames mix spikes at different frames. Files are grouped as `SpeakerNormalization.group` does:
 /// by the speaker of an FSDD-style name, and a file without one is a group of its own.
 public enum WarpAdaptation {
     /// The factors tried by default: 0.88 to 1.16 in steps of 0.04.
@@ -24,11 +27,11 @@ public enum WarpAdaptation {
     }
 
     /// For each group, the index into `warps` of the factor under which the group's files have
-    /// the lowest mean entropy; on a tie (within 1e-12 nats) the factor nearest 1 wins, then the
-    /// smaller.
+    /// the lowest mean uncertainty; on a tie (within 1e-12 nats) the factor nearest 1 wins, then
+    /// the smaller.
     /// - Parameters:
-    ///   - entropies: for each factor of `warps`, each file's entropy (`fileEntropies`), the
-    ///     files in the order of `groups`.
+    ///   - entropies: for each factor of `warps`, each file's uncertainty (`fileUncertainties`),
+    ///     the files in the order of `groups`.
     ///   - groups: each file's group.
     public static func choose(warps: [Double], entropies: [[Double]], groups: [String]) -> [String: Int] {
         precondition(!warps.isEmpty && entropies.count == warps.count, "one entropy list per factor")
@@ -58,13 +61,21 @@ public enum WarpAdaptation {
         files.reduce(0.0) { $0 + h[$1] } / Double(files.count)
     }
 
-    /// Each example's entropy under `scorer` (input order), scored in length-sorted batches of
-    /// `batchSize`: that of its class probabilities (utterance task), or the mean over its
-    /// frames of each frame's (frame and sequence tasks).
-    public static func fileEntropies(_ scorer: some SpeechScorer, _ examples: [SpeechExample], batchSize: Int = 64) -> [Double] {
+    /// Each example's uncertainty in nats under `scorer` (input order), scored in length-sorted
+    /// batches of `batchSize`: the entropy of its class probabilities (utterance task), the mean
+    /// over its frames of each frame's entropy (frame task), or `−log P(labels) / max(1, count)`
+    /// of the label sequence `decodeSequences` gives it with width 1 (sequence task).
+    public static func fileUncertainties(_ scorer: some SpeechScorer, _ examples: [SpeechExample], batchSize: Int = 64) -> [Double] {
         let C = scorer.classes
         var out = [Double](repeating: 0, count: examples.count)
         for batch in SpeechCorpus.orderedBatches(lengths: examples.map(\.features.frames), batchSize: batchSize) {
+            if scorer.task == .sequence {
+                let decoded = scorer.decodeSequences(batch.map { examples[$0] }, beamWidth: 1).decoded
+                for (d, i) in zip(decoded, batch) {
+                    out[i] = -log(max(d.probability, .leastNonzeroMagnitude)) / Double(max(d.labels.count, 1))
+                }
+                continue
+            }
             let p = scorer.probabilities(batch.map { examples[$0] }).probabilities
             var row = 0
             for i in batch {
@@ -84,9 +95,9 @@ public enum WarpAdaptation {
         public var group: String
         /// The factor kept.
         public var warp: Double
-        /// Mean entropy (nats) of the group's files at `warp`.
+        /// Mean uncertainty (nats) of the group's files at `warp` (`fileUncertainties`).
         public var entropy: Double
-        /// Mean entropy of the group's files unwarped (nil when the grid lacks 1).
+        /// Mean uncertainty of the group's files unwarped (nil when the grid lacks 1).
         public var unwarpedEntropy: Double?
     }
 
@@ -100,7 +111,7 @@ public enum WarpAdaptation {
         let first = candidates[0]
         precondition(candidates.allSatisfy { $0.map(\.path) == first.map(\.path) }, "the same files under every factor")
         let groups = first.map { SpeakerNormalization.group(speaker: $0.speaker, path: $0.path) }
-        let entropies = candidates.map { fileEntropies(scorer, $0) }
+        let entropies = candidates.map { fileUncertainties(scorer, $0) }
         let chosen = choose(warps: warps, entropies: entropies, groups: groups)
         let members = members(of: groups), unit = warps.firstIndex(of: 1)
         let choices = chosen.keys.sorted().map { g in

@@ -11,8 +11,9 @@ struct WarpOptions: ParsableArguments {
     var warp: Double?
     @Flag(name: .customLong("adapt-warp"), help: ArgumentHelp(
         "For each speaker ({label}_{speaker}_{index} names; a file without one on its own) compute the features under "
-            + "every warp of 0.88...1.16 (steps of 0.04) and keep the one whose predictions have the lowest mean entropy (per "
-            + "file; per frame for frame and sequence models; no label read); the choices are printed on standard error."))
+            + "every warp of 0.88...1.16 (steps of 0.04) and keep the one whose predictions are the most certain (lowest mean "
+            + "entropy per file, or per frame for frame models; for sequence models the lowest -log probability per label of the "
+            + "decoded sequence; no label read); the choices are printed on standard error."))
     var adapt = false
 
     /// What the features were computed with, for `eval`'s data line: empty without a warp.
@@ -35,10 +36,11 @@ struct WarpOptions: ParsableArguments {
         guard adapt else { return try make(warp ?? 1, true) }
         let grid = WarpAdaptation.grid
         let r = WarpAdaptation.adapt(scorer, warps: grid, candidates: try grid.map { try make($0, $0 == 1) })
+        let measure = scorer.task == .sequence ? "mean -log p per label" : "mean entropy"
         for c in r.choices {
             let unwarped = c.unwarpedEntropy.map { String(format: "%.4f", $0) } ?? "-"
             note("\(tool): --adapt-warp: \(c.group) warped by \(String(format: "%.2f", c.warp)) "
-                + "(mean entropy \(String(format: "%.4f", c.entropy)); unwarped \(unwarped))")
+                + "(\(measure) \(String(format: "%.4f", c.entropy)); unwarped \(unwarped))")
         }
         return r.examples
     }

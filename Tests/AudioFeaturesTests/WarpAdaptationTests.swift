@@ -25,6 +25,21 @@ private struct FramesScorer: SpeechScorer {
     }
 }
 
+/// A sequence-task scorer whose decoded sequence for an example is given by its path.
+private struct DecodedScorer: SpeechScorer {
+    var decoded: [String: (labels: [Int], probability: Double)]
+    var task: SpeechTask { .sequence }
+    var classes: Int { 3 }
+    func probabilities(_ examples: [SpeechExample]) -> (probabilities: [Float], loss: Double) {
+        Issue.record("a sequence model's uncertainty reads its decoded sequences, not its frames")
+        return ([Float](repeating: 1.0 / 3, count: 3 * examples.reduce(0) { $0 + $1.features.frames }), 0)
+    }
+    func decodeSequences(_ examples: [SpeechExample], beamWidth: Int) -> (decoded: [(labels: [Int], probability: Double)], loss: Double) {
+        #expect(beamWidth == 1)
+        return (examples.map { decoded[$0.path]! }, 0)
+    }
+}
+
 /// An example of `frames` frames whose first frame is `row`.
 private func example(_ path: String, speaker: String?, row: [Float], frames: Int) -> SpeechExample {
     var e = SpeechExample(path: path, features: FeatureMatrix(frames: frames, features: 2,
@@ -72,8 +87,25 @@ private func example(_ path: String, speaker: String?, row: [Float], frames: Int
         let h9 = -(0.9 * log(0.9) + 0.1 * log(0.1))
         let expected = [(log(2) + h9) / 3, h9, 3 * log(2) / 4]
         for batchSize in [1, 2, 64] {
-            let h = WarpAdaptation.fileEntropies(FramesScorer(), examples, batchSize: batchSize)
+            let h = WarpAdaptation.fileUncertainties(FramesScorer(), examples, batchSize: batchSize)
             #expect(h.count == 3 && zip(h, expected).allSatisfy { abs($0 - $1) < 1e-6 }, "batch \(batchSize): \(h)")
+        }
+    }
+
+    /// Sequence models: a file's uncertainty is −log P / labels of its decoded sequence (an
+    /// empty one counts as one label), in input order.
+    @Test func fileUncertaintyOfASequenceModelIsTheDecodedLogProbabilityPerLabel() {
+        let decoded: [String: (labels: [Int], probability: Double)] = [
+            "a.wav": ([1, 2, 1], 0.125), "b.wav": ([], 0.5), "c.wav": ([2], 0.9), "d.wav": ([1, 1], 1e-300),
+        ]
+        let lengths = ["a.wav": 7, "b.wav": 2, "c.wav": 5, "d.wav": 9]
+        let examples = ["a.wav", "b.wav", "c.wav", "d.wav"].map {
+            SpeechExample(path: $0, features: FeatureMatrix(frames: lengths[$0]!, features: 1, values: [Float](repeating: 0, count: lengths[$0]!)))
+        }
+        let expected = [log(8) / 3, log(2), -log(0.9), 300 * log(10) / 2]
+        for batchSize in [1, 3, 64] {
+            let h = WarpAdaptation.fileUncertainties(DecodedScorer(decoded: decoded), examples, batchSize: batchSize)
+            #expect(h.count == 4 && zip(h, expected).allSatisfy { abs($0 - $1) < 1e-9 * max(1, $1) }, "batch \(batchSize): \(h)")
         }
     }
 
