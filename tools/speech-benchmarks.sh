@@ -29,7 +29,7 @@ done
 # (--speaker-cmvn), the latter also with silence trimmed (--trim-silence 30) and combined with the
 # per-utterance seeds, trimmed too, and that six-model ensemble evaluated again with the
 # filterbank warp adapted per held-out speaker (--adapt-warp); then connected digits (CTC) with each speaker held out, three seeds
-# and their ensemble.
+# and their ensemble, evaluated again with --adapt-warp.
 tools/speech-loso --out "$OUT/loso-ensemble" --seeds 3 -- --augment --epochs 15 --layers 2 --hidden 192 --dropout 0.3
 tools/speech-loso --out "$OUT/loso-speaker-cmvn" --seeds 3 --normalization speaker -- --augment --epochs 15 --layers 2 --hidden 192 --dropout 0.3
 # Both sets of three together, six models per speaker (the best).
@@ -40,6 +40,7 @@ tools/speech-loso --out "$OUT/loso-trim-utterance" --seeds 3 -- --augment --epoc
 tools/speech-loso --out "$OUT/loso-trim" --seeds 3 --reuse --normalization speaker --combine "$OUT/loso-trim-utterance" -- --augment --epochs 15 --layers 2 --hidden 192 --dropout 0.3 --trim-silence 30
 tools/speech-loso --out "$OUT/loso-trim" --seeds 3 --reuse --normalization speaker --combine "$OUT/loso-trim-utterance" --adapt-warp -- --augment --epochs 15 --layers 2 --hidden 192 --dropout 0.3 --trim-silence 30
 tools/speech-loso --out "$OUT/ctc-loso" --sequence --seeds 3
+tools/speech-loso --out "$OUT/ctc-loso" --sequence --seeds 3 --reuse --adapt-warp
 
 # Frame task on a generated set: 16 training voices, 2 held-out voices.
 VOICES="en-us,en-us+f3,en-gb+m3,en-gb+f2,en-029+f4,en-gb-x-rp+m7,en-gb-x-gbclan+m2,en-gb-x-gbcwmd+f1,en-us-nyc+m4,en-us+m6,en-gb+f4,en-029+m5,en-gb-x-rp+f1,en-us-nyc+f2,en-gb-x-gbclan+f3,en-gb+m1"
