@@ -269,21 +269,27 @@ struct Eval: ParsableCommand {
             let paths = try checkpointList(checkpoint)
             let ck = try SpeechEnsemble(paths: paths, threads: threads)
             let task = ck.task
-            let folderPath: String, splitText: String?, pattern: String, what: String
+            let folderPath: String, splitText: String?, pattern: String
             if let data {
                 folderPath = data; splitText = split; pattern = labelPattern ?? "field:0:_"
-                what = split.map { "the test part of split \($0) of \(data)" } ?? "all files of \(data)"
             } else {
                 guard let recorded = SpeechEvaluationSource.recorded(in: ck.members[0]) else {
                     throw ValidationError("\(paths[0]): records no test split (written by an older version); give --data")
                 }
                 folderPath = recorded.data; splitText = split ?? recorded.split; pattern = labelPattern ?? recorded.labelPattern
-                what = "the run's test split (\(splitText ?? recorded.split)) of \(recorded.data)"
             }
             let folder = URL(fileURLWithPath: folderPath)
             let rule = try LabelRule(parsing: pattern)
-            let files = try splitText.map { try SpeechCorpus.trainTest(folder: folder, task: task, split: try DatasetSplit(parsing: $0), rule: rule).test }
-                ?? SpeechCorpus.list(folder: folder, task: task, rule: rule)
+            let files: [Utterance], what: String
+            if let splitText {
+                // A folder with train/ and test/ uses them whatever the split says: `note` names what was used.
+                let parts = try SpeechCorpus.trainTest(folder: folder, task: task, split: try DatasetSplit(parsing: splitText), rule: rule)
+                files = parts.test
+                what = data == nil ? "the run's test split (\(parts.note)) of \(folderPath)" : "the test part of split \(parts.note) of \(folderPath)"
+            } else {
+                files = try SpeechCorpus.list(folder: folder, task: task, rule: rule)
+                what = "all files of \(folderPath)"
+            }
             try warping.check()
             /// The usable files' examples with the filterbank warped by `warp`, every configuration attached.
             func examples(warp: Double, report: Bool) throws -> [SpeechExample] {

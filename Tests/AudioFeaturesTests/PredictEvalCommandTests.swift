@@ -157,6 +157,8 @@ struct SpeechSequencePredictEvalTests {
         let o = try #require(try JSONSerialization.jsonObject(with: Data(e.stdout.utf8)) as? [String: Any])
         let files = try #require(o["files"] as? Int), exact = try #require(o["exact"] as? Int)
         #expect(files == 6 && o["label_error_rate"] != nil)
+        // The run's split is its train/ and test/ folders, and the data line says so.
+        #expect((o["data"] as? String)?.hasPrefix("the run's test split (train/ and test/ folders) of ") == true, "\(o["data"] ?? "")")
         #expect(abs((o["sequence_accuracy"] as? Double ?? -1) - Double(exact) / Double(files)) < 1e-6)
         let lines = try String(contentsOfFile: errors, encoding: .utf8).split(separator: "\n")
         #expect(lines.count - 1 == files - exact)
