@@ -82,10 +82,14 @@ struct Features: ParsableCommand {
     var format: FeatureFileFormat = .csv
     @Option(name: .shortAndLong, help: "Write to this file instead of standard output.")
     var output: String?
+    @Option(help: ArgumentHelp("Warp the mel filterbank's band edges by this factor, as eval and predict --warp do (0.7...1.3; 1 = none).",
+                               valueName: "FACTOR"))
+    var warp: Double = 1
 
     func run() throws {
         try TrainingCLI.failing("speech-classify") {
-            let extractor = try MFCCExtractor(config: try featureOptions.config())
+            try WarpOptions.checkFactor(warp)
+            let extractor = try MFCCExtractor(config: try featureOptions.config(), frequencyWarp: warp)
             let m = try extractor.features(ofFile: URL(fileURLWithPath: file))
             let data = format == .csv ? Data(m.csvText().utf8) : m.npyData()
             if let output { try AtomicFile.write(data, to: output) } else { FileHandle.standardOutput.write(data) }

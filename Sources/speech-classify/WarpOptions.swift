@@ -25,7 +25,12 @@ struct WarpOptions: ParsableArguments {
     /// Refuses a factor out of range or both options together.
     func check() throws {
         if warp != nil && adapt { throw ValidationError("--warp and --adapt-warp exclude each other") }
-        if let w = warp, !(0.7...1.3).contains(w) { throw ValidationError("--warp \(w) is outside 0.7...1.3") }
+        if let w = warp { try Self.checkFactor(w) }
+    }
+
+    /// Refuses a `--warp` factor outside 0.7...1.3 (also `features --warp`).
+    static func checkFactor(_ w: Double) throws {
+        if !(0.7...1.3).contains(w) { throw ValidationError("--warp \(w) is outside 0.7...1.3") }
     }
 
     /// The examples to score: `make(factor, report)` at `--warp` (1 without it), or with

@@ -127,6 +127,13 @@ struct SilenceTrimCommandTests {
                                                                cepstra: 13, trimDecibels: 40)).features(of: paddedTone(before: 0.3, after: 0.3))
         #expect(fa.status == 0 && fa.stdout == fb.stdout && fa.stderr.contains("\(expected.frames) frames"), "\(fa.stderr)")
         #expect(whole.stderr.contains("79 frames") && expected.frames < 40, "\(whole.stderr)")
+        // `features --warp` prints the features under that filterbank warp.
+        let warped = try runProcess(tool, ["features", "--warp", "1.1", a])
+        let reference = try MFCCExtractor(config: FeatureConfig(), frequencyWarp: 1.1).features(ofFile: URL(fileURLWithPath: a))
+        #expect(warped.status == 0 && warped.stdout == reference.csvText() && warped.stdout != whole.stdout, "\(warped.stderr)")
+        let refused = try runProcess(tool, ["features", "--warp", "1.5", a])
+        #expect(refused.status != 0 && refused.stdout.isEmpty && refused.stderr.contains("--warp 1.5 is outside 0.7...1.3")
+            && refused.stderr.split(separator: "\n").count == 1, "\(refused.stderr)")
     }
 
     @Test func refusedWithTheFrameTaskAndOutOfRange() throws {
