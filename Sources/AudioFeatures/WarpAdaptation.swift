@@ -1,7 +1,7 @@
 import Foundation
 
-/// Test-time vocal tract length normalisation chosen by minimum entropy (`eval` and `predict`
-/// with `--adapt-warp`, every task).
+/// Test-time vocal tract length normalisation chosen by minimum uncertainty (`eval` and
+/// `predict` with `--adapt-warp`, every task).
 ///
 /// A voice's formants lie higher or lower than the training voices' roughly in proportion to
 /// the length of its vocal tract; warping the mel filterbank by a factor
@@ -13,8 +13,9 @@ import Foundation
 /// (utterance task), the mean entropy of its frames' (frame task), or the negative
 /// log-probability per label of its decoded label sequence (sequence task). Frame entropies
 /// do not serve CTC: its frames are mostly confident blanks, so a warp that makes a model drop
-/// labels looks more certain, and an ensemble's averaged frames mix spikes at different frames. Files are grouped as `SpeakerNormalization.group` does:
-/// by the speaker of an FSDD-style name, and a file without one is a group of its own.
+/// labels looks more certain, and an ensemble's averaged frames mix spikes at different frames.
+/// Files are grouped as `SpeakerNormalization.group` does: by the speaker of an FSDD-style name,
+/// and a file without one is a group of its own.
 public enum WarpAdaptation {
     /// The factors tried by default: 0.88 to 1.16 in steps of 0.04.
     public static let grid: [Double] = [0.88, 0.92, 0.96, 1.0, 1.04, 1.08, 1.12, 1.16]
@@ -30,19 +31,19 @@ public enum WarpAdaptation {
     /// the lowest mean uncertainty; on a tie (within 1e-12 nats) the factor nearest 1 wins, then
     /// the smaller.
     /// - Parameters:
-    ///   - entropies: for each factor of `warps`, each file's uncertainty (`fileUncertainties`),
+    ///   - uncertainties: for each factor of `warps`, each file's uncertainty (`fileUncertainties`),
     ///     the files in the order of `groups`.
     ///   - groups: each file's group.
-    public static func choose(warps: [Double], entropies: [[Double]], groups: [String]) -> [String: Int] {
-        precondition(!warps.isEmpty && entropies.count == warps.count, "one entropy list per factor")
-        precondition(entropies.allSatisfy { $0.count == groups.count }, "one entropy per file under every factor")
+    public static func choose(warps: [Double], uncertainties: [[Double]], groups: [String]) -> [String: Int] {
+        precondition(!warps.isEmpty && uncertainties.count == warps.count, "one uncertainty list per factor")
+        precondition(uncertainties.allSatisfy { $0.count == groups.count }, "one uncertainty per file under every factor")
         let order = warps.indices.sorted { (abs(warps[$0] - 1), warps[$0]) < (abs(warps[$1] - 1), warps[$1]) }
         var chosen: [String: Int] = [:]
         for (g, files) in members(of: groups) {
-            var best = order[0], bestEntropy = Double.infinity
+            var best = order[0], lowest = Double.infinity
             for w in order {
-                let h = meanEntropy(entropies[w], files: files)
-                if h < bestEntropy - 1e-12 { best = w; bestEntropy = h }
+                let h = mean(uncertainties[w], files: files)
+                if h < lowest - 1e-12 { best = w; lowest = h }
             }
             chosen[g] = best
         }
@@ -57,7 +58,7 @@ public enum WarpAdaptation {
     }
 
     /// Mean of the entries `files` of `h`.
-    static func meanEntropy(_ h: [Double], files: [Int]) -> Double {
+    static func mean(_ h: [Double], files: [Int]) -> Double {
         files.reduce(0.0) { $0 + h[$1] } / Double(files.count)
     }
 
@@ -89,16 +90,16 @@ public enum WarpAdaptation {
         return out
     }
 
-    /// One group's choice: the factor kept and the mean entropy of its files at that factor and at 1.
+    /// One group's choice: the factor kept and the mean uncertainty of its files at that factor and at 1.
     public struct Choice: Sendable, Equatable {
         /// The group (speaker, or the path of a file without one).
         public var group: String
         /// The factor kept.
         public var warp: Double
         /// Mean uncertainty (nats) of the group's files at `warp` (`fileUncertainties`).
-        public var entropy: Double
+        public var uncertainty: Double
         /// Mean uncertainty of the group's files unwarped (nil when the grid lacks 1).
-        public var unwarpedEntropy: Double?
+        public var unwarpedUncertainty: Double?
     }
 
     /// Adapts `examples` as computed under each factor of `warps` (`candidates[w]`, the same
@@ -111,12 +112,12 @@ public enum WarpAdaptation {
         let first = candidates[0]
         precondition(candidates.allSatisfy { $0.map(\.path) == first.map(\.path) }, "the same files under every factor")
         let groups = first.map { SpeakerNormalization.group(speaker: $0.speaker, path: $0.path) }
-        let entropies = candidates.map { fileUncertainties(scorer, $0) }
-        let chosen = choose(warps: warps, entropies: entropies, groups: groups)
+        let uncertainties = candidates.map { fileUncertainties(scorer, $0) }
+        let chosen = choose(warps: warps, uncertainties: uncertainties, groups: groups)
         let members = members(of: groups), unit = warps.firstIndex(of: 1)
         let choices = chosen.keys.sorted().map { g in
-            Choice(group: g, warp: warps[chosen[g]!], entropy: meanEntropy(entropies[chosen[g]!], files: members[g]!),
-                   unwarpedEntropy: unit.map { meanEntropy(entropies[$0], files: members[g]!) })
+            Choice(group: g, warp: warps[chosen[g]!], uncertainty: mean(uncertainties[chosen[g]!], files: members[g]!),
+                   unwarpedUncertainty: unit.map { mean(uncertainties[$0], files: members[g]!) })
         }
         return (first.indices.map { candidates[chosen[groups[$0]]!][$0] }, choices)
     }

@@ -43,9 +43,9 @@ struct WarpOptions: ParsableArguments {
         let r = WarpAdaptation.adapt(scorer, warps: grid, candidates: try grid.map { try make($0, $0 == 1) })
         let measure = scorer.task == .sequence ? "mean -log p per label" : "mean entropy"
         for c in r.choices {
-            let unwarped = c.unwarpedEntropy.map { String(format: "%.4f", $0) } ?? "-"
+            let unwarped = c.unwarpedUncertainty.map { String(format: "%.4f", $0) } ?? "-"
             note("\(tool): --adapt-warp: \(c.group) warped by \(String(format: "%.2f", c.warp)) "
-                + "(\(measure) \(String(format: "%.4f", c.entropy)); unwarped \(unwarped))")
+                + "(\(measure) \(String(format: "%.4f", c.uncertainty)); unwarped \(unwarped))")
         }
         return r.examples
     }

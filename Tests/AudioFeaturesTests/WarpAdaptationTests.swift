@@ -69,7 +69,7 @@ private func example(_ path: String, speaker: String?, row: [Float], frames: Int
             sure + lean + lean + sure,      // 1.1: a 0.163, b 0.325, c 0
         ]
         let entropies = tables.map { t in (0..<groups.count).map { WarpAdaptation.entropy(t[(2 * $0)..<(2 * $0 + 2)]) } }
-        let chosen = WarpAdaptation.choose(warps: warps, entropies: entropies, groups: groups)
+        let chosen = WarpAdaptation.choose(warps: warps, uncertainties: entropies, groups: groups)
         #expect(chosen == ["a": 2, "b": 1, "c": 0])
     }
 
@@ -129,9 +129,9 @@ private func example(_ path: String, speaker: String?, row: [Float], frames: Int
         #expect(choices.map(\.group) == ["lone.wav", "x", "y"])
         #expect(choices.map(\.warp) == [1.0, 1.08, 0.92])
         let x = choices[1]
-        #expect(abs(x.entropy - WarpAdaptation.entropy([0.99, 0.01] as [Float]) / 2) < 1e-9)
+        #expect(abs(x.uncertainty - WarpAdaptation.entropy([0.99, 0.01] as [Float]) / 2) < 1e-9)
         let unwarped = (WarpAdaptation.entropy([0.8, 0.2] as [Float]) + WarpAdaptation.entropy([0.6, 0.4] as [Float])) / 2
-        #expect(abs((x.unwarpedEntropy ?? 0) - unwarped) < 1e-9)
+        #expect(abs((x.unwarpedUncertainty ?? 0) - unwarped) < 1e-9)
     }
 }
 
