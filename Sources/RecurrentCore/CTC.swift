@@ -183,9 +183,19 @@ public enum CTC {
                     add(extended, label: from + logp[c])
                 }
             }
-            let kept = next.sorted { a, b in
-                a.value.total != b.value.total ? a.value.total > b.value.total : a.key.lexicographicallyPrecedes(b.key)
-            }.prefix(beamWidth)
+            // The beamWidth best by (total descending, labels ascending), each total computed once:
+            // a selection into a short sorted list instead of sorting every extension.
+            var kept: [(key: [Int32], value: Entry, total: Double)] = []
+            kept.reserveCapacity(beamWidth + 1)
+            for (key, value) in next {
+                let total = value.total
+                if kept.count == beamWidth, let worst = kept.last,
+                   total < worst.total || (total == worst.total && !key.lexicographicallyPrecedes(worst.key)) { continue }
+                var i = kept.count
+                while i > 0, total > kept[i - 1].total || (total == kept[i - 1].total && key.lexicographicallyPrecedes(kept[i - 1].key)) { i -= 1 }
+                kept.insert((key, value, total), at: i)
+                if kept.count > beamWidth { kept.removeLast() }
+            }
             beams = Dictionary(uniqueKeysWithValues: kept.map { ($0.key, $0.value) })
         }
         return beams.sorted { a, b in

@@ -191,6 +191,23 @@ struct CTCTests {
         }
     }
 
+    @Test("a narrow beam keeps the same prefixes as a plain prefix beam search in probabilities, sorted in full")
+    func narrowBeamMatchesPlainPrefixSearch() {
+        var rng = SeededRandom(seed: 17)
+        for width in [1, 2, 3, 5] {
+            for _ in 0..<3 {
+                let frames = 10, classes = 4
+                let logits = (0..<(frames * classes)).map { _ in rng.uniform(-2, 2) }
+                let got = logits.withUnsafeBufferPointer {
+                    CTC.beamSearch(logits: $0.baseAddress!, frames: frames, classes: classes, beamWidth: width)
+                }
+                let expected = plainBeamSearch(logits: logits, frames: frames, classes: classes, width: width)
+                #expect(got.map(\.labels) == expected.map(\.labels), "width \(width)")
+                for (g, e) in zip(got, expected) { #expect(abs(exp(g.logProbability) - e.probability) < 1e-12) }
+            }
+        }
+    }
+
     @Test("mixture decoding picks the brute-force best of the models' averaged sequence probabilities")
     func mixtureMatchesBruteForce() {
         var rng = SeededRandom(seed: 11)
@@ -242,4 +259,32 @@ struct CTCTests {
             + bruteForceProbability(logits: b, frames: 4, classes: 3, target: [1, 2])) / 2
         #expect(abs(exp(decoded.logProbability) - expected) < 1e-9)
     }
+}
+
+/// Prefix beam search written plainly, in probabilities rather than logs, every extension
+/// sorted at every frame: the prefixes left after the last frame, most probable first.
+private func plainBeamSearch(logits: [Float], frames: Int, classes: Int, width: Int) -> [(labels: [Int32], probability: Double)] {
+    // Per prefix: probability of the alignments ending in a blank, and in its last label.
+    var beams: [[Int32]: (blank: Double, label: Double)] = [[]: (1, 0)]
+    func ranked(_ d: [[Int32]: (blank: Double, label: Double)]) -> [(labels: [Int32], probability: Double)] {
+        d.map { ($0.key, $0.value.blank + $0.value.label) }.sorted { a, b in
+            a.1 != b.1 ? a.1 > b.1 : a.0.lexicographicallyPrecedes(b.0)
+        }
+    }
+    for t in 0..<frames {
+        let row = logits[(t * classes)..<((t + 1) * classes)].map { exp(Double($0)) }
+        let sum = row.reduce(0, +)
+        let p = row.map { $0 / sum }
+        var next: [[Int32]: (blank: Double, label: Double)] = [:]
+        for (prefix, e) in beams {
+            next[prefix, default: (0, 0)].blank += (e.blank + e.label) * p[0]
+            if let last = prefix.last { next[prefix, default: (0, 0)].label += e.label * p[Int(last)] }
+            for c in 1..<classes {
+                next[prefix + [Int32(c)], default: (0, 0)].label += (Int32(c) == prefix.last ? e.blank : e.blank + e.label) * p[c]
+            }
+        }
+        let keep = Set(ranked(next).prefix(width).map(\.labels))
+        beams = next.filter { keep.contains($0.key) }
+    }
+    return ranked(beams)
 }
