@@ -162,10 +162,12 @@ public struct AugmentationConfig: Codable, Sendable, Equatable {
         guard n > 1, decibels > 0 else { return }
         let p = min(n - 1, max(0, Int((at * Double(n)).rounded(.down))))
         let range = out ? p..<n : 0..<(p + 1)
-        let span = Double(max(1, range.count - 1))
+        // The gain changes by the same factor from sample to sample (linear in decibels).
+        let step = pow(10, -decibels / (20 * Double(max(1, range.count - 1))))
+        var gain = out ? 1 : pow(10, -decibels / 20)
         for i in range {
-            let depth = out ? Double(i - p) / span : Double(p - i) / span
-            x[i] *= Float(pow(10, -decibels * depth / 20))
+            x[i] *= Float(gain)
+            gain = out ? gain * step : gain / step
         }
     }
 

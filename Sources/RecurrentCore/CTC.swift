@@ -183,24 +183,22 @@ public enum CTC {
                     add(extended, label: from + logp[c])
                 }
             }
-            // The beamWidth best by (total descending, labels ascending), each total computed once:
-            // a selection into a short sorted list instead of sorting every extension.
-            var kept: [(key: [Int32], value: Entry, total: Double)] = []
+            // The beamWidth best, each total computed once: a selection into a short sorted list
+            // instead of sorting every extension.
+            var kept: [(labels: [Int32], total: Double, entry: Entry)] = []
             kept.reserveCapacity(beamWidth + 1)
-            for (key, value) in next {
-                let total = value.total
-                if kept.count == beamWidth, let worst = kept.last,
-                   total < worst.total || (total == worst.total && !key.lexicographicallyPrecedes(worst.key)) { continue }
+            for (labels, entry) in next {
+                let total = entry.total
+                if kept.count == beamWidth, let worst = kept.last, !ranksBefore(total, labels, worst.total, worst.labels) { continue }
                 var i = kept.count
-                while i > 0, total > kept[i - 1].total || (total == kept[i - 1].total && key.lexicographicallyPrecedes(kept[i - 1].key)) { i -= 1 }
-                kept.insert((key, value, total), at: i)
+                while i > 0, ranksBefore(total, labels, kept[i - 1].total, kept[i - 1].labels) { i -= 1 }
+                kept.insert((labels, total, entry), at: i)
                 if kept.count > beamWidth { kept.removeLast() }
             }
-            beams = Dictionary(uniqueKeysWithValues: kept.map { ($0.key, $0.value) })
+            beams = Dictionary(uniqueKeysWithValues: kept.map { ($0.labels, $0.entry) })
         }
-        return beams.sorted { a, b in
-            a.value.total != b.value.total ? a.value.total > b.value.total : a.key.lexicographicallyPrecedes(b.key)
-        }.map { ($0.key, $0.value.total) }
+        return beams.map { (labels: $0.key, logProbability: $0.value.total) }
+            .sorted { ranksBefore($0.logProbability, $0.labels, $1.logProbability, $1.labels) }
     }
 
     /// Decoding with several models at once (an ensemble of CTC networks over the same input):
@@ -255,6 +253,13 @@ private func logSoftmax(_ logits: UnsafePointer<Float>, frames: Int, classes: In
         for c in 0..<classes { out[t * classes + c] = Double(z[c]) - lse }
     }
     return out
+}
+
+/// Beam order: a prefix of log-probability `p` and labels `a` comes before one of `q` and `b`
+/// when it is more probable, equal ones in lexicographic order.
+@inline(__always)
+private func ranksBefore(_ p: Double, _ a: [Int32], _ q: Double, _ b: [Int32]) -> Bool {
+    p != q ? p > q : a.lexicographicallyPrecedes(b)
 }
 
 /// log(exp(a) + exp(b)) without overflow; -infinity is the log of zero.

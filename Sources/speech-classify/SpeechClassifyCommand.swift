@@ -193,19 +193,21 @@ struct Predict: ParsableCommand {
             guard beam >= 1, beam <= 1000 else { throw ValidationError("--beam must be within 1...1000") }
             let ck = try SpeechEnsemble(paths: try checkpointList(checkpoint))
             try warping.check()
+            // Read once, whatever number of configurations and warps the features are computed under.
+            let urls = files.map { URL(fileURLWithPath: $0) }
+            let durations = try urls.map { try AudioLoader.info($0).duration }
+            let speakers = urls.map { Utterance.fsddFields(of: $0)?.speaker }
             /// The files' features under `config` with the filterbank warped by `warp`, normalised per speaker when it says so.
             func extract(_ config: FeatureConfig, warp: Double) throws -> [FeatureMatrix] {
                 let extractor = try MFCCExtractor(config: config, frequencyWarp: warp)
-                var features: [FeatureMatrix] = [], speakers: [String?] = []
-                for file in files {
-                    let url = URL(fileURLWithPath: file)
-                    let info = try AudioLoader.info(url)
-                    if info.duration < config.frameLengthSeconds {
-                        throw AudioError.shorterThanOneFrame(path: file, seconds: info.duration, frameSeconds: config.frameLengthSeconds)
+                var features: [FeatureMatrix] = []
+                for (k, file) in files.enumerated() {
+                    if durations[k] < config.frameLengthSeconds {
+                        throw AudioError.shorterThanOneFrame(path: file, seconds: durations[k], frameSeconds: config.frameLengthSeconds)
                     }
-                    let f = try extractor.features(ofFile: url)
+                    let f = try extractor.features(ofFile: urls[k])
                     guard f.frames > 0 else { throw AudioError.empty(path: file) }
-                    features.append(f); speakers.append(Utterance.fsddFields(of: url)?.speaker)
+                    features.append(f)
                 }
                 if config.speakerNormalization {
                     _ = try SpeakerNormalization.normalize(&features, speakers: speakers, paths: files)
@@ -213,11 +215,11 @@ struct Predict: ParsableCommand {
                 return features
             }
             let examples = try warping.examples(ck.scorer, tool: "predict") { warp, _ in
-                var examples = try zip(files, extract(ck.features, warp: warp)).map { file, f in
-                    var normalized = f
-                    try ck.inputNormalizer.apply(to: &normalized, source: file)
-                    var e = SpeechExample(path: file, features: normalized)
-                    e.speaker = Utterance.fsddFields(of: URL(fileURLWithPath: file))?.speaker
+                var examples = try zip(files, extract(ck.features, warp: warp)).enumerated().map { k, pair in
+                    var normalized = pair.1
+                    try ck.inputNormalizer.apply(to: &normalized, source: pair.0)
+                    var e = SpeechExample(path: pair.0, features: normalized)
+                    e.speaker = speakers[k]
                     return e
                 }
                 try ck.attachVariants(&examples) { config in
