@@ -13,7 +13,9 @@ struct WarpOptions: ParsableArguments {
         "For each speaker ({label}_{speaker}_{index} names; a file without one on its own) compute the features under "
             + "every warp of 0.88...1.16 (steps of 0.04) and keep the one whose predictions are the most certain (lowest mean "
             + "entropy per file, or per frame for frame models; for sequence models the lowest -log probability per label of the "
-            + "decoded sequence; no label read); the choices are printed on standard error."))
+            + "decoded sequence; no label read) if it is 1 or significantly better than 1 (one-sided paired t-test over the "
+            + "speaker's files at 5 %, Bonferroni-corrected for the 7 other factors), else 1; the choices are printed on "
+            + "standard error."))
     var adapt = false
 
     /// What the features were computed with, for `eval`'s data line: empty without a warp.
@@ -42,10 +44,18 @@ struct WarpOptions: ParsableArguments {
         let grid = WarpAdaptation.grid
         let r = WarpAdaptation.adapt(scorer, warps: grid, candidates: try grid.map { try make($0, $0 == 1) })
         let measure = scorer.task == .sequence ? "mean -log p per label" : "mean entropy"
+        func f(_ v: Double, _ digits: Int = 4) -> String { String(format: "%.\(digits)f", v) }
         for c in r.choices {
-            let unwarped = c.unwarpedUncertainty.map { String(format: "%.4f", $0) } ?? "-"
-            note("\(tool): --adapt-warp: \(c.group) warped by \(String(format: "%.2f", c.warp)) "
-                + "(\(measure) \(String(format: "%.4f", c.uncertainty)); unwarped \(unwarped))")
+            var line = "\(tool): --adapt-warp: \(c.group) warped by \(f(c.warp, 2)) (\(measure) \(f(c.uncertainty))"
+            if c.warp != c.lowestWarp {
+                // Kept unwarped: the lowest mean was not significantly lower.
+                line += "; lowest \(f(c.lowestUncertainty)) at \(f(c.lowestWarp, 2)), "
+                line += c.t.map { "paired t \(f($0, 2)) below \(f(c.critical ?? 0, 2))" } ?? "one file, no test"
+            } else {
+                line += "; unwarped " + (c.unwarpedUncertainty.map { f($0) } ?? "-")
+                if let t = c.t { line += ", paired t \(f(t, 2)) >= \(f(c.critical ?? 0, 2))" }
+            }
+            note(line + ")")
         }
         return r.examples
     }

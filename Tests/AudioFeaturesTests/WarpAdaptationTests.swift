@@ -57,20 +57,69 @@ private func example(_ path: String, speaker: String?, row: [Float], frames: Int
     }
 
     /// Three groups, three factors: a clear minimum, a three-way tie (1 wins) and a tie between
-    /// 0.9 and 1.1 below 1 (the smaller wins).
+    /// 0.9 and 1.1 below 1 (the smaller is the lowest; one file allows no test, so 1 is kept).
     @Test func choosesTheLowestMeanEntropyPerGroupAndBreaksTiesTowardOne() {
         let warps = [0.9, 1.0, 1.1]
-        let groups = ["a", "a", "b", "c"]
+        let groups = ["a", "a", "a", "b", "c"]
         let half: [Float] = [0.5, 0.5], sure: [Float] = [1, 0], lean: [Float] = [0.9, 0.1]
         // Rows per factor, files in the order of `groups`.
         let tables: [[Float]] = [
-            half + half + lean + sure,      // 0.9: a 0.693, b 0.325, c 0
-            lean + half + lean + half,      // 1.0: a 0.509, b 0.325, c 0.693
-            sure + lean + lean + sure,      // 1.1: a 0.163, b 0.325, c 0
+            half + half + half + lean + sure,      // 0.9: a 0.693, b 0.325, c 0
+            lean + half + half + lean + half,      // 1.0: a 0.570, b 0.325, c 0.693
+            sure + lean + lean + lean + sure,      // 1.1: a 0.217, b 0.325, c 0
         ]
         let entropies = tables.map { t in (0..<groups.count).map { WarpAdaptation.entropy(t[(2 * $0)..<(2 * $0 + 2)]) } }
-        let chosen = WarpAdaptation.choose(warps: warps, uncertainties: entropies, groups: groups)
-        #expect(chosen == ["a": 2, "b": 1, "c": 0])
+        let decided = WarpAdaptation.decide(warps: warps, uncertainties: entropies, groups: groups)
+        #expect(decided.mapValues(\.lowest) == ["a": 2, "b": 1, "c": 0])
+        // a: differences h(0.9) − 0, log 2 − h(0.9), log 2 − h(0.9) over 3 files; 2 degrees of
+        // freedom, two alternatives: the 2.5 % point of Student's t with 2 degrees is 4.303.
+        let h9 = WarpAdaptation.entropy(lean), l2 = log(2.0)
+        let d = [h9, l2 - h9, l2 - h9], m = d.reduce(0, +) / 3
+        let sd = (d.reduce(0.0) { $0 + ($1 - m) * ($1 - m) } / 2).squareRoot()
+        #expect(abs(decided["a"]!.t! - m / (sd / 3.0.squareRoot())) < 1e-9)
+        #expect(abs(decided["a"]!.critical! - 4.3027) < 1e-3)
+        #expect(decided["a"]!.t! > 4.3027 && decided["a"]!.chosen == 2)
+        #expect(decided["b"]!.t == nil && decided["c"]!.t == nil)
+        #expect(WarpAdaptation.choose(warps: warps, uncertainties: entropies, groups: groups) == ["a": 2, "b": 1, "c": 1])
+    }
+
+    /// A lower mean from a few files that improve much while the rest get worse is not kept;
+    /// the same mean improvement spread evenly over the files is.
+    @Test func keepsAWarpOnlyWhenTheImprovementIsSignificant() {
+        let warps = [1.0, 1.08]
+        let n = 40
+        let groups = [String](repeating: "noisy", count: n) + [String](repeating: "even", count: n)
+        let unwarped = [Double](repeating: 0.5, count: 2 * n)
+        // noisy: 4 files gain 1.0, 36 lose 0.1 (mean gain 0.01); even: every file gains 0.01 ± 0.001.
+        let noisy = (0..<n).map { $0 < 4 ? -0.5 : 0.6 }
+        let even = (0..<n).map { 0.49 + ($0 % 2 == 0 ? 0.001 : -0.001) }
+        let decided = WarpAdaptation.decide(warps: warps, uncertainties: [unwarped, noisy + even], groups: groups)
+        #expect(decided["noisy"]!.lowest == 1 && decided["even"]!.lowest == 1)
+        #expect(decided["noisy"]!.chosen == 0 && decided["even"]!.chosen == 1)
+        // noisy: mean 0.01, sd sqrt(40 · 0.099 / 39 ... ): t = 0.01 / (sd / √40), about 0.2.
+        let d = noisy.map { 0.5 - $0 }, m = d.reduce(0, +) / Double(n)
+        let sd = (d.reduce(0.0) { $0 + ($1 - m) * ($1 - m) } / Double(n - 1)).squareRoot()
+        #expect(abs(decided["noisy"]!.t! - m / (sd / Double(n).squareRoot())) < 1e-9 && decided["noisy"]!.t! < 1)
+        #expect(decided["even"]!.t! > 50)
+        // One alternative, 39 degrees of freedom: the 5 % point is 1.685.
+        #expect(abs(decided["even"]!.critical! - 1.6849) < 1e-3)
+    }
+
+    /// Student's t upper tail against closed forms (1 and 2 degrees of freedom) and tabulated
+    /// values; critical values against the usual tables.
+    @Test func studentTailsAndCriticalValues() {
+        for t in [0.0, 0.3, 1.0, 2.5, 10.0, 100.0] {
+            #expect(abs(WarpAdaptation.studentUpperTail(t, degrees: 1) - (0.5 - atan(t) / Double.pi)) < 1e-12, "\(t)")
+            #expect(abs(WarpAdaptation.studentUpperTail(t, degrees: 2) - 0.5 * (1 - t / (t * t + 2).squareRoot())) < 1e-12, "\(t)")
+        }
+        #expect(abs(WarpAdaptation.studentUpperTail(1.5, degrees: 5) - 0.096952) < 1e-6)
+        #expect(abs(WarpAdaptation.studentUpperTail(3.0, degrees: 29) - 0.0027496) < 1e-7)
+        #expect(WarpAdaptation.studentUpperTail(.infinity, degrees: 3) == 0)
+        #expect(abs(WarpAdaptation.criticalT(degrees: 1, alternatives: 1) - 6.3138) < 1e-4)
+        #expect(abs(WarpAdaptation.criticalT(degrees: 1, alternatives: 2) - 12.7062) < 1e-4)
+        #expect(abs(WarpAdaptation.criticalT(degrees: 10, alternatives: 2) - 2.2281) < 1e-4)
+        #expect(abs(WarpAdaptation.criticalT(degrees: 499, alternatives: 7) - 2.4586) < 1e-4)
+        #expect(WarpAdaptation.pairedT([0.2, 0.2, 0.2]) == .infinity && WarpAdaptation.pairedT([0, 0]) == 0)
     }
 
     /// Frame and sequence models: a file's entropy is the mean of its frames', in input order
@@ -110,28 +159,34 @@ private func example(_ path: String, speaker: String?, row: [Float], frames: Int
     }
 
     /// `adapt` takes each file's version from its group's factor, whatever order the length-sorted
-    /// batches scored them in; files without a speaker are groups of their own.
+    /// batches scored them in; files without a speaker are groups of their own and keep 1.
     @Test func adaptTakesEachFileFromItsSpeakersFactor() {
         let warps = [0.92, 1.0, 1.08]
-        // x (two files): sure at 1.08; y: sure at 0.92; the lone file: sure at 1.0.
+        // x (three files): sure at 1.08; y (three files): sure at 0.92; the lone file: surer at
+        // 0.92 than at 1, but one file allows no test.
         let rows: [[[Float]]] = [
-            [[0.6, 0.4], [0.5, 0.5], [1, 0], [0.7, 0.3]],
-            [[0.8, 0.2], [0.6, 0.4], [0.6, 0.4], [1, 0]],
-            [[1, 0], [0.99, 0.01], [0.5, 0.5], [0.6, 0.4]],
+            [[0.6, 0.4], [0.5, 0.5], [0.55, 0.45], [1, 0], [0.99, 0.01], [1, 0], [1, 0]],
+            [[0.8, 0.2], [0.6, 0.4], [0.7, 0.3], [0.6, 0.4], [0.7, 0.3], [0.8, 0.2], [0.6, 0.4]],
+            [[1, 0], [0.99, 0.01], [1, 0], [0.5, 0.5], [0.6, 0.4], [0.55, 0.45], [0.5, 0.5]],
         ]
-        let names: [(String, String?, Int)] = [("1_x_0.wav", "x", 9), ("2_x_1.wav", "x", 3), ("1_y_0.wav", "y", 5), ("lone.wav", nil, 1)]
+        let names: [(String, String?, Int)] = [("1_x_0.wav", "x", 9), ("2_x_1.wav", "x", 3), ("3_x_2.wav", "x", 4),
+                                               ("1_y_0.wav", "y", 5), ("2_y_1.wav", "y", 2), ("3_y_2.wav", "y", 7),
+                                               ("lone.wav", nil, 1)]
         let candidates = rows.map { table in
             zip(names, table).map { n, row in example(n.0, speaker: n.1, row: row, frames: n.2) }
         }
         let (adapted, choices) = WarpAdaptation.adapt(FirstFrameScorer(), warps: warps, candidates: candidates)
         #expect(adapted.map(\.path) == names.map(\.0))
-        #expect(adapted.map { Array($0.features.values[0..<2]) } == [[1, 0], [0.99, 0.01], [1, 0], [1, 0]])
+        #expect(adapted.map { Array($0.features.values[0..<2]) }
+            == [[1, 0], [0.99, 0.01], [1, 0], [1, 0], [0.99, 0.01], [1, 0], [0.6, 0.4]])
         #expect(choices.map(\.group) == ["lone.wav", "x", "y"])
         #expect(choices.map(\.warp) == [1.0, 1.08, 0.92])
+        #expect(choices[0].lowestWarp == 0.92 && choices[0].t == nil)
         let x = choices[1]
-        #expect(abs(x.uncertainty - WarpAdaptation.entropy([0.99, 0.01] as [Float]) / 2) < 1e-9)
-        let unwarped = (WarpAdaptation.entropy([0.8, 0.2] as [Float]) + WarpAdaptation.entropy([0.6, 0.4] as [Float])) / 2
+        #expect(abs(x.uncertainty - WarpAdaptation.entropy([0.99, 0.01] as [Float]) / 3) < 1e-9)
+        let unwarped = [[0.8, 0.2], [0.6, 0.4], [0.7, 0.3]].reduce(0.0) { $0 + WarpAdaptation.entropy($1 as [Float]) } / 3
         #expect(abs((x.unwarpedUncertainty ?? 0) - unwarped) < 1e-9)
+        #expect(x.lowestWarp == 1.08 && x.t! >= x.critical!)
     }
 }
 
@@ -154,7 +209,8 @@ struct WarpAdaptationCommandTests {
     }
 
     /// The factor `eval --adapt-warp` reports for each speaker is the one whose `predict --warp`
-    /// probabilities, taken from the tool and scored here, have the lowest mean entropy; the
+    /// probabilities, taken from the tool and scored here, have the lowest mean entropy, or 1 when
+    /// that factor's paired t against 1 (computed here) is below the critical value; the
     /// adapted accuracy is that of those predictions; a fixed `--warp` changes the features.
     @Test func adaptedFactorsHaveTheLowestMeanEntropyOfEveryFactor() throws {
         let dir = try makeTempDir()
@@ -182,8 +238,21 @@ struct WarpAdaptationCommandTests {
             func meanEntropy(_ w: Double) -> Double {
                 mine.reduce(0.0) { sum, f in sum - byFactor[w]![f]!.values.reduce(0.0) { $0 + ($1 > 0 ? $1 * log($1) : 0) } } / Double(mine.count)
             }
+            func entropies(_ w: Double) -> [Double] {
+                mine.map { f in -byFactor[w]![f]!.values.reduce(0.0) { $0 + ($1 > 0 ? $1 * log($1) : 0) } }
+            }
             let w = try #require(chosen[speaker])
-            for other in WarpAdaptation.grid { #expect(meanEntropy(w) <= meanEntropy(other) + 1e-5, "\(speaker): \(w) vs \(other)") }
+            let lowest = WarpAdaptation.grid.min { meanEntropy($0) < meanEntropy($1) }!
+            if w != 1 {
+                for other in WarpAdaptation.grid { #expect(meanEntropy(w) <= meanEntropy(other) + 1e-5, "\(speaker): \(w) vs \(other)") }
+            }
+            if abs(meanEntropy(lowest) - meanEntropy(1)) > 1e-4 {
+                // A clear minimum elsewhere: kept exactly when its paired t reaches the critical value.
+                let d = zip(entropies(1), entropies(lowest)).map { $0 - $1 }, n = Double(d.count), m = d.reduce(0, +) / n
+                let t = m / ((d.reduce(0.0) { $0 + ($1 - m) * ($1 - m) } / (n - 1)) / n).squareRoot()
+                let critical = WarpAdaptation.criticalT(degrees: d.count - 1, alternatives: WarpAdaptation.grid.count - 1)
+                #expect(w == (t >= critical ? lowest : 1), "\(speaker): kept \(w), lowest \(lowest), t \(t) against \(critical)")
+            }
             for f in mine {
                 let p = byFactor[w]![f]!
                 let top = p.max { $0.value < $1.value }!.key
