@@ -161,43 +161,52 @@ public enum CTC {
         precondition(beamWidth >= 1, "beam width must be at least 1")
         struct Entry { var blank: Double; var label: Double; var total: Double { logAdd(blank, label) } }
         let negInf = -Double.infinity
-        var beams: [[Int32]: Entry] = [[]: Entry(blank: 0, label: negInf)]
+        // Prefixes are nodes of a trie (node 0 the empty prefix), so the beam is keyed by node
+        // numbers rather than by label arrays that would be hashed and copied at every frame.
+        var trie = PrefixTrie(classes: classes)
+        var beams: [(node: Int, entry: Entry)] = [(0, Entry(blank: 0, label: negInf))]
+        var next: [Int: Entry] = [:]
+        next.reserveCapacity(beamWidth * classes)
         let all = logSoftmax(logits, frames: frames, classes: classes)
         for t in 0..<frames {
-            let logp = Array(all[(t * classes)..<((t + 1) * classes)])
-            var next: [[Int32]: Entry] = [:]
-            func add(_ prefix: [Int32], blank: Double = negInf, label: Double = negInf) {
-                var e = next[prefix] ?? Entry(blank: negInf, label: negInf)
+            let logp = all[(t * classes)..<((t + 1) * classes)]
+            let base = logp.startIndex
+            next.removeAll(keepingCapacity: true)
+            func add(_ node: Int, blank: Double = negInf, label: Double = negInf) {
+                var e = next[node] ?? Entry(blank: negInf, label: negInf)
                 e.blank = logAdd(e.blank, blank)
                 e.label = logAdd(e.label, label)
-                next[prefix] = e
+                next[node] = e
             }
-            for (prefix, e) in beams {
+            for (node, e) in beams {
+                let last = trie.last(node)
                 // A blank keeps the prefix; so does repeating its last label without a blank between.
-                add(prefix, blank: e.total + logp[0])
-                if let last = prefix.last { add(prefix, label: e.label + logp[Int(last)]) }
+                add(node, blank: e.total + logp[base])
+                if last > 0 { add(node, label: e.label + logp[base + last]) }
                 for c in 1..<classes {
-                    let extended = prefix + [Int32(c)]
                     // Repeating the last label starts a new one only after a blank.
-                    let from = Int32(c) == prefix.last ? e.blank : e.total
-                    add(extended, label: from + logp[c])
+                    let from = c == last ? e.blank : e.total
+                    add(trie.child(node, c), label: from + logp[base + c])
                 }
             }
             // The beamWidth best, each total computed once: a selection into a short sorted list
-            // instead of sorting every extension.
-            var kept: [(labels: [Int32], total: Double, entry: Entry)] = []
+            // instead of sorting every extension; equal totals are ordered by their labels.
+            var kept: [(node: Int, total: Double, entry: Entry)] = []
             kept.reserveCapacity(beamWidth + 1)
-            for (labels, entry) in next {
+            func before(_ p: Double, _ a: Int, _ q: Double, _ b: Int) -> Bool {
+                p != q ? p > q : trie.labels(a).lexicographicallyPrecedes(trie.labels(b))
+            }
+            for (node, entry) in next {
                 let total = entry.total
-                if kept.count == beamWidth, let worst = kept.last, !ranksBefore(total, labels, worst.total, worst.labels) { continue }
+                if kept.count == beamWidth, let worst = kept.last, !before(total, node, worst.total, worst.node) { continue }
                 var i = kept.count
-                while i > 0, ranksBefore(total, labels, kept[i - 1].total, kept[i - 1].labels) { i -= 1 }
-                kept.insert((labels, total, entry), at: i)
+                while i > 0, before(total, node, kept[i - 1].total, kept[i - 1].node) { i -= 1 }
+                kept.insert((node, total, entry), at: i)
                 if kept.count > beamWidth { kept.removeLast() }
             }
-            beams = Dictionary(uniqueKeysWithValues: kept.map { ($0.labels, $0.entry) })
+            beams = kept.map { ($0.node, $0.entry) }
         }
-        return beams.map { (labels: $0.key, logProbability: $0.value.total) }
+        return beams.map { (labels: trie.labels($0.node), logProbability: $0.entry.total) }
             .sorted { ranksBefore($0.logProbability, $0.labels, $1.logProbability, $1.labels) }
     }
 
@@ -237,6 +246,39 @@ public enum CTC {
             total = logAdd(total, -sequenceLoss(logits: l, frames: frames, classes: classes, target: target, gradLogits: nil))
         }
         return total - log(Double(logits.count))
+    }
+}
+
+/// The label prefixes of a beam search as a trie: node 0 is the empty prefix, every other
+/// node one label appended to its parent's prefix.
+private struct PrefixTrie {
+    let classes: Int
+    private var parent: [Int] = [-1]
+    private var label: [Int] = [0]
+    /// Child of node n by label c, keyed n * classes + c.
+    private var children: [Int: Int] = [:]
+
+    init(classes: Int) { self.classes = classes }
+
+    /// The last label of `node`'s prefix, 0 for the empty prefix (0 is the blank, never a label).
+    func last(_ node: Int) -> Int { label[node] }
+
+    /// The node of `node`'s prefix followed by label `c`, made on first use.
+    mutating func child(_ node: Int, _ c: Int) -> Int {
+        let key = node * classes + c
+        if let n = children[key] { return n }
+        parent.append(node)
+        label.append(c)
+        children[key] = parent.count - 1
+        return parent.count - 1
+    }
+
+    /// The labels of `node`'s prefix, first to last.
+    func labels(_ node: Int) -> [Int32] {
+        var out: [Int32] = []
+        var n = node
+        while n > 0 { out.append(Int32(label[n])); n = parent[n] }
+        return out.reversed()
     }
 }
 
