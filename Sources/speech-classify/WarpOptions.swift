@@ -14,8 +14,8 @@ struct WarpOptions: ParsableArguments {
             + "every warp of 0.88...1.16 (steps of 0.04) and keep the one whose predictions are the most certain (lowest mean "
             + "entropy per file, or per frame for frame models; for sequence models the lowest -log probability per label of the "
             + "decoded sequence; no label read) if it is 1 or significantly better than 1 (one-sided paired t-test over the "
-            + "speaker's files at 5 %, Bonferroni-corrected for the 7 other factors), else 1; the choices are printed on "
-            + "standard error."))
+            + "speaker's files at 5 %, Bonferroni-corrected for the 7 other factors), else 1 (so a lone file keeps 1); the "
+            + "choices are printed on standard error."))
     var adapt = false
 
     /// What the features were computed with, for `eval`'s data line: empty without a warp.
