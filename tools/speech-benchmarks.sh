@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces the speech-classify results of the README (release build; needs RNN_DATA_DIR with
-# fsdd/, and espeak-ng + sox for the frame-labelled set). Outputs go to ${OUT:-speech-results}.
+# fsdd/, espeak-ng + sox for the frame-labelled set, espeak-ng + numpy + scipy for the synthetic voices). Outputs go to ${OUT:-speech-results}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${RNN_DATA_DIR:?set RNN_DATA_DIR to the data-set folder (see datasets/README.md)}"
@@ -39,6 +39,11 @@ tools/speech-loso --out "$OUT/loso-trim" --seeds 3 --reuse --normalization speak
 tools/speech-loso --out "$OUT/loso-trim-utterance" --seeds 3 -- --augment --epochs 15 --layers 2 --hidden 192 --dropout 0.3 --trim-silence 30
 tools/speech-loso --out "$OUT/loso-trim" --seeds 3 --reuse --normalization speaker --combine "$OUT/loso-trim-utterance" -- --augment --epochs 15 --layers 2 --hidden 192 --dropout 0.3 --trim-silence 30
 tools/speech-loso --out "$OUT/loso-trim" --seeds 3 --reuse --normalization speaker --combine "$OUT/loso-trim-utterance" --adapt-warp -- --augment --epochs 15 --layers 2 --hidden 192 --dropout 0.3 --trim-silence 30
+# The trimmed --speaker-cmvn model trained with 2,500 synthetic digits (77 espeak-ng voices) beside
+# the five FSDD training speakers, two seeds and their ensemble, then with the trimmed models above.
+tools/make-synthetic-digits --out "$OUT/fsdd-synthetic" --instances 250 --seed 1 --with "$RNN_DATA_DIR/fsdd/recordings"
+tools/speech-loso --out "$OUT/loso-synthetic" --data "$OUT/fsdd-synthetic" --seeds 2 --normalization speaker -- --augment --epochs 15 --layers 2 --hidden 192 --dropout 0.3 --trim-silence 30
+tools/speech-loso --out "$OUT/loso-synthetic" --data "$OUT/fsdd-synthetic" --seeds 2 --reuse --normalization speaker --combine "$OUT/loso-trim" -- --augment --epochs 15 --layers 2 --hidden 192 --dropout 0.3 --trim-silence 30
 tools/speech-loso --out "$OUT/ctc-loso" --sequence --seeds 3
 tools/speech-loso --out "$OUT/ctc-loso" --sequence --seeds 3 --reuse --adapt-warp
 
