@@ -84,11 +84,6 @@ public enum WarpAdaptation {
         return decisions
     }
 
-    /// `decide`'s kept factor per group, as an index into `warps`.
-    public static func choose(warps: [Double], uncertainties: [[Double]], groups: [String]) -> [String: Int] {
-        decide(warps: warps, uncertainties: uncertainties, groups: groups).mapValues(\.chosen)
-    }
-
     /// The t statistic of the mean of `d` against 0: mean / (sample standard deviation / √n);
     /// +infinity (or 0) when every entry is the same positive number (or not positive), up to
     /// rounding. Needs n ≥ 2.
