@@ -1,6 +1,7 @@
 #include "RNNBF16.h"
 #include "RNNCPU.h"
 #include "lane_masks.h"
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,14 +74,23 @@ static pthread_once_t kernel_once = PTHREAD_ONCE_INIT;
 
 static void choose_kernel(void) {
     const char *env = getenv("RNN_BF16_KERNEL");
+    int native = rnn_bf16_supported();
     if (env && *env) {
-        if (!strcmp(env, "dot")) { chosen_kernel = RNN_BF16_DOT; return; }
-        if (!strcmp(env, "widen")) { chosen_kernel = RNN_BF16_WIDEN; return; }
-        fprintf(stderr, "RNN_BF16_KERNEL: unknown kernel '%s' (use dot or widen)\n", env);
-        exit(2);
+        if (!strcmp(env, "portable")) { chosen_kernel = RNN_BF16_PORTABLE; return; }
+        int named = !strcmp(env, "dot") ? RNN_BF16_DOT : !strcmp(env, "widen") ? RNN_BF16_WIDEN : -1;
+        if (named < 0) {
+            fprintf(stderr, "RNN_BF16_KERNEL: unknown kernel '%s' (use dot, widen or portable)\n", env);
+            exit(2);
+        }
+        if (!native) {
+            fprintf(stderr, "RNN_BF16_KERNEL: kernel '%s' needs AVX512_BF16 at the avx512 level, which this process does not have (use portable)\n", env);
+            exit(2);
+        }
+        chosen_kernel = named;
+        return;
     }
+    if (!native) { chosen_kernel = RNN_BF16_PORTABLE; return; }
 #if defined(__x86_64__)
-    if (!rnn_bf16_supported()) return;
     for (int run = 0; run < 5; run++) {
         double d = dot_rate(20000), f = fma_rate(20000);
         if (d > measured_dot) measured_dot = d;
@@ -95,7 +105,9 @@ int rnn_bf16_kernel(void) {
     return chosen_kernel;
 }
 
-const char *rnn_bf16_kernel_name(int kernel) { return kernel == RNN_BF16_WIDEN ? "widen" : "dot"; }
+const char *rnn_bf16_kernel_name(int kernel) {
+    return kernel == RNN_BF16_PORTABLE ? "portable" : kernel == RNN_BF16_WIDEN ? "widen" : "dot";
+}
 
 void rnn_bf16_kernel_rates(double *dot, double *fma) {
     pthread_once(&kernel_once, choose_kernel);
@@ -490,19 +502,76 @@ static void matvec_bf16_avx512(int n, int k, const uint16_t *x, const uint16_t *
 }
 #endif
 
+/* The portable kernel: the widening kernel's arithmetic in C. Each element of C accumulates
+   C, then k = 0, 1, ... (both halves of every pair, the padding zeros included), one fused
+   multiply-add each (fmaf, correctly rounded whether the processor has FMA or not), so it gives
+   the same bits on every machine, and those of the widening kernel and of rnn_gemm_packed on
+   the same values. Blocks of 4 rows x 16 columns (one panel); A is bf16 rows (a, lda) or, when
+   a_packed is given, the transpose of a packed operand. */
+static inline float bf16_low(uint32_t w) { w <<= 16; float f; memcpy(&f, &w, 4); return f; }
+static inline float bf16_high(uint32_t w) { w &= 0xFFFF0000u; float f; memcpy(&f, &w, 4); return f; }
+
+__attribute__((always_inline))
+static inline void gemm_bf16_portable_body(int m, int n, int k, const uint16_t *a, int lda, const uint16_t *a_packed,
+                                           const uint16_t *packed, float *c, int ldc) {
+    const int pairs = pairs_of(k), panels = (n + 15) / 16;
+    const size_t panel = (size_t)pairs * 32;
+    for (int p = 0; p < panels; p++) {
+        const uint16_t *b = packed + (size_t)p * panel;
+        const int col = p * 16, width = n - col < 16 ? n - col : 16;
+        for (int r0 = 0; r0 < m; r0 += 4) {
+            const int rows = m - r0 < 4 ? m - r0 : 4;
+            float acc[4][16];
+            for (int r = 0; r < 4; r++)
+                for (int j = 0; j < 16; j++) acc[r][j] = r < rows && j < width ? c[(size_t)(r0 + r) * ldc + col + j] : 0.0f;
+            for (int q = 0; q < pairs; q++) {
+                uint32_t bw[16];
+                memcpy(bw, b + (size_t)q * 32, sizeof bw);
+                float even[16], odd[16];
+                for (int j = 0; j < 16; j++) { even[j] = bf16_low(bw[j]); odd[j] = bf16_high(bw[j]); }
+                for (int r = 0; r < rows; r++) {
+                    const int row = r0 + r;
+                    uint32_t aw;
+                    if (a_packed) memcpy(&aw, a_packed + (size_t)(row / 16) * panel + ((size_t)q * 16 + row % 16) * 2, 4);
+                    else memcpy(&aw, a + (size_t)row * lda + 2 * (size_t)q, 4);
+                    const float ae = bf16_low(aw), ao = bf16_high(aw);
+                    for (int j = 0; j < 16; j++) acc[r][j] = fmaf(ao, odd[j], fmaf(ae, even[j], acc[r][j]));
+                }
+            }
+            for (int r = 0; r < rows; r++)
+                for (int j = 0; j < width; j++) c[(size_t)(r0 + r) * ldc + col + j] = acc[r][j];
+        }
+    }
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma")))
+static void gemm_bf16_portable_fma(int m, int n, int k, const uint16_t *a, int lda, const uint16_t *a_packed,
+                                   const uint16_t *packed, float *c, int ldc) {
+    gemm_bf16_portable_body(m, n, k, a, lda, a_packed, packed, c, ldc);
+}
+#endif
+
+static void gemm_bf16_portable(int m, int n, int k, const uint16_t *a, int lda, const uint16_t *a_packed,
+                               const uint16_t *packed, float *c, int ldc) {
+    if (m <= 0 || n <= 0 || k <= 0) return;
+#if defined(__x86_64__)
+    if (rnn_isa() >= RNN_ISA_AVX2) { gemm_bf16_portable_fma(m, n, k, a, lda, a_packed, packed, c, ldc); return; }
+#endif
+    gemm_bf16_portable_body(m, n, k, a, lda, a_packed, packed, c, ldc);
+}
+
 void rnn_gemm_bf16_using(int kernel, int m, int n, int k, const uint16_t *a, int lda, const uint16_t *packed, float *c, int ldc) {
+    if (kernel == RNN_BF16_PORTABLE) { gemm_bf16_portable(m, n, k, a, lda, NULL, packed, c, ldc); return; }
 #if defined(__x86_64__)
     if (m > 0 && n > 0 && k > 0) gemm_bf16_avx512(kernel, m, n, k, a, lda, NULL, packed, c, ldc);
-#else
-    (void)kernel; (void)m; (void)n; (void)k; (void)a; (void)lda; (void)packed; (void)c; (void)ldc;
 #endif
 }
 
 void rnn_gemm_bf16_at_using(int kernel, int m, int n, int k, const uint16_t *packed_a, const uint16_t *packed, float *c, int ldc) {
+    if (kernel == RNN_BF16_PORTABLE) { gemm_bf16_portable(m, n, k, NULL, 0, packed_a, packed, c, ldc); return; }
 #if defined(__x86_64__)
     if (m > 0 && n > 0 && k > 0) gemm_bf16_avx512(kernel, m, n, k, NULL, 0, packed_a, packed, c, ldc);
-#else
-    (void)kernel; (void)m; (void)n; (void)k; (void)packed_a; (void)packed; (void)c; (void)ldc;
 #endif
 }
 
@@ -515,9 +584,8 @@ void rnn_gemm_bf16_at(int m, int n, int k, const uint16_t *packed_a, const uint1
 }
 
 void rnn_matvec_bf16(int n, int k, const uint16_t *x, const uint16_t *packed, float *y) {
+    if (rnn_bf16_kernel() == RNN_BF16_PORTABLE) { gemm_bf16_portable(1, n, k, x, 0, NULL, packed, y, n); return; }
 #if defined(__x86_64__)
     if (n > 0 && k > 0) matvec_bf16_avx512(n, k, x, packed, y);
-#else
-    (void)n; (void)k; (void)x; (void)packed; (void)y;
 #endif
 }

@@ -135,16 +135,15 @@ public final class RecurrentLayer: ParameterContainer {
         set { level = min(newValue, .supported) }
     }
 
-    /// Number format of the layer's matrix products (see `Precision`); default fp32. bf16 runs
-    /// where `Precision.bf16Available` and the layer's `kernelLevel` is `.avx512`; elsewhere the
-    /// layer computes in fp32 (tools refuse `--precision bf16` there before building a model).
+    /// Number format of the layer's matrix products (see `Precision`); default fp32. bf16 runs on
+    /// every processor: natively with AVX512_BF16, else by the portable kernel (`BF16Kernel`).
     public var precision: Precision {
         get { requested }
         set { requested = newValue }
     }
 
-    /// Whether the products run in bf16: `precision` is bf16 and this processor and level can.
-    public var computesInBF16: Bool { requested == .bf16 && level >= .avx512 && Precision.bf16Available }
+    /// Whether the products run in bf16 (`precision` is bf16).
+    public var computesInBF16: Bool { requested == .bf16 }
 
     private var lastT = 0, lastB = 0
     private var lastLengths: [Int]? = nil

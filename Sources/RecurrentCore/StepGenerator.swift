@@ -110,7 +110,6 @@ final class StepGeneratorCore: @unchecked Sendable {
          decoderWeight: UnsafePointer<Float>, decoderBias bias: UnsafePointer<Float>?, parts requested: Int, level: ISALevel,
          precision: Precision = .fp32) {
         precondition(level >= .avx2, "the generator needs the packed kernels")
-        precondition(precision == .fp32 || (level >= .avx512 && Precision.bf16Available), "bf16 generation needs AVX512_BF16")
         self.precision = precision
         self.cell = cell
         self.layers = layerWeights.count

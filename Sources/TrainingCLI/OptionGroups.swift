@@ -4,15 +4,15 @@ import RecurrentCore
 /// `--precision fp32|bf16`: the number format of the recurrent products (see `Precision`), for
 /// training (part of `RunOptions`) and for the commands that run a trained model.
 public struct PrecisionOption: ParsableArguments {
-    @Option(help: "Recurrent matrix products in fp32, or bf16 with fp32 accumulation (processors with AVX512_BF16).")
+    @Option(help: "Recurrent matrix products in fp32, or bf16 with fp32 accumulation (native with AVX512_BF16; emulated, slower, elsewhere).")
     public var precision: Precision = .fp32
 
     public init() {}
 
-    /// The precision, checked against this processor.
-    /// - Throws: `PrecisionUnavailable` (one line) when bf16 cannot run here.
-    public func checked() throws -> Precision {
-        try precision.checkAvailable()
+    /// The precision; where it is emulated (bf16 without AVX512_BF16) one line on standard
+    /// error says so, `<tool>: bf16 is emulated (…)`.
+    public func announced(tool: String) -> Precision {
+        if let note = Precision.emulationNote(for: precision) { TrainingCLI.printError("\(tool): \(note)") }
         return precision
     }
 }

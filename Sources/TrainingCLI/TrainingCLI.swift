@@ -64,6 +64,7 @@ public enum TrainingCLI {
         c.outDirectory = run.resume ?? run.out ?? ""
         try c.validate()
         let world = ProcessGroup.world
+        if world.isRoot, let note = Precision.emulationNote(for: c.precision) { printError("\(defaults.tool): \(note)") }
         // Rank 0 checks and claims the folder; under mpirun every rank must be told the same one.
         if let out = run.out, run.resume == nil, world.isRoot { try RunFolder.requireFree(out, overwrite: run.overwrite) }
         if c.outDirectory.isEmpty && world.isDistributed {

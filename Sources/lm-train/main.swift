@@ -121,7 +121,7 @@ struct Sample: ParsableCommand {
     func run() throws {
         try TrainingCLI.failing("lm-train") {
             guard length >= 0 else { throw ValidationError("--length: must be at least 0") }
-            let precision = try precision.checked()
+            let precision = precision.announced(tool: "lm-train")
             Threading.useSingleThreadedBLAS()
             let loaded = try LanguageModelCheckpoint.load(path: checkpoint)
             loaded.model.precision = precision
@@ -153,7 +153,7 @@ struct Predict: ParsableCommand {
 
     func run() throws {
         try TrainingCLI.failing("lm-train") {
-            let precision = try precision.checked()
+            let precision = precision.announced(tool: "lm-train")
             Threading.useSingleThreadedBLAS()
             let loaded = try LanguageModelCheckpoint.load(path: checkpoint)
             loaded.model.precision = precision
@@ -203,7 +203,7 @@ struct Score: ParsableCommand {
 
     func run() throws {
         try TrainingCLI.failing("lm-train") {
-            let precision = try precision.checked()
+            let precision = precision.announced(tool: "lm-train")
             Threading.useSingleThreadedBLAS()
             let loaded = try LanguageModelCheckpoint.load(path: checkpoint)
             loaded.model.precision = precision

@@ -71,23 +71,18 @@ struct SharedOnly: ParsableCommand {
     }
 
     /// `--precision` is part of the shared run options: it reaches the configuration (and its
-    /// fingerprint, bf16 only), defaults to fp32, and takes only fp32 or bf16.
+    /// fingerprint, bf16 only), defaults to fp32, and takes only fp32 or bf16 (emulated where
+    /// the processor has no AVX512_BF16).
     @Test func precisionOption() throws {
         #expect(try configuration(["--steps", "1"]).precision == .fp32)
         #expect(throws: (any Error).self) { _ = try SharedOnly.parse(["--precision", "fp16"]) }
         let out = NSTemporaryDirectory() + "cli-precision-" + UUID().uuidString
         let parsed = try SharedOnly.parse(["--precision", "bf16", "--steps", "1", "--out", out])
         #expect(parsed.run.precision.precision == .bf16)
-        if Precision.bf16Available {
-            let c = try TrainingCLI.configuration(run: parsed.run, optimization: parsed.optimization, budget: parsed.budget,
-                                                  defaults: TrainingDefaults(tool: "test"))
-            #expect(c.precision == .bf16 && c.fingerprint["precision"] == "bf16")
-        } else {
-            #expect(throws: TrainingSetupError.self) {
-                _ = try TrainingCLI.configuration(run: parsed.run, optimization: parsed.optimization, budget: parsed.budget,
-                                                  defaults: TrainingDefaults(tool: "test"))
-            }
-        }
+        // Natively or emulated, bf16 runs everywhere.
+        let c = try TrainingCLI.configuration(run: parsed.run, optimization: parsed.optimization, budget: parsed.budget,
+                                              defaults: TrainingDefaults(tool: "test"))
+        #expect(c.precision == .bf16 && c.fingerprint["precision"] == "bf16")
     }
 
     @Test func helpListsEnumeratedValues() {

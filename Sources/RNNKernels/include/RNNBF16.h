@@ -13,8 +13,8 @@
    up to even; one vdpbf16ps then multiplies a broadcast pair (A[r][2q], A[r][2q + 1]) with the
    pairs of 16 columns.
 
-   Every function except the conversions' and packing's portable paths needs AVX512_BF16; call
-   them only when rnn_bf16_supported() is true. */
+   The products run on every processor: where rnn_bf16_supported() is false they take the
+   portable kernel (below), which emulates them in C, slower than fp32. */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,16 +44,20 @@ size_t rnn_packed_bf16_size(int k, int n);
    transposed == 0: B[k][n] = src[k * ld + n]; transposed == 1: B[k][n] = src[n * ld + k]. */
 void rnn_pack_b_bf16(const float *src, int ld, int k, int n, int transposed, uint16_t *packed);
 
-/* Two kernels compute the products below from the same packed operands. "dot" multiplies pairs
+/* Three kernels compute the products below from the same packed operands. "dot" multiplies pairs
    with vdpbf16ps. "widen" widens each bf16 value to fp32 (exact) and uses FMAs, accumulating C,
    then k = 0, 1, ... in the order of rnn_gemm_packed; it is for processors on which vdpbf16ps
    does fewer multiply-adds per cycle than the FMAs (Intel's, where it issues once per two cycles:
-   half the rate of fp32, where AMD Zen 4 has twice). The kernel in use is RNN_BF16_KERNEL=dot|widen
-   when set (another value: one line and exit status 2), else the faster by a measurement of both
-   instructions' throughput, taken once per process (about a millisecond) on first use. */
-enum { RNN_BF16_DOT = 0, RNN_BF16_WIDEN = 1 };
+   half the rate of fp32, where AMD Zen 4 has twice). "portable" is the widening kernel's
+   arithmetic in C (fmaf, so the same bits on every machine as "widen" gives), for processors
+   without AVX512_BF16 (or with RNN_ISA below avx512), where it is the only one. The kernel in
+   use is RNN_BF16_KERNEL=dot|widen|portable when set (an unknown value, or dot or widen where
+   they cannot run: one line and exit status 2), else portable where rnn_bf16_supported() is
+   false, else the faster of dot and widen by a measurement of both instructions' throughput,
+   taken once per process (about a millisecond) on first use. */
+enum { RNN_BF16_DOT = 0, RNN_BF16_WIDEN = 1, RNN_BF16_PORTABLE = 2 };
 int rnn_bf16_kernel(void);
-/* "dot" or "widen". */
+/* "dot", "widen" or "portable". */
 const char *rnn_bf16_kernel_name(int kernel);
 /* The measurement behind the choice, in multiply-adds per second on one core: vdpbf16ps and
    vfmadd231ps on 512-bit registers; both zero when RNN_BF16_KERNEL chose or nothing was measured. */
@@ -69,13 +73,15 @@ void rnn_gemm_bf16(int m, int n, int k, const uint16_t *a, int lda, const uint16
    the rows of two packed operands, as in a weight gradient dG^T X, with no transposed copy. */
 void rnn_gemm_bf16_at(int m, int n, int k, const uint16_t *packed_a, const uint16_t *packed, float *c, int ldc);
 
-/* The two products above with the kernel named (RNN_BF16_DOT or RNN_BF16_WIDEN). */
+/* The two products above with the kernel named (RNN_BF16_DOT or RNN_BF16_WIDEN only where
+   rnn_bf16_supported(); RNN_BF16_PORTABLE anywhere). */
 void rnn_gemm_bf16_using(int kernel, int m, int n, int k, const uint16_t *a, int lda, const uint16_t *packed, float *c, int ldc);
 void rnn_gemm_bf16_at_using(int kernel, int m, int n, int k, const uint16_t *packed_a, const uint16_t *packed, float *c, int ldc);
 
 /* y[N] += x[K] * B, x bf16 (K padded to even), B packed by rnn_pack_b_bf16(..., k, n, ...):
-   the matrix-vector product of batch-1 generation, four panels per pass, with vdpbf16ps on every
-   processor (bit-identical to rnn_gemm_bf16_using(RNN_BF16_DOT, 1, ...)). */
+   the matrix-vector product of batch-1 generation, four panels per pass, with vdpbf16ps whenever
+   the kernel in use is dot or widen (bit-identical to rnn_gemm_bf16_using(RNN_BF16_DOT, 1, ...)),
+   else the portable kernel (bit-identical to rnn_gemm_bf16_using(RNN_BF16_PORTABLE, 1, ...)). */
 void rnn_matvec_bf16(int n, int k, const uint16_t *x, const uint16_t *packed, float *y);
 
 #endif

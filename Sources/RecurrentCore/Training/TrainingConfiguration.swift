@@ -124,7 +124,6 @@ public struct TrainingConfiguration: Codable, Sendable, Equatable {
         if !(clip >= 0 && clip.isFinite) { throw fail("--clip", "must be at least 0 (got \(clip))") }
         if evalEvery < 0 { throw fail("--eval-every", "must be at least 0 (got \(evalEvery))") }
         if threads < 1 { throw fail("--threads", "must be at least 1 (got \(threads))") }
-        if let reason = Precision.unavailability(of: precision) { throw fail("--precision", reason) }
         if logEvery < 1 { throw fail("--log-every", "must be at least 1 (got \(logEvery))") }
         if let p = patience, p < 1 { throw fail("--patience", "must be at least 1 (got \(p))") }
         if resume && overwrite { throw fail("--overwrite", "cannot be combined with --resume") }
