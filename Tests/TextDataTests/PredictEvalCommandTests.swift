@@ -168,4 +168,43 @@ struct LanguageModelPredictEvalTests {
         let nll = ref.meanNLL("abcabca".map { ref.vocab.firstIndex(of: String($0))! })
         #expect(skipped.stdout == String(format: "nll=%.4f ppl=%.4f bpc=%.4f\n", nll, Foundation.exp(nll), nll / Foundation.log(2.0)), "\(skipped.stdout)")
     }
+
+    /// `--precision bf16` where it is emulated (`RNN_ISA=avx2` makes it so on every processor):
+    /// `predict` and `train` say so in one line on standard error and go on; predict's
+    /// probabilities stay within bf16 rounding of the reference model's, and the run records
+    /// bf16 in its fingerprint.
+    @Test func emulatedBF16IsAnnouncedAndStaysCloseToTheReference() throws {
+        let folder = try TemporaryFolder()
+        defer { folder.cleanUp() }
+        let ref = ReferenceLanguageModel(cell: "lstm", layers: 1, hidden: 5, embedding: 3, vocab: ["a", "b", "c", "d"], seed: 4)
+        let ckpt = folder.path + "/m.safetensors"
+        try ref.write(to: ckpt)
+        let env: [String: String?] = ["RNN_ISA": "avx2", "RNN_BF16_KERNEL": nil]
+        let r = try runProcess(lmTrain, ["predict", "--checkpoint", ckpt, "--text", "abcdab", "--top-k", "4", "--format", "tsv", "--precision", "bf16"],
+                               environment: env)
+        #expect(r.status == 0, "\(r.stderr)")
+        let note = r.stderr.split(separator: "\n")
+        #expect(note.count == 1 && note[0].hasPrefix("lm-train: bf16 is emulated (") && note[0].hasSuffix("slower than fp32"), "\(r.stderr)")
+        let fields = r.stdout.split(separator: "\n")[0].split(separator: "\t")
+        let p = nextProbabilities(ref, [0, 1, 2, 3, 0, 1])
+        var seen = 0
+        for j in stride(from: 1, to: fields.count - 1, by: 2) {
+            let i = try #require(ref.vocab.firstIndex(of: String(fields[j])))
+            #expect(abs(Double(fields[j + 1])! - p[i]) < 5e-3, "\(fields[j]): \(fields[j + 1]) vs \(p[i])")
+            seen += 1
+        }
+        #expect(seen == 4)
+        let text = try folder.write("t.txt", text: String(repeating: "abcd dcba\n", count: 30))
+        let run = folder.path + "/run"
+        let t = try runProcess(lmTrain, ["train", "--data", text, "--out", run, "--layers", "1", "--hidden", "4", "--embedding", "2",
+                                         "--batch", "2", "--seq-len", "8", "--steps", "2", "--threads", "1", "--precision", "bf16"], environment: env)
+        #expect(t.status == 0, "\(t.stderr)")
+        #expect(t.stderr.hasPrefix("lm-train: bf16 is emulated ("), "\(t.stderr)")
+        #expect(t.stderr.components(separatedBy: "bf16 is emulated").count == 2, "announced once: \(t.stderr)")
+        let config = try #require(FileManager.default.contents(atPath: run + "/config.json"))
+        let object = try #require(try JSONSerialization.jsonObject(with: config) as? [String: Any])
+        let fingerprint = try #require(object["fingerprint"] as? [String: Any])
+        #expect(fingerprint["precision"] as? String == "bf16", "\(fingerprint)")
+    }
+
 }
