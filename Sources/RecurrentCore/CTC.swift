@@ -238,6 +238,53 @@ public enum CTC {
         return best!
     }
 
+    /// The most probable single alignment of `target` (Viterbi, over the same paths as
+    /// `sequenceLoss`): for each label, the frame at which that path first emits it, so the
+    /// frames are increasing. Ties between paths go to the one that stays longer in the earlier
+    /// state. Nil when no alignment exists (fewer frames than the target needs).
+    /// - Parameters:
+    ///   - logits: `[frames, classes]`, row-major (a softmax is taken per frame).
+    ///   - target: labels in `1..<classes` (no blanks).
+    public static func bestAlignment(logits: UnsafePointer<Float>, frames: Int, classes: Int, target: [Int32]) -> [Int]? {
+        precondition(classes >= 2, "CTC needs a blank and at least one label")
+        for l in target { precondition(l >= 1 && Int(l) < classes, "CTC label \(l) outside 1..<\(classes)") }
+        let T = frames, C = classes, L = target.count, S = 2 * L + 1
+        if L == 0 { return [] }
+        var needed = L
+        for i in 1..<L where target[i] == target[i - 1] { needed += 1 }
+        if T < needed { return nil }
+        var ext = [Int](repeating: 0, count: S)
+        for (i, l) in target.enumerated() { ext[2 * i + 1] = Int(l) }
+        let logp = logSoftmax(logits, frames: T, classes: C)
+        let negInf = -Double.infinity
+        // score[t][s]: best log-probability of a path prefix in extended position s at frame t;
+        // from[t][s]: the position it came from at frame t - 1.
+        var score = [Double](repeating: negInf, count: T * S)
+        var from = [Int32](repeating: -1, count: T * S)
+        score[0] = logp[ext[0]]
+        score[1] = logp[ext[1]]
+        for t in 1..<T {
+            for s in 0..<S {
+                var best = score[(t - 1) * S + s], arg = s
+                if s >= 1, score[(t - 1) * S + s - 1] > best { best = score[(t - 1) * S + s - 1]; arg = s - 1 }
+                if s >= 2, ext[s] != 0, ext[s] != ext[s - 2], score[(t - 1) * S + s - 2] > best { best = score[(t - 1) * S + s - 2]; arg = s - 2 }
+                if best > negInf {
+                    score[t * S + s] = best + logp[t * C + ext[s]]
+                    from[t * S + s] = Int32(arg)
+                }
+            }
+        }
+        let last = (T - 1) * S
+        var s = score[last + S - 1] >= score[last + S - 2] ? S - 1 : S - 2
+        guard score[last + s] > negInf else { return nil }
+        var first = [Int](repeating: 0, count: L)
+        for t in stride(from: T - 1, through: 0, by: -1) {
+            if s % 2 == 1 { first[s / 2] = t }
+            if t > 0 { s = Int(from[t * S + s]) }
+        }
+        return first
+    }
+
     /// `log((1/M) Σ_m P_m(target | x))` over the models' logits; `-infinity` when no model has an
     /// alignment of `target` in `frames` frames.
     public static func mixtureLogProbability(logits: [UnsafePointer<Float>], frames: Int, classes: Int, target: [Int32]) -> Double {

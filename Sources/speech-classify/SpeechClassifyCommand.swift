@@ -267,6 +267,11 @@ struct Eval: ParsableCommand {
     @Option(help: "Write the mispredicted files here (TSV: input, reference, prediction).")
     var errors: String?
     @OptionGroup var warping: WarpOptions
+    @Option(help: ArgumentHelp("Sequence task: name each decoded word again with this utterance-task checkpoint (repeat it for an ensemble), "
+                               + "trained on isolated words with the same label names: the audio is cut between neighbouring words where "
+                               + "the first pass's best alignment puts them, at the quietest stretch, and each piece is classified; the word "
+                               + "count stays the first pass's. The sequence checkpoints must not trim silence.", valueName: "CHECKPOINT"))
+    var rescore: [String] = []
 
     func run() throws {
         try TrainingCLI.failing("speech-classify") {
@@ -275,6 +280,13 @@ struct Eval: ParsableCommand {
             let paths = try checkpointList(checkpoint)
             let ck = try SpeechEnsemble(paths: paths, threads: threads)
             let task = ck.task
+            var scorer: any SpeechScorer = ck.scorer
+            if !rescore.isEmpty {
+                guard warping.warp == nil && !warping.adapt else { throw ValidationError("--rescore: cannot be combined with --warp or --adapt-warp") }
+                let wordPaths = try checkpointList(rescore)
+                scorer = try RescoredSequenceScorer(sequence: ck, sequencePath: paths[0], words: try SpeechEnsemble(paths: wordPaths, threads: threads),
+                                                    wordsPath: wordPaths[0], threads: threads)
+            }
             let folderPath: String, splitText: String?, pattern: String
             if let data {
                 folderPath = data; splitText = split; pattern = labelPattern ?? "field:0:_"
@@ -313,9 +325,12 @@ struct Eval: ParsableCommand {
                 return examples
             }
             let examples = try warping.examples(ck.scorer, tool: "eval", examples)
-            let ev = SpeechInference.evaluate(ck.scorer, examples: examples, silence: ck.labels.index(of: LabelTrack.silence), beamWidth: beam)
+            // Rescoring normalises each speaker over all of that speaker's pieces: one batch.
+            let ev = SpeechInference.evaluate(scorer, examples: examples, silence: ck.labels.index(of: LabelTrack.silence),
+                                              batchSize: rescore.isEmpty ? 64 : max(examples.count, 1), beamWidth: beam)
             var entries: [(name: String, value: MetricValue)] = [("data", .text(what + warping.dataNote)), ("files", .count(examples.count))]
             if paths.count > 1 { entries.append(("checkpoints averaged", .count(paths.count))) }
+            if !rescore.isEmpty { entries.append(("words named by", .text(rescore.count == 1 ? rescore[0] : "\(rescore.count) utterance checkpoints"))) }
             switch task {
             case .sequence:
                 let s = ev.segments ?? SegmentCounts()
@@ -337,11 +352,14 @@ struct Eval: ParsableCommand {
                 print(ev.confusion.text(labels: ck.labels.names))
             }
             if let errors {
-                let predictions = SpeechInference.predict(ck.scorer, examples: examples, labels: ck.labels, features: ck.features, beamWidth: beam)
+                // Rescored files are decoded together, as evaluate did (one speaker normalisation).
+                let labelsOut = rescore.isEmpty
+                    ? SpeechInference.predict(scorer, examples: examples, labels: ck.labels, features: ck.features, beamWidth: beam).map(\.label)
+                    : scorer.decodeSequences(examples, beamWidth: beam).decoded.map { SpeechTask.text(of: $0.labels.map { ck.labels.names[$0] }) }
                 var wrong: [(input: String, reference: String, prediction: String)] = []
-                for (e, p) in zip(examples, predictions) {
+                for (e, label) in zip(examples, labelsOut) {
                     let reference = SpeechInference.reference(of: e, task: task, labels: ck.labels)
-                    if reference != p.label { wrong.append((e.path, reference, p.label)) }
+                    if reference != label { wrong.append((e.path, reference, label)) }
                 }
                 try PredictionOutput.writeErrors(wrong, to: errors)
                 note("eval: \(wrong.count) mispredicted file(s) written to \(errors)")

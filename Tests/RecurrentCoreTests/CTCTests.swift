@@ -259,6 +259,39 @@ struct CTCTests {
             + bruteForceProbability(logits: b, frames: 4, classes: 3, target: [1, 2])) / 2
         #expect(abs(exp(decoded.logProbability) - expected) < 1e-9)
     }
+
+    @Test("the best alignment is the brute-force most probable path's: each label's first frame", arguments: [
+        [Int32](), [1], [2, 1], [1, 1], [2, 2, 1], [1, 2, 1],
+    ])
+    func bestAlignmentMatchesBruteForce(target: [Int32]) {
+        var rng = SeededRandom(seed: UInt64(target.count * 17 + 3))
+        let frames = 6, classes = 3
+        let logits = (0..<(frames * classes)).map { _ in rng.uniform(-2, 2) }
+        let got = logits.withUnsafeBufferPointer { CTC.bestAlignment(logits: $0.baseAddress!, frames: frames, classes: classes, target: target) }
+        // Reference: the single most probable frame path whose collapse is the target (random
+        // logits: no ties), and where it first emits each label.
+        var best: (score: Double, path: [Int])? = nil
+        forEachPath(frames: frames, classes: classes) { path, collapsed in
+            guard collapsed == target else { return }
+            var score = 0.0
+            for t in 0..<frames { score += Double(logits[t * classes + path[t]]) }   // the softmax's normaliser is the same for every path
+            if best == nil || score > best!.score { best = (score, path) }
+        }
+        var firsts: [Int] = []
+        if let path = best?.path {
+            for t in 0..<frames where path[t] != 0 && (t == 0 || path[t] != path[t - 1]) { firsts.append(t) }
+        }
+        #expect(got == firsts, "target \(target): \(String(describing: got)) vs brute force \(firsts)")
+    }
+
+    @Test("no alignment when the frames cannot hold the target")
+    func bestAlignmentOfAnImpossibleTarget() {
+        let logits: [Float] = [0.1, 0.2, 0.3, -0.5, 0.4, 0.0]
+        let got = logits.withUnsafeBufferPointer { CTC.bestAlignment(logits: $0.baseAddress!, frames: 2, classes: 3, target: [1, 1]) }
+        #expect(got == nil)
+        let fits = logits.withUnsafeBufferPointer { CTC.bestAlignment(logits: $0.baseAddress!, frames: 2, classes: 3, target: [1, 2]) }
+        #expect(fits == [0, 1])
+    }
 }
 
 /// Prefix beam search written plainly, in probabilities rather than logs, every extension
