@@ -46,6 +46,8 @@ tools/speech-loso --out "$OUT/loso-synthetic" --data "$OUT/fsdd-synthetic" --see
 tools/speech-loso --out "$OUT/loso-synthetic" --data "$OUT/fsdd-synthetic" --seeds 2 --reuse --normalization speaker --combine "$OUT/loso-trim" -- --augment --epochs 15 --layers 2 --hidden 192 --dropout 0.3 --trim-silence 30
 tools/speech-loso --out "$OUT/ctc-loso" --sequence --seeds 3
 tools/speech-loso --out "$OUT/ctc-loso" --sequence --seeds 3 --reuse --adapt-warp
+# Two passes: the CTC ensembles find the words, the two synthetic-voice utterance seeds name them.
+tools/speech-loso --out "$OUT/ctc-loso" --sequence --seeds 3 --reuse --rescore "$OUT/loso-synthetic"
 
 # Frame task on a generated set: 16 training voices, 2 held-out voices.
 VOICES="en-us,en-us+f3,en-gb+m3,en-gb+f2,en-029+f4,en-gb-x-rp+m7,en-gb-x-gbclan+m2,en-gb-x-gbcwmd+f1,en-us-nyc+m4,en-us+m6,en-gb+f4,en-029+m5,en-gb-x-rp+f1,en-us-nyc+f2,en-gb-x-gbclan+f3,en-gb+m1"
