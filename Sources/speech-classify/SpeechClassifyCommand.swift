@@ -185,6 +185,8 @@ struct Predict: ParsableCommand {
     @Flag(help: "Frame task, text format: also print each file's label track (start, end, label per line).")
     var segments = false
     @OptionGroup var warping: WarpOptions
+    @Option(help: rescoreHelp)
+    var rescore: [String] = []
     @Argument(help: "Audio files.")
     var files: [String]
 
@@ -227,6 +229,15 @@ struct Predict: ParsableCommand {
                 }
                 return examples
             }
+            if !rescore.isEmpty {
+                // All files at once: a speaker's pieces are normalised together.
+                let scorer = try rescoring(ck, paths: try checkpointList(checkpoint), words: rescore, warping: warping, threads: Threading.defaultThreads)
+                for (file, d) in zip(files, scorer.decodeSequences(examples, beamWidth: beam).decoded) {
+                    let ranked = [RankedLabel(label: SpeechTask.text(of: d.labels.map { ck.labels.names[$0] }), probability: d.probability)]
+                    print(PredictionOutput.line(PredictionLine(input: file, ranked: ranked), format: output.format))
+                }
+                return
+            }
             for (file, example) in zip(files, examples) {
                 let p = SpeechInference.predict(ck.scorer, examples: [example], labels: ck.labels,
                                                 features: ck.features, beamWidth: beam)[0]
@@ -267,10 +278,7 @@ struct Eval: ParsableCommand {
     @Option(help: "Write the mispredicted files here (TSV: input, reference, prediction).")
     var errors: String?
     @OptionGroup var warping: WarpOptions
-    @Option(help: ArgumentHelp("Sequence task: name each decoded word again with this utterance-task checkpoint (repeat it for an ensemble), "
-                               + "trained on isolated words with the same label names: the audio is cut between neighbouring words where "
-                               + "the first pass's best alignment puts them, at the quietest stretch, and each piece is classified; the word "
-                               + "count stays the first pass's. The sequence checkpoints must not trim silence.", valueName: "CHECKPOINT"))
+    @Option(help: rescoreHelp)
     var rescore: [String] = []
 
     func run() throws {
@@ -280,13 +288,8 @@ struct Eval: ParsableCommand {
             let paths = try checkpointList(checkpoint)
             let ck = try SpeechEnsemble(paths: paths, threads: threads)
             let task = ck.task
-            var scorer: any SpeechScorer = ck.scorer
-            if !rescore.isEmpty {
-                guard warping.warp == nil && !warping.adapt else { throw ValidationError("--rescore: cannot be combined with --warp or --adapt-warp") }
-                let wordPaths = try checkpointList(rescore)
-                scorer = try RescoredSequenceScorer(sequence: ck, sequencePath: paths[0], words: try SpeechEnsemble(paths: wordPaths, threads: threads),
-                                                    wordsPath: wordPaths[0], threads: threads)
-            }
+            let scorer: any SpeechScorer = rescore.isEmpty ? ck.scorer
+                : try rescoring(ck, paths: paths, words: rescore, warping: warping, threads: threads)
             let folderPath: String, splitText: String?, pattern: String
             if let data {
                 folderPath = data; splitText = split; pattern = labelPattern ?? "field:0:_"
@@ -450,3 +453,20 @@ extension SpeechTask: ExpressibleByArgument {}
 
 /// `features --format`.
 enum FeatureFileFormat: String, ExpressibleByArgument, CaseIterable { case csv, npy }
+
+/// `--rescore`'s help, the same for predict and eval.
+private let rescoreHelp = ArgumentHelp(
+    "Sequence task: name each decoded word again with this utterance-task checkpoint (repeat it for an ensemble), trained on "
+        + "isolated words with the same label names: the audio is cut between neighbouring words around the quietest stretch "
+        + "between where the first pass's best alignment puts them, and each piece is classified; the word count stays the "
+        + "first pass's. The sequence checkpoints must not trim silence. Give a speaker's files together (--speaker-cmvn "
+        + "utterance models normalise a speaker over all of that speaker's pieces).", valueName: "CHECKPOINT")
+
+/// The two-pass scorer of `--rescore`: the sequence ensemble `ck` (read from `paths`) and the
+/// utterance checkpoints `words`; refused with `--warp` and `--adapt-warp`.
+private func rescoring(_ ck: SpeechEnsemble, paths: [String], words: [String], warping: WarpOptions, threads: Int) throws -> RescoredSequenceScorer {
+    guard warping.warp == nil && !warping.adapt else { throw ValidationError("--rescore: cannot be combined with --warp or --adapt-warp") }
+    let wordPaths = try checkpointList(words)
+    return try RescoredSequenceScorer(sequence: ck, sequencePath: paths[0], words: try SpeechEnsemble(paths: wordPaths, threads: threads),
+                                      wordsPath: wordPaths[0], threads: threads)
+}

@@ -179,5 +179,17 @@ import TestSupport
         #expect(ok.status == 0, "\(ok.stderr)")
         let o = try #require(try JSONSerialization.jsonObject(with: Data(ok.stdout.utf8)) as? [String: Any])
         #expect(o["words_named_by"] as? String == words && o["label_error_rate"] is Double, "\(ok.stdout)")
+        // predict decodes the files given together as eval does: the same labels as eval's errors file.
+        let errors = dir.path + "/errors.tsv"
+        _ = try runProcess(tool, ["eval", "--checkpoint", seq, "--rescore", words, "--data", dir.path, "--errors", errors])
+        let wrong = try String(contentsOfFile: errors, encoding: .utf8).split(separator: "\n").dropFirst().map { $0.split(separator: "\t", omittingEmptySubsequences: false) }
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".wav") }.sorted().map { dir.path + "/" + $0 }
+        let predicted = try runProcess(tool, ["predict", "--checkpoint", seq, "--rescore", words, "--format", "tsv"] + files)
+        #expect(predicted.status == 0, "\(predicted.stderr)")
+        let rows = predicted.stdout.split(separator: "\n").map { $0.split(separator: "\t", omittingEmptySubsequences: false) }
+        #expect(rows.count == files.count)
+        let byFile = Dictionary(rows.map { (String($0[0]), String($0[1])) }, uniquingKeysWith: { a, _ in a })
+        #expect(!wrong.isEmpty)
+        for w in wrong { #expect(byFile[String(w[0])] == String(w[2]), "\(w[0]): predict \(byFile[String(w[0])] ?? "-"), eval \(w[2])") }
     }
 }
