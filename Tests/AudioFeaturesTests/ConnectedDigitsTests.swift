@@ -166,20 +166,24 @@ struct MakeSequencesCommandTests {
 @Suite("speech-classify sequence task (CTC) end to end")
 struct SpeechSequenceTaskTests {
     /// Isolated "digits" 1, 2, 3 as tones of 400, 1200 and 2400 Hz (0.1–0.14 s, a little
-    /// noise), three takes per digit for each of three speakers.
-    static func writeToneDigits(into dir: URL) throws {
-        var rng = SeededRandom(seed: 21)
+    /// noise), three takes per digit for each of three speakers; `padded`: with 40–80 ms of
+    /// fainter noise before and after each, as a recording has.
+    static func writeToneDigits(into dir: URL, padded: Bool = false) throws {
+        var rng = SeededRandom(seed: padded ? 23 : 21)
         let rate = 8000
         for speaker in ["aa", "bb", "cc"] {
             for (d, f) in [(1, 400.0), (2, 1200.0), (3, 2400.0)] {
                 for take in 0..<3 {
+                    let before = padded ? Int(Double(rate) * Double(rng.uniform(0.04, 0.08))) : 0
+                    let after = padded ? Int(Double(rate) * Double(rng.uniform(0.04, 0.08))) : 0
                     let n = Int(Double(rate) * Double(rng.uniform(0.10, 0.14)))
                     let amp = rng.uniform(0.3, 0.7)
-                    var x = [Float](repeating: 0, count: n)
+                    var x = [Float](repeating: 0, count: before + n + after)
                     for t in 0..<n {
                         let phase = 2 * Double.pi * f * Double(t) / Double(rate)
-                        x[t] = amp * Float(sin(phase)) + 0.01 * rng.uniform(-1, 1)
+                        x[before + t] = amp * Float(sin(phase)) + 0.01 * rng.uniform(-1, 1)
                     }
+                    for t in Array(0..<before) + Array((before + n)..<(before + n + after)) { x[t] = 0.003 * rng.uniform(-1, 1) }
                     try AudioWriter.write(dir.appendingPathComponent("\(d)_\(speaker)_\(take).wav"), interleaved: x, channels: 1, sampleRate: rate)
                 }
             }

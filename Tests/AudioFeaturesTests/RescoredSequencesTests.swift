@@ -70,27 +70,7 @@ import TestSupport
         #expect(problem.description.hasPrefix("trimmed: trims silence"))
     }
 
-    /// Isolated "digits" 1, 2, 3 as tones of 400, 1200 and 2400 Hz (0.1–0.14 s) with 40–80 ms
-    /// of faint noise before and after, as a recording has: three takes per digit for each of
-    /// three speakers.
-    static func writeRecordedToneDigits(into dir: URL) throws {
-        var rng = SeededRandom(seed: 23)
-        let rate = 8000
-        for speaker in ["aa", "bb", "cc"] {
-            for (d, f) in [(1, 400.0), (2, 1200.0), (3, 2400.0)] {
-                for take in 0..<3 {
-                    let before = Int(Double(rate) * Double(rng.uniform(0.04, 0.08))), after = Int(Double(rate) * Double(rng.uniform(0.04, 0.08)))
-                    let n = Int(Double(rate) * Double(rng.uniform(0.10, 0.14)))
-                    let amp = rng.uniform(0.3, 0.7)
-                    var x = (0..<(before + n + after)).map { _ in 0.003 * rng.uniform(-1, 1) }
-                    for t in 0..<n { x[before + t] += amp * Float(sin(2 * Double.pi * f * Double(t) / Double(rate))) }
-                    try AudioWriter.write(dir.appendingPathComponent("\(d)_\(speaker)_\(take).wav"), interleaved: x, channels: 1, sampleRate: rate)
-                }
-            }
-        }
-    }
-
-    /// Tone digits (above): a CTC model on connected digits of two
+    /// Tone digits with silence around them (`SpeechSequenceTaskTests.writeToneDigits`): a CTC model on connected digits of two
     /// voices and an utterance model on the same two voices' isolated digits, a few seconds of
     /// training each. On the third voice's connected digits every word range of a file whose
     /// word count the first pass got right holds the middle of that word as its label track
@@ -100,7 +80,7 @@ import TestSupport
     @Test func piecesFollowTheLabelTracksAndTheWordsAreNamed() throws {
         let source = try makeTempDir("rescoresource"), set = try makeTempDir("rescoreset")
         defer { for u in [source, set] { try? FileManager.default.removeItem(at: u) } }
-        try Self.writeRecordedToneDigits(into: source)
+        try SpeechSequenceTaskTests.writeToneDigits(into: source, padded: true)
         var c = ConnectedDigits.Options()
         c.trainCount = 48; c.testCount = 12; c.testSpeakers = ["cc"]; c.digits = 2...4; c.gapMilliseconds = 40...120; c.seed = 2
         _ = try ConnectedDigits.make(source: source, out: set, options: c)
@@ -165,7 +145,7 @@ import TestSupport
         let tool = builtExecutable("speech-classify") ?? "speech-classify"
         let dir = try makeTempDir("rescorecli")
         defer { try? FileManager.default.removeItem(at: dir) }
-        try Self.writeRecordedToneDigits(into: dir)
+        try SpeechSequenceTaskTests.writeToneDigits(into: dir, padded: true)
         let seq = dir.path + "/seq.safetensors", words = dir.path + "/words.safetensors"
         try checkpoint(mode: .ctc, names: [SpeechTask.blank, "1", "2", "3"]).write(to: seq)
         try checkpoint(mode: .manyToOne, names: ["1", "2", "3"]).write(to: words)
