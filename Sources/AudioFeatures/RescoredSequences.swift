@@ -139,42 +139,55 @@ public final class RescoredSequenceScorer: SpeechScorer {
 
     /// The first pass, then each word named by the utterance models (see the type's notes).
     /// A file whose audio cannot be read again, whose sequence has no alignment, or one of
-    /// whose pieces has no frame left keeps the first pass's labels.
+    /// whose pieces has no frame left keeps the first pass's labels. The last call's result is
+    /// kept: asking again for the same files and width (`eval`'s metrics, then its errors file)
+    /// returns it instead of running both passes again.
     public func decodeSequences(_ examples: [SpeechExample], beamWidth: Int) -> (decoded: [(labels: [Int], probability: Double)], loss: Double) {
+        let r = decodeSequencesWithFrames(examples, beamWidth: beamWidth)
+        return (r.decoded, r.loss)
+    }
+
+    /// `decodeSequences` with the first pass's frame probabilities.
+    public func decodeSequencesWithFrames(_ examples: [SpeechExample], beamWidth: Int)
+        -> (decoded: [(labels: [Int], probability: Double)], loss: Double, frames: [Float]) {
+        let paths = examples.map(\.path)
+        if let last, last.paths == paths, last.beamWidth == beamWidth { return last.result }
         // The first pass in batches (its memory grows with the batch); the loss is their mean.
-        var first: (decoded: [(labels: [Int], probability: Double)], loss: Double) = ([], 0)
+        var first: (decoded: [(labels: [Int], probability: Double)], loss: Double, frames: [Float]) = ([], 0, [])
         for start in stride(from: 0, to: examples.count, by: Self.batch) {
             let part = Array(examples[start..<min(start + Self.batch, examples.count)])
-            let r = sequence.scorer.decodeSequences(part, beamWidth: beamWidth)
+            let r = sequence.scorer.decodeSequencesWithFrames(part, beamWidth: beamWidth)
             first.decoded += r.decoded
             first.loss += r.loss * Double(part.count) / Double(examples.count)
+            first.frames += r.frames
         }
-        let split = pieces(examples, decoded: first.decoded.map(\.labels))
+        let split = pieces(examples, decoded: first.decoded.map(\.labels), frames: first.frames)
         var pieces: [(example: Int, samples: [Float])] = []
         for (k, p) in split.enumerated() {
             guard let (audio, ranges) = p else { continue }
             for r in ranges { pieces.append((k, Array(audio[r]))) }
         }
-        guard let named = try? name(pieces, examples) else { return first }
-        var decoded = first.decoded
+        let named = name(pieces, examples)
+        var result = first
         var p = 0
         for k in examples.indices where p < pieces.count && pieces[p].example == k {
-            let count = decoded[k].labels.count
+            let count = result.decoded[k].labels.count
             let mine = named[p..<(p + count)]
             p += count
             if mine.contains(where: { $0 == nil }) { continue }
-            decoded[k] = (mine.map { classMap[$0!.label] }, mine.reduce(1.0) { $0 * $1!.probability })
+            result.decoded[k] = (mine.map { classMap[$0!.label] }, mine.reduce(1.0) { $0 * $1!.probability })
         }
-        return (decoded, first.loss)
+        last = (paths, beamWidth, result)
+        return result
     }
 
+    /// The last `decodeSequencesWithFrames` call's files, width and result.
+    private var last: (paths: [String], beamWidth: Int, result: (decoded: [(labels: [Int], probability: Double)], loss: Double, frames: [Float]))?
+
     /// Each example's audio and the sample range of each of its `decoded` words (nil for an
-    /// example with no word, no alignment or unreadable audio).
-    func pieces(_ examples: [SpeechExample], decoded: [[Int]]) -> [(audio: [Float], ranges: [Range<Int>])?] {
-        var frameProbabilities: [Float] = []
-        for start in stride(from: 0, to: examples.count, by: Self.batch) {
-            frameProbabilities += sequence.scorer.probabilities(Array(examples[start..<min(start + Self.batch, examples.count)])).probabilities
-        }
+    /// example with no word, no alignment or unreadable audio), from the first pass's `frames`
+    /// (`[sum of frames, classes]`).
+    func pieces(_ examples: [SpeechExample], decoded: [[Int]], frames frameProbabilities: [Float]) -> [(audio: [Float], ranges: [Range<Int>])?] {
         let C = classes, config = sequence.features
         let step = max(1, config.frameStep)
         var out: [(audio: [Float], ranges: [Range<Int>])?] = []
@@ -202,21 +215,23 @@ public final class RescoredSequenceScorer: SpeechScorer {
     }
 
     /// The utterance models' most probable class and its probability for each piece (nil for
-    /// a piece that keeps no frame).
-    func name(_ pieces: [(example: Int, samples: [Float])], _ examples: [SpeechExample]) throws -> [(label: Int, probability: Double)?] {
+    /// a piece that keeps no frame). The `try!`s cannot fail: an extractor fails only on a
+    /// configuration no checkpoint loads with, statistics and normalisers only on a width
+    /// mismatch, and every width here is a checkpoint's own, checked when it was read.
+    func name(_ pieces: [(example: Int, samples: [Float])], _ examples: [SpeechExample]) -> [(label: Int, probability: Double)?] {
         let speakers = pieces.map { examples[$0.example].speaker }
         let paths = pieces.enumerated().map { "\(examples[$0.element.example].path)#\($0.offset)" }
         // Features under every configuration of the utterance models, speakers normalised over their pieces.
-        let byConfiguration: [[FeatureMatrix]] = try words.featureConfigurations.map { config in
+        let byConfiguration: [[FeatureMatrix]] = words.featureConfigurations.map { config in
             let extracted = Threading.parallelMap(count: pieces.count, threads: threads,
                                                   makeWorker: { try MFCCExtractor(config: config) }) { extractor, i in
                 extractor.features(of: pieces[i].samples)
             }
-            var features = try extracted.map { try $0.get() }
+            var features = extracted.map { try! $0.get() }
             if config.speakerNormalization {
                 let usable = features.indices.filter { features[$0].frames > 0 }
                 var some = usable.map { features[$0] }
-                _ = try SpeakerNormalization.normalize(&some, speakers: usable.map { speakers[$0] }, paths: usable.map { paths[$0] })
+                _ = try! SpeakerNormalization.normalize(&some, speakers: usable.map { speakers[$0] }, paths: usable.map { paths[$0] })
                 for (j, i) in usable.enumerated() { features[i] = some[j] }
             }
             return features
@@ -229,7 +244,7 @@ public final class RescoredSequenceScorer: SpeechScorer {
             return e
         }
         let normalizer = words.inputNormalizer
-        for k in wordExamples.indices { try normalizer.apply(to: &wordExamples[k].features, source: wordExamples[k].path) }
+        for k in wordExamples.indices { try! normalizer.apply(to: &wordExamples[k].features, source: wordExamples[k].path) }
         var out = [(label: Int, probability: Double)?](repeating: nil, count: pieces.count)
         guard !wordExamples.isEmpty else { return out }
         var p: [Float] = []

@@ -16,11 +16,17 @@ public protocol SpeechScorer {
     /// (greedy best path when `beamWidth` is 1, prefix beam search otherwise; for an ensemble,
     /// see `SpeechEnsemble`), and the mean loss.
     func decodeSequences(_ examples: [SpeechExample], beamWidth: Int) -> (decoded: [(labels: [Int], probability: Double)], loss: Double)
+    /// `decodeSequences` with the frame probabilities it decoded from (`[sum of frames,
+    /// classes]`; an ensemble's are its members' average), so a caller that needs both runs the
+    /// networks once.
+    func decodeSequencesWithFrames(_ examples: [SpeechExample], beamWidth: Int)
+        -> (decoded: [(labels: [Int], probability: Double)], loss: Double, frames: [Float])
 }
 
 extension SpeechScorer {
     /// One network: its frame probabilities decoded per example (`SpeechInference.decode`).
-    public func decodeSequences(_ examples: [SpeechExample], beamWidth: Int) -> (decoded: [(labels: [Int], probability: Double)], loss: Double) {
+    public func decodeSequencesWithFrames(_ examples: [SpeechExample], beamWidth: Int)
+        -> (decoded: [(labels: [Int], probability: Double)], loss: Double, frames: [Float]) {
         let (p, loss) = probabilities(examples)
         var decoded: [(labels: [Int], probability: Double)] = []
         var row = 0
@@ -30,7 +36,12 @@ extension SpeechScorer {
                 row += e.features.frames
             }
         }
-        return (decoded, loss)
+        return (decoded, loss, p)
+    }
+
+    public func decodeSequences(_ examples: [SpeechExample], beamWidth: Int) -> (decoded: [(labels: [Int], probability: Double)], loss: Double) {
+        let r = decodeSequencesWithFrames(examples, beamWidth: beamWidth)
+        return (r.decoded, r.loss)
     }
 }
 
@@ -188,15 +199,29 @@ public final class SpeechEnsemble: SpeechScorer {
         return (r.decoded, r.loss)
     }
 
+    /// `decodeSequences` and the members' averaged frame probabilities, from one pass of each.
+    public func decodeSequencesWithFrames(_ examples: [SpeechExample], beamWidth: Int)
+        -> (decoded: [(labels: [Int], probability: Double)], loss: Double, frames: [Float]) {
+        precondition(task == .sequence, "decodeSequences is for the sequence task")
+        let each = members.indices.map { memberProbabilities($0, examples) }
+        let r = mixture(of: each, examples, decodeWidth: max(beamWidth, 4))
+        return (r.decoded, r.loss, Self.average(each))
+    }
+
+    /// The element-wise mean of equally long probability arrays.
+    private static func average(_ each: [[Float]]) -> [Float] {
+        var sum = [Double](repeating: 0, count: each[0].count)
+        for p in each { for i in p.indices { sum[i] += Double(p[i]) } }
+        let scale = 1 / Double(each.count)
+        return sum.map { Float($0 * scale) }
+    }
+
     /// Averaged probabilities of un-normalised `examples` and the loss of the average (sequence
     /// task: the frames averaged, which no decoder here reads, and the mixture's loss).
     public func probabilities(_ examples: [SpeechExample]) -> (probabilities: [Float], loss: Double) {
         guard !examples.isEmpty else { return ([], 0) }
         let each = members.indices.map { memberProbabilities($0, examples) }
-        var sum = [Double](repeating: 0, count: each[0].count)
-        for p in each { for i in p.indices { sum[i] += Double(p[i]) } }
-        let scale = 1 / Double(members.count)
-        let average = sum.map { Float($0 * scale) }
+        let average = Self.average(each)
         // Averaged frames are no CTC model (see the type's notes): the sequence task's loss is the mixture's.
         let loss = task == .sequence ? mixture(of: each, examples, decodeWidth: nil).loss : loss(of: average, examples: examples)
         return (average, loss)

@@ -33,19 +33,11 @@ public enum CTC {
     ///   (the gradient is then zero).
     public static func sequenceLoss(logits: UnsafePointer<Float>, frames: Int, classes: Int, target: [Int32],
                                     gradLogits: UnsafeMutablePointer<Float>?, scale: Double = 1) -> Double {
-        precondition(classes >= 2, "CTC needs a blank and at least one label")
-        for l in target { precondition(l >= 1 && Int(l) < classes, "CTC label \(l) outside 1..<\(classes)") }
-        let T = frames, C = classes
-        // Extended label sequence: blank, l1, blank, l2, ..., blank (length S = 2L + 1).
-        let S = 2 * target.count + 1
-        var ext = [Int](repeating: 0, count: S)
-        for (i, l) in target.enumerated() { ext[2 * i + 1] = Int(l) }
+        let (ext, needed) = extended(target, classes: classes)
+        let T = frames, C = classes, S = ext.count
         let negInf = -Double.infinity
         let logp = logSoftmax(logits, frames: T, classes: C)
         if let g = gradLogits { for i in 0..<(T * C) { g[i] = 0 } }
-        // Fewest frames any alignment needs: one per label, plus a blank between equal neighbours.
-        var needed = target.count
-        for i in 1..<max(target.count, 1) where target[i] == target[i - 1] { needed += 1 }
         if T < needed || (T == 0 && !target.isEmpty) { return .infinity }
         if T == 0 { return 0 }
 
@@ -246,15 +238,10 @@ public enum CTC {
     ///   - logits: `[frames, classes]`, row-major (a softmax is taken per frame).
     ///   - target: labels in `1..<classes` (no blanks).
     public static func bestAlignment(logits: UnsafePointer<Float>, frames: Int, classes: Int, target: [Int32]) -> [Int]? {
-        precondition(classes >= 2, "CTC needs a blank and at least one label")
-        for l in target { precondition(l >= 1 && Int(l) < classes, "CTC label \(l) outside 1..<\(classes)") }
-        let T = frames, C = classes, L = target.count, S = 2 * L + 1
+        let (ext, needed) = extended(target, classes: classes)
+        let T = frames, C = classes, L = target.count, S = ext.count
         if L == 0 { return [] }
-        var needed = L
-        for i in 1..<L where target[i] == target[i - 1] { needed += 1 }
         if T < needed { return nil }
-        var ext = [Int](repeating: 0, count: S)
-        for (i, l) in target.enumerated() { ext[2 * i + 1] = Int(l) }
         let logp = logSoftmax(logits, frames: T, classes: C)
         let negInf = -Double.infinity
         // score[t][s]: best log-probability of a path prefix in extended position s at frame t;
@@ -327,6 +314,19 @@ private struct PrefixTrie {
         while n > 0 { out.append(Int32(label[n])); n = parent[n] }
         return out.reversed()
     }
+}
+
+/// `target` checked against `classes` and extended with a blank before, between and after its
+/// labels (blank, l1, blank, l2, ..., blank: length 2L + 1), and the fewest frames any alignment
+/// needs: one per label, plus a blank between equal neighbours.
+private func extended(_ target: [Int32], classes: Int) -> (ext: [Int], needed: Int) {
+    precondition(classes >= 2, "CTC needs a blank and at least one label")
+    for l in target { precondition(l >= 1 && Int(l) < classes, "CTC label \(l) outside 1..<\(classes)") }
+    var ext = [Int](repeating: 0, count: 2 * target.count + 1)
+    for (i, l) in target.enumerated() { ext[2 * i + 1] = Int(l) }
+    var needed = target.count
+    for i in 1..<max(target.count, 1) where target[i] == target[i - 1] { needed += 1 }
+    return (ext, needed)
 }
 
 /// Per-frame log-softmax of `[frames, classes]` logits, in double precision.

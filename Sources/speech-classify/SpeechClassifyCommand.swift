@@ -193,7 +193,8 @@ struct Predict: ParsableCommand {
     func run() throws {
         try TrainingCLI.failing("speech-classify") {
             guard beam >= 1, beam <= 1000 else { throw ValidationError("--beam must be within 1...1000") }
-            let ck = try SpeechEnsemble(paths: try checkpointList(checkpoint))
+            let paths = try checkpointList(checkpoint)
+            let ck = try SpeechEnsemble(paths: paths)
             try warping.check()
             // Read once, whatever number of configurations and warps the features are computed under.
             let urls = files.map { URL(fileURLWithPath: $0) }
@@ -231,7 +232,7 @@ struct Predict: ParsableCommand {
             }
             if !rescore.isEmpty {
                 // All files at once: a speaker's pieces are normalised together.
-                let scorer = try rescoring(ck, paths: try checkpointList(checkpoint), words: rescore, warping: warping, threads: Threading.defaultThreads)
+                let scorer = try rescoring(ck, paths: paths, words: rescore, warping: warping, threads: Threading.defaultThreads)
                 for (file, d) in zip(files, scorer.decodeSequences(examples, beamWidth: beam).decoded) {
                     let ranked = [RankedLabel(label: SpeechTask.text(of: d.labels.map { ck.labels.names[$0] }), probability: d.probability)]
                     print(PredictionOutput.line(PredictionLine(input: file, ranked: ranked), format: output.format))

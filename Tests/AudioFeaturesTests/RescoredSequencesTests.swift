@@ -100,8 +100,9 @@ import TestSupport
         let scorer = try RescoredSequenceScorer(sequence: sequence, sequencePath: "seq", words: words, wordsPath: "words", threads: 2)
         let test = sequenceData.test
         #expect(test.count == 12)
-        let first = sequence.scorer.decodeSequences(test, beamWidth: 1).decoded
-        let pieces = scorer.pieces(test, decoded: first.map(\.labels))
+        let firstPass = sequence.scorer.decodeSequencesWithFrames(test, beamWidth: 1)
+        let first = firstPass.decoded
+        let pieces = scorer.pieces(test, decoded: first.map(\.labels), frames: firstPass.frames)
         var checked = 0
         for (k, e) in test.enumerated() where first[k].labels.count == e.labelSequence.count {
             let (audio, ranges) = try #require(pieces[k], "\(e.path): no pieces")

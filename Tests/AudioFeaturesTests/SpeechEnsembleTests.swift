@@ -172,6 +172,16 @@ import Testing
         #expect(differs, "the members agree on every example, which proves little")
         #expect(abs(loss - expectedLoss / 3) < 1e-6)
         #expect(abs(ensemble.probabilities(raw).loss - expectedLoss / 3) < 1e-6, "probabilities' loss is the mixture's too")
+        // With frames: the same decoding and loss, and the frames are the members' mean, each
+        // member's probabilities computed alone above.
+        let withFrames = ensemble.decodeSequencesWithFrames(raw, beamWidth: 1)
+        #expect(withFrames.decoded.map(\.labels) == decoded.map(\.labels) && withFrames.loss == loss)
+        let probabilitiesAlone = try members.map { try alone($0, raw) }
+        #expect(withFrames.frames.count == probabilitiesAlone[0].count)
+        for i in withFrames.frames.indices {
+            let mean = probabilitiesAlone.map { Double($0[i]) }.reduce(0, +) / 3
+            #expect(abs(Double(withFrames.frames[i]) - mean) < 1e-6)
+        }
         // Evaluation and prediction go through the same combination.
         let ev = SpeechInference.evaluate(ensemble.scorer, examples: raw, silence: nil)
         #expect(ev.exactUtterances == exact)
