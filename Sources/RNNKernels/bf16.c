@@ -1,4 +1,4 @@
-#include "RNNBF16.h"
+#include "RNNKernels.h"  /* rnn_gemm_packed, and RNNBF16.h */
 #include "RNNCPU.h"
 #include "lane_masks.h"
 #include <math.h>
@@ -106,7 +106,8 @@ int rnn_bf16_kernel(void) {
 }
 
 const char *rnn_bf16_kernel_name(int kernel) {
-    return kernel == RNN_BF16_PORTABLE ? "portable" : kernel == RNN_BF16_WIDEN ? "widen" : "dot";
+    return kernel == RNN_BF16_PORTABLE_LOOP ? "portable-loop" : kernel == RNN_BF16_PORTABLE ? "portable"
+         : kernel == RNN_BF16_WIDEN ? "widen" : "dot";
 }
 
 void rnn_bf16_kernel_rates(double *dot, double *fma) {
@@ -502,7 +503,7 @@ static void matvec_bf16_avx512(int n, int k, const uint16_t *x, const uint16_t *
 }
 #endif
 
-/* The portable kernel: the widening kernel's arithmetic in C. Each element of C accumulates
+/* The portable kernel's loop: the widening kernel's arithmetic in C. Each element of C accumulates
    C, then k = 0, 1, ... (both halves of every pair, the padding zeros included), one fused
    multiply-add each (fmaf, correctly rounded whether the processor has FMA or not), so it gives
    the same bits on every machine, and those of the widening kernel and of rnn_gemm_packed on
@@ -550,26 +551,151 @@ static void gemm_bf16_portable_fma(int m, int n, int k, const uint16_t *a, int l
                                    const uint16_t *packed, float *c, int ldc) {
     gemm_bf16_portable_body(m, n, k, a, lda, a_packed, packed, c, ldc);
 }
+
+/* At the avx2 and avx512 levels the portable kernel runs as the fp32 per-step kernel
+   (rnn_gemm_packed) on the operands widened to fp32 (exactly) into per-thread scratch, K padded
+   to even with the packing's zeros: the loop above's order of accumulation, so the same bits,
+   at about fp32's speed (one extra pass over each operand per call). */
+typedef struct { float *a, *b; size_t a_cap, b_cap; } widen_scratch;
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void free_scratch(void *p) {
+    widen_scratch *s = p;
+    free(s->a);
+    free(s->b);
+    free(s);
+}
+
+static void make_scratch_key(void) {
+    if (pthread_key_create(&scratch_key, free_scratch) != 0) scratch_key = (pthread_key_t)-1;
+}
+
+/* Grows *buf to n floats (64-byte aligned); NULL when memory runs out. */
+static float *grown(float **buf, size_t *cap, size_t n) {
+    if (n <= *cap) return *buf;
+    free(*buf);
+    *buf = NULL;
+    *cap = 0;
+    void *p = NULL;
+    if (posix_memalign(&p, 64, n * sizeof(float)) != 0) return NULL;
+    *buf = p;
+    *cap = n;
+    return p;
+}
+
+static widen_scratch *thread_scratch(void) {
+    pthread_once(&scratch_once, make_scratch_key);
+    if (scratch_key == (pthread_key_t)-1) return NULL;
+    widen_scratch *s = pthread_getspecific(scratch_key);
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        if (!s || pthread_setspecific(scratch_key, s) != 0) { free(s); return NULL; }
+    }
+    return s;
+}
+
+/* Panels of a bf16-packed operand (pairs of K interleaved) -> rnn_pack_b's fp32 layout with
+   K2 = 2 * pairs rows: element (k, j) of panel p at p * K2 * 16 + k * 16 + j. */
+static void widen_packed_panels(const uint16_t *packed, int pairs, int panels, float *out) {
+    for (int p = 0; p < panels; p++) {
+        const uint16_t *src = packed + (size_t)p * pairs * 32;
+        float *dst = out + (size_t)p * pairs * 32;
+        for (int q = 0; q < pairs; q++) {
+            uint32_t w[16];
+            memcpy(w, src + (size_t)q * 32, sizeof w);
+            float *even = dst + (size_t)q * 32, *odd = even + 16;
+            for (int j = 0; j < 16; j++) { even[j] = bf16_low(w[j]); odd[j] = bf16_high(w[j]); }
+        }
+    }
+}
+
+/* Returns 0 when the scratch could not be had (the caller then runs the loop). */
+static int gemm_bf16_widened(int m, int n, int k, const uint16_t *a, int lda, const uint16_t *a_packed,
+                             const uint16_t *packed, float *c, int ldc) {
+    const int pairs = pairs_of(k), k2 = 2 * pairs;
+    widen_scratch *s = thread_scratch();
+    if (!s) return 0;
+    float *wa = grown(&s->a, &s->a_cap, (size_t)m * k2);
+    float *wb = grown(&s->b, &s->b_cap, (size_t)k2 * padded_columns(n));
+    if (!wa || !wb) return 0;
+    widen_packed_panels(packed, pairs, padded_columns(n) / 16, wb);
+    for (int r = 0; r < m; r++) {
+        float *d = wa + (size_t)r * k2;
+        if (a_packed) {
+            const uint16_t *src = a_packed + (size_t)(r / 16) * pairs * 32 + (size_t)(r % 16) * 2;
+            for (int q = 0; q < pairs; q++) {
+                d[2 * q] = rnn_bf16_to_float(src[(size_t)q * 32]);
+                d[2 * q + 1] = rnn_bf16_to_float(src[(size_t)q * 32 + 1]);
+            }
+        } else {
+            const uint16_t *src = a + (size_t)r * lda;
+            for (int kk = 0; kk < k2; kk++) d[kk] = rnn_bf16_to_float(src[kk]);
+        }
+    }
+    rnn_gemm_packed(rnn_isa(), m, n, k2, wa, k2, wb, c, ldc);
+    return 1;
+}
+
+/* y[N] += x[K] B with B bf16-packed, widened in registers (shift and mask of each 32-bit pair
+   word), two panels per pass: the loop's order of accumulation, as rnn_matvec_packed reads
+   fp32 panels. */
+__attribute__((target("avx2,fma")))
+static void matvec_bf16_avx2(int n, int k, const uint16_t *x, const uint16_t *packed, float *y) {
+    const int pairs = pairs_of(k), panels = (n + 15) / 16;
+    const size_t s = (size_t)pairs * 32;
+    const __m256i high = _mm256_set1_epi32((int)0xFFFF0000u);
+    for (int p = 0; p < panels; p += 2) {
+        const int two = p + 1 < panels, col = p * 16;
+        const uint16_t *b0 = packed + (size_t)p * s, *b1 = two ? b0 + s : b0;
+        __m256i m0 = rnn_lane_mask8(n - col), m1 = rnn_lane_mask8(n - col - 8);
+        __m256i m2 = rnn_lane_mask8(two ? n - col - 16 : 0), m3 = rnn_lane_mask8(two ? n - col - 24 : 0);
+        __m256 a0 = _mm256_maskload_ps(y + col, m0), a1 = _mm256_maskload_ps(y + col + 8, m1);
+        __m256 a2 = _mm256_maskload_ps(y + col + 16, m2), a3 = _mm256_maskload_ps(y + col + 24, m3);
+        for (int q = 0; q < pairs; q++) {
+            uint32_t xw;
+            memcpy(&xw, x + 2 * q, 4);
+            const __m256 xe = _mm256_set1_ps(bf16_low(xw)), xo = _mm256_set1_ps(bf16_high(xw));
+            const uint16_t *c0 = b0 + (size_t)q * 32, *c1 = b1 + (size_t)q * 32;
+#define WIDEN_FMA(acc, src) do { \
+                __m256i w = _mm256_loadu_si256((const __m256i *)(src)); \
+                acc = _mm256_fmadd_ps(xe, _mm256_castsi256_ps(_mm256_slli_epi32(w, 16)), acc); \
+                acc = _mm256_fmadd_ps(xo, _mm256_castsi256_ps(_mm256_and_si256(w, high)), acc); \
+            } while (0)
+            WIDEN_FMA(a0, c0);
+            WIDEN_FMA(a1, c0 + 16);
+            if (two) { WIDEN_FMA(a2, c1); WIDEN_FMA(a3, c1 + 16); }
+#undef WIDEN_FMA
+        }
+        _mm256_maskstore_ps(y + col, m0, a0); _mm256_maskstore_ps(y + col + 8, m1, a1);
+        _mm256_maskstore_ps(y + col + 16, m2, a2); _mm256_maskstore_ps(y + col + 24, m3, a3);
+    }
+}
 #endif
 
-static void gemm_bf16_portable(int m, int n, int k, const uint16_t *a, int lda, const uint16_t *a_packed,
+static void gemm_bf16_portable(int kernel, int m, int n, int k, const uint16_t *a, int lda, const uint16_t *a_packed,
                                const uint16_t *packed, float *c, int ldc) {
     if (m <= 0 || n <= 0 || k <= 0) return;
 #if defined(__x86_64__)
-    if (rnn_isa() >= RNN_ISA_AVX2) { gemm_bf16_portable_fma(m, n, k, a, lda, a_packed, packed, c, ldc); return; }
+    if (rnn_isa() >= RNN_ISA_AVX2) {
+        if (kernel == RNN_BF16_PORTABLE && gemm_bf16_widened(m, n, k, a, lda, a_packed, packed, c, ldc)) return;
+        gemm_bf16_portable_fma(m, n, k, a, lda, a_packed, packed, c, ldc);
+        return;
+    }
 #endif
+    (void)kernel;
     gemm_bf16_portable_body(m, n, k, a, lda, a_packed, packed, c, ldc);
 }
 
 void rnn_gemm_bf16_using(int kernel, int m, int n, int k, const uint16_t *a, int lda, const uint16_t *packed, float *c, int ldc) {
-    if (kernel == RNN_BF16_PORTABLE) { gemm_bf16_portable(m, n, k, a, lda, NULL, packed, c, ldc); return; }
+    if (kernel >= RNN_BF16_PORTABLE) { gemm_bf16_portable(kernel, m, n, k, a, lda, NULL, packed, c, ldc); return; }
 #if defined(__x86_64__)
     if (m > 0 && n > 0 && k > 0) gemm_bf16_avx512(kernel, m, n, k, a, lda, NULL, packed, c, ldc);
 #endif
 }
 
 void rnn_gemm_bf16_at_using(int kernel, int m, int n, int k, const uint16_t *packed_a, const uint16_t *packed, float *c, int ldc) {
-    if (kernel == RNN_BF16_PORTABLE) { gemm_bf16_portable(m, n, k, NULL, 0, packed_a, packed, c, ldc); return; }
+    if (kernel >= RNN_BF16_PORTABLE) { gemm_bf16_portable(kernel, m, n, k, NULL, 0, packed_a, packed, c, ldc); return; }
 #if defined(__x86_64__)
     if (m > 0 && n > 0 && k > 0) gemm_bf16_avx512(kernel, m, n, k, NULL, 0, packed_a, packed, c, ldc);
 #endif
@@ -584,7 +710,13 @@ void rnn_gemm_bf16_at(int m, int n, int k, const uint16_t *packed_a, const uint1
 }
 
 void rnn_matvec_bf16(int n, int k, const uint16_t *x, const uint16_t *packed, float *y) {
-    if (rnn_bf16_kernel() == RNN_BF16_PORTABLE) { gemm_bf16_portable(1, n, k, x, 0, NULL, packed, y, n); return; }
+    if (rnn_bf16_kernel() == RNN_BF16_PORTABLE) {
+#if defined(__x86_64__)
+        if (rnn_isa() >= RNN_ISA_AVX2) { if (n > 0 && k > 0) matvec_bf16_avx2(n, k, x, packed, y); return; }
+#endif
+        gemm_bf16_portable(RNN_BF16_PORTABLE, 1, n, k, x, 0, NULL, packed, y, n);
+        return;
+    }
 #if defined(__x86_64__)
     if (n > 0 && k > 0) matvec_bf16_avx512(n, k, x, packed, y);
 #endif

@@ -11,7 +11,7 @@ import RNNKernels
 ///   fp32. On processors with AVX512_BF16 (AMD Zen 4, Intel Cooper Lake, Sapphire Rapids and
 ///   later) by `vdpbf16ps` or, where that instruction does fewer multiply-adds per cycle than
 ///   fp32 FMAs (Intel's processors), by FMAs on the operands widened back to fp32; elsewhere
-///   the same widened arithmetic is emulated by a portable kernel, slower than fp32 (see
+///   the same widened arithmetic is emulated by a portable kernel, training slower than fp32 (see
 ///   `BF16Kernel`). Gate math, states, the master weights, gradient accumulation and the
 ///   optimizer state stay fp32, and checkpoints are fp32.
 public enum Precision: String, Sendable, Codable, CaseIterable, CustomStringConvertible {
@@ -39,14 +39,15 @@ public enum Precision: String, Sendable, Codable, CaseIterable, CustomStringConv
     /// The one line a tool prints on standard error when `precision` is emulated here, or nil.
     public static func emulationNote(for precision: Precision) -> String? {
         guard precision == .bf16, let why = bf16EmulationReason else { return nil }
-        return "bf16 is emulated (\(why)): the same bf16 rounding and fp32 sums by a portable kernel, slower than fp32"
+        return "bf16 is emulated (\(why)): the same bf16 rounding and fp32 sums without bf16 instructions, training slower than fp32"
     }
 }
 
 /// The kernel of the bf16 products (`RNNBF16.h`): `dot` multiplies pairs with `vdpbf16ps`;
 /// `widen` widens the bf16 operands to fp32 (exactly) and multiplies with FMAs; `portable` is
-/// `widen`'s arithmetic in C (the same bits), for processors without AVX512_BF16, where it is the
-/// only kernel. All read the same packed bf16 operands, so their results differ only by fp32
+/// `widen`'s arithmetic (the same bits) without bf16 instructions, for processors without
+/// AVX512_BF16, where it is the only kernel: the fp32 per-step kernel on operands widened per
+/// call at the avx2 and avx512 levels, a C loop at the generic level. All read the same packed bf16 operands, so their results differ only by fp32
 /// rounding. The kernel in use is `RNN_BF16_KERNEL=dot|widen|portable` when set, else `portable`
 /// without AVX512_BF16, else the faster of `dot` and `widen` by a measurement of both
 /// instructions' throughput taken once per process: on AMD Zen 4 `vdpbf16ps` does twice the

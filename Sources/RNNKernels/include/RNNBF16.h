@@ -14,7 +14,8 @@
    pairs of 16 columns.
 
    The products run on every processor: where rnn_bf16_supported() is false they take the
-   portable kernel (below), which emulates them in C, slower than fp32. */
+   portable kernel (below), which emulates them without bf16 instructions (training slower than
+   fp32). */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,15 +50,19 @@ void rnn_pack_b_bf16(const float *src, int ld, int k, int n, int transposed, uin
    then k = 0, 1, ... in the order of rnn_gemm_packed; it is for processors on which vdpbf16ps
    does fewer multiply-adds per cycle than the FMAs (Intel's, where it issues once per two cycles:
    half the rate of fp32, where AMD Zen 4 has twice). "portable" is the widening kernel's
-   arithmetic in C (fmaf, so the same bits on every machine as "widen" gives), for processors
-   without AVX512_BF16 (or with RNN_ISA below avx512), where it is the only one. The kernel in
+   arithmetic (fmaf, so the same bits on every machine as "widen" gives), for processors
+   without AVX512_BF16 (or with RNN_ISA below avx512), where it is the only one: at the avx2 and
+   avx512 levels the fp32 per-step kernel (rnn_gemm_packed) on operands widened into per-thread
+   scratch, and a register-widening matrix-vector product, at about fp32's speed; at the generic
+   level a C loop. RNN_BF16_PORTABLE_LOOP names that loop at any level, for tests that compare
+   it with the fast form bit for bit; it is never the kernel in use. The kernel in
    use is RNN_BF16_KERNEL=dot|widen|portable when set (an unknown value, or dot or widen where
    they cannot run: one line and exit status 2), else portable where rnn_bf16_supported() is
    false, else the faster of dot and widen by a measurement of both instructions' throughput,
    taken once per process (about a millisecond) on first use. */
-enum { RNN_BF16_DOT = 0, RNN_BF16_WIDEN = 1, RNN_BF16_PORTABLE = 2 };
+enum { RNN_BF16_DOT = 0, RNN_BF16_WIDEN = 1, RNN_BF16_PORTABLE = 2, RNN_BF16_PORTABLE_LOOP = 3 };
 int rnn_bf16_kernel(void);
-/* "dot", "widen" or "portable". */
+/* "dot", "widen", "portable" or "portable-loop". */
 const char *rnn_bf16_kernel_name(int kernel);
 /* The measurement behind the choice, in multiply-adds per second on one core: vdpbf16ps and
    vfmadd231ps on 512-bit registers; both zero when RNN_BF16_KERNEL chose or nothing was measured. */
@@ -74,7 +79,7 @@ void rnn_gemm_bf16(int m, int n, int k, const uint16_t *a, int lda, const uint16
 void rnn_gemm_bf16_at(int m, int n, int k, const uint16_t *packed_a, const uint16_t *packed, float *c, int ldc);
 
 /* The two products above with the kernel named (RNN_BF16_DOT or RNN_BF16_WIDEN only where
-   rnn_bf16_supported(); RNN_BF16_PORTABLE anywhere). */
+   rnn_bf16_supported(); RNN_BF16_PORTABLE and RNN_BF16_PORTABLE_LOOP anywhere). */
 void rnn_gemm_bf16_using(int kernel, int m, int n, int k, const uint16_t *a, int lda, const uint16_t *packed, float *c, int ldc);
 void rnn_gemm_bf16_at_using(int kernel, int m, int n, int k, const uint16_t *packed_a, const uint16_t *packed, float *c, int ldc);
 
