@@ -595,13 +595,14 @@ static widen_scratch *thread_scratch(void) {
     return s;
 }
 
-/* Panels of a bf16-packed operand (pairs of K interleaved) -> rnn_pack_b's fp32 layout with
-   K2 = 2 * pairs rows: element (k, j) of panel p at p * K2 * 16 + k * 16 + j. */
-static void widen_packed_panels(const uint16_t *packed, int pairs, int panels, float *out) {
+/* Pairs q0 .. q0 + kp - 1 of every panel of a bf16-packed operand (pairs of K interleaved) ->
+   rnn_pack_b's fp32 layout for those 2 kp rows of K: element (k, j) of panel p at
+   p * 2 kp * 16 + k * 16 + j. */
+static void widen_packed_panels(const uint16_t *packed, int pairs, int panels, int q0, int kp, float *out) {
     for (int p = 0; p < panels; p++) {
-        const uint16_t *src = packed + (size_t)p * pairs * 32;
-        float *dst = out + (size_t)p * pairs * 32;
-        for (int q = 0; q < pairs; q++) {
+        const uint16_t *src = packed + ((size_t)p * pairs + q0) * 32;
+        float *dst = out + (size_t)p * kp * 32;
+        for (int q = 0; q < kp; q++) {
             uint32_t w[16];
             memcpy(w, src + (size_t)q * 32, sizeof w);
             float *even = dst + (size_t)q * 32, *odd = even + 16;
@@ -610,30 +611,42 @@ static void widen_packed_panels(const uint16_t *packed, int pairs, int panels, f
     }
 }
 
-/* Returns 0 when the scratch could not be had (the caller then runs the loop). */
+/* K in blocks of KC pairs and M in blocks of MC rows, each block added into C in turn: every
+   element still accumulates k = 0, 1, ... in order, and the scratch stays small (at most
+   MC x 2 KC floats of A and 2 KC x N of B per thread). Returns 0 when the scratch could not be
+   had (the caller then runs the loop). */
 static int gemm_bf16_widened(int m, int n, int k, const uint16_t *a, int lda, const uint16_t *a_packed,
                              const uint16_t *packed, float *c, int ldc) {
-    const int pairs = pairs_of(k), k2 = 2 * pairs;
+    enum { KC = 128, MC = 512 };
+    const int pairs = pairs_of(k), panels = padded_columns(n) / 16;
     widen_scratch *s = thread_scratch();
     if (!s) return 0;
-    float *wa = grown(&s->a, &s->a_cap, (size_t)m * k2);
-    float *wb = grown(&s->b, &s->b_cap, (size_t)k2 * padded_columns(n));
+    const int kc_max = 2 * (pairs < KC ? pairs : KC), mc_max = m < MC ? m : MC;
+    float *wa = grown(&s->a, &s->a_cap, (size_t)mc_max * kc_max);
+    float *wb = grown(&s->b, &s->b_cap, (size_t)kc_max * panels * 16);
     if (!wa || !wb) return 0;
-    widen_packed_panels(packed, pairs, padded_columns(n) / 16, wb);
-    for (int r = 0; r < m; r++) {
-        float *d = wa + (size_t)r * k2;
-        if (a_packed) {
-            const uint16_t *src = a_packed + (size_t)(r / 16) * pairs * 32 + (size_t)(r % 16) * 2;
-            for (int q = 0; q < pairs; q++) {
-                d[2 * q] = rnn_bf16_to_float(src[(size_t)q * 32]);
-                d[2 * q + 1] = rnn_bf16_to_float(src[(size_t)q * 32 + 1]);
+    for (int q0 = 0; q0 < pairs; q0 += KC) {
+        const int kp = pairs - q0 < KC ? pairs - q0 : KC, kc = 2 * kp;
+        widen_packed_panels(packed, pairs, panels, q0, kp, wb);
+        for (int r0 = 0; r0 < m; r0 += MC) {
+            const int rows = m - r0 < MC ? m - r0 : MC;
+            for (int r = 0; r < rows; r++) {
+                float *d = wa + (size_t)r * kc;
+                const int row = r0 + r;
+                if (a_packed) {
+                    const uint16_t *src = a_packed + ((size_t)(row / 16) * pairs + q0) * 32 + (size_t)(row % 16) * 2;
+                    for (int q = 0; q < kp; q++) {
+                        d[2 * q] = rnn_bf16_to_float(src[(size_t)q * 32]);
+                        d[2 * q + 1] = rnn_bf16_to_float(src[(size_t)q * 32 + 1]);
+                    }
+                } else {
+                    const uint16_t *src = a + (size_t)row * lda + 2 * (size_t)q0;
+                    for (int kk = 0; kk < kc; kk++) d[kk] = rnn_bf16_to_float(src[kk]);
+                }
             }
-        } else {
-            const uint16_t *src = a + (size_t)r * lda;
-            for (int kk = 0; kk < k2; kk++) d[kk] = rnn_bf16_to_float(src[kk]);
+            rnn_gemm_packed(rnn_isa(), rows, n, kc, wa, kc, wb, c + (size_t)r0 * ldc, ldc);
         }
     }
-    rnn_gemm_packed(rnn_isa(), m, n, k2, wa, k2, wb, c, ldc);
     return 1;
 }
 
