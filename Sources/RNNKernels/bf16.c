@@ -106,8 +106,7 @@ int rnn_bf16_kernel(void) {
 }
 
 const char *rnn_bf16_kernel_name(int kernel) {
-    return kernel == RNN_BF16_PORTABLE_LOOP ? "portable-loop" : kernel == RNN_BF16_PORTABLE ? "portable"
-         : kernel == RNN_BF16_WIDEN ? "widen" : "dot";
+    return kernel == RNN_BF16_PORTABLE ? "portable" : kernel == RNN_BF16_WIDEN ? "widen" : "dot";
 }
 
 void rnn_bf16_kernel_rates(double *dot, double *fma) {
@@ -116,14 +115,25 @@ void rnn_bf16_kernel_rates(double *dot, double *fma) {
     *fma = measured_fma;
 }
 
-uint16_t rnn_float_to_bf16(float x) {
-    uint32_t u;
-    memcpy(&u, &x, 4);
-    if ((u & 0x7F800000u) == 0) return (uint16_t)((u >> 16) & 0x8000u);            /* zero, denormal */
-    if ((u & 0x7F800000u) == 0x7F800000u && (u & 0x007FFFFFu)) return (uint16_t)((u >> 16) | 0x0040u); /* NaN */
-    u += 0x7FFFu + ((u >> 16) & 1u);
-    return (uint16_t)(u >> 16);
+/* Round to nearest even without branches (selects), so that the conversion loops below
+   vectorise: zero and denormal inputs keep only the sign, NaN stays NaN (quiet), everything else
+   (infinities included) rounds. */
+__attribute__((always_inline))
+static inline uint16_t bf16_bits(uint32_t u) {
+    uint32_t rounded = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+    uint32_t r = (u & 0x7F800000u) == 0 ? (u >> 16) & 0x8000u : rounded;
+    r = (u & 0x7FFFFFFFu) > 0x7F800000u ? (u >> 16) | 0x0040u : r;
+    return (uint16_t)r;
 }
+
+__attribute__((always_inline))
+static inline uint16_t bf16_of(const float *x) {
+    uint32_t u;
+    memcpy(&u, x, 4);
+    return bf16_bits(u);
+}
+
+uint16_t rnn_float_to_bf16(float x) { return bf16_of(&x); }
 
 float rnn_bf16_to_float(uint16_t x) {
     uint32_t u = (uint32_t)x << 16;
@@ -211,14 +221,96 @@ static void pack_transposed_avx512(const float *src, int ld, int k, int n, uint1
 }
 #endif
 
+/* The conversions without AVX512_BF16: plain loops (the bodies), compiled for AVX2 as well
+   where the processor has it, so that they vectorise. */
+__attribute__((always_inline))
+static inline void to_bf16_rows_body(const float *src, int rows, int cols, int lds, uint16_t *dst, int ldd) {
+    for (int r = 0; r < rows; r++) {
+        const float *s = src + (size_t)r * lds;
+        uint16_t *d = dst + (size_t)r * ldd;
+        for (int c = 0; c < cols; c++) d[c] = bf16_of(s + c);
+        if (cols & 1) d[cols] = 0;
+    }
+}
+
+__attribute__((always_inline))
+static inline void to_bf16_transposed_body(const float *src, int rows, int cols, int lds, uint16_t *dst, int ldd) {
+    enum { TILE = 32 };
+    for (int r0 = 0; r0 < rows; r0 += TILE) {
+        int r1 = r0 + TILE < rows ? r0 + TILE : rows;
+        for (int c0 = 0; c0 < cols; c0 += TILE) {
+            int c1 = c0 + TILE < cols ? c0 + TILE : cols;
+            for (int r = r0; r < r1; r++)
+                for (int c = c0; c < c1; c++) dst[(size_t)c * ldd + r] = bf16_of(src + (size_t)r * lds + c);
+        }
+    }
+    if (rows & 1)
+        for (int c = 0; c < cols; c++) dst[(size_t)c * ldd + rows] = 0;
+}
+
+/* rnn_pack_b_bf16's layout, reading the source in its own order: a row of B (a row of src, or
+   a column of src when transposed) at a time. */
+__attribute__((always_inline))
+static inline void pack_b_bf16_body(const float *src, int ld, int k, int n, int transposed, uint16_t *packed) {
+    const int panels = padded_columns(n) / 16, pairs = pairs_of(k);
+    if (!transposed) {
+        for (int kk = 0; kk < 2 * pairs; kk++) {
+            const float *row = src + (size_t)kk * ld;
+            for (int p = 0; p < panels; p++) {
+                uint16_t *d = packed + ((size_t)p * pairs + kk / 2) * 32 + (kk & 1);
+                const int col = p * 16;
+                if (kk < k && col + 16 <= n) {
+                    for (int j = 0; j < 16; j++) d[2 * j] = bf16_of(row + col + j);
+                } else {
+                    for (int j = 0; j < 16; j++) d[2 * j] = kk < k && col + j < n ? bf16_of(row + col + j) : 0;
+                }
+            }
+        }
+        return;
+    }
+    for (int p = 0; p < panels; p++) {
+        uint16_t *panel = packed + (size_t)p * pairs * 32;
+        for (int j = 0; j < 16; j++) {
+            const int col = p * 16 + j;
+            uint16_t *d = panel + 2 * j;
+            if (col >= n) {
+                for (int q = 0; q < pairs; q++) d[(size_t)q * 32] = d[(size_t)q * 32 + 1] = 0;
+                continue;
+            }
+            const float *s = src + (size_t)col * ld;
+            int q = 0;
+            for (; 2 * q + 1 < k; q++) {
+                d[(size_t)q * 32] = bf16_of(s + 2 * q);
+                d[(size_t)q * 32 + 1] = bf16_of(s + 2 * q + 1);
+            }
+            if (q < pairs) { d[(size_t)q * 32] = bf16_of(s + 2 * q); d[(size_t)q * 32 + 1] = 0; }
+        }
+    }
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2")))
+static void to_bf16_rows_avx2(const float *src, int rows, int cols, int lds, uint16_t *dst, int ldd) {
+    to_bf16_rows_body(src, rows, cols, lds, dst, ldd);
+}
+
+__attribute__((target("avx2")))
+static void to_bf16_transposed_avx2(const float *src, int rows, int cols, int lds, uint16_t *dst, int ldd) {
+    to_bf16_transposed_body(src, rows, cols, lds, dst, ldd);
+}
+
+__attribute__((target("avx2")))
+static void pack_b_bf16_avx2(const float *src, int ld, int k, int n, int transposed, uint16_t *packed) {
+    pack_b_bf16_body(src, ld, k, n, transposed, packed);
+}
+#endif
+
 void rnn_to_bf16(const float *src, int rows, int cols, int lds, uint16_t *dst, int ldd) {
 #if defined(__x86_64__)
     if (has_bf16_bw_vl()) { to_bf16_avx512(src, rows, cols, lds, dst, ldd); return; }
+    if (rnn_cpu_features_at(rnn_isa()) & RNN_CPU_AVX2) { to_bf16_rows_avx2(src, rows, cols, lds, dst, ldd); return; }
 #endif
-    for (int r = 0; r < rows; r++) {
-        for (int c = 0; c < cols; c++) dst[(size_t)r * ldd + c] = rnn_float_to_bf16(src[(size_t)r * lds + c]);
-        if (cols & 1) dst[(size_t)r * ldd + cols] = 0;
-    }
+    to_bf16_rows_body(src, rows, cols, lds, dst, ldd);
 }
 
 #if defined(__x86_64__)
@@ -251,18 +343,9 @@ static void to_bf16_transposed_avx512(const float *src, int rows, int cols, int 
 void rnn_to_bf16_transposed(const float *src, int rows, int cols, int lds, uint16_t *dst, int ldd) {
 #if defined(__x86_64__)
     if (has_bf16_bw_vl()) { to_bf16_transposed_avx512(src, rows, cols, lds, dst, ldd); return; }
+    if (rnn_cpu_features_at(rnn_isa()) & RNN_CPU_AVX2) { to_bf16_transposed_avx2(src, rows, cols, lds, dst, ldd); return; }
 #endif
-    enum { TILE = 32 };
-    for (int r0 = 0; r0 < rows; r0 += TILE) {
-        int r1 = r0 + TILE < rows ? r0 + TILE : rows;
-        for (int c0 = 0; c0 < cols; c0 += TILE) {
-            int c1 = c0 + TILE < cols ? c0 + TILE : cols;
-            for (int r = r0; r < r1; r++)
-                for (int c = c0; c < c1; c++) dst[(size_t)c * ldd + r] = rnn_float_to_bf16(src[(size_t)r * lds + c]);
-        }
-    }
-    if (rows & 1)
-        for (int c = 0; c < cols; c++) dst[(size_t)c * ldd + rows] = 0;
+    to_bf16_transposed_body(src, rows, cols, lds, dst, ldd);
 }
 
 size_t rnn_packed_bf16_size(int k, int n) { return (size_t)pairs_of(k) * 2 * (size_t)padded_columns(n); }
@@ -274,19 +357,9 @@ void rnn_pack_b_bf16(const float *src, int ld, int k, int n, int transposed, uin
         else pack_rows_avx512(src, ld, k, n, packed);
         return;
     }
+    if (rnn_cpu_features_at(rnn_isa()) & RNN_CPU_AVX2) { pack_b_bf16_avx2(src, ld, k, n, transposed, packed); return; }
 #endif
-    int panels = padded_columns(n) / 16, pairs = pairs_of(k);
-    for (int p = 0; p < panels; p++) {
-        uint16_t *dst = packed + (size_t)p * pairs * 32;
-        for (int kk = 0; kk < 2 * pairs; kk++) {
-            for (int j = 0; j < 16; j++) {
-                int col = p * 16 + j;
-                float v = 0;
-                if (col < n && kk < k) v = transposed ? src[(size_t)col * ld + kk] : src[(size_t)kk * ld + col];
-                dst[(size_t)(kk / 2) * 32 + j * 2 + (kk & 1)] = rnn_float_to_bf16(v);
-            }
-        }
-    }
+    pack_b_bf16_body(src, ld, k, n, transposed, packed);
 }
 
 #if defined(__x86_64__)
@@ -430,12 +503,14 @@ static void widen_packed(const uint16_t *p, int pairs, int r0, int q0, int kp, f
 /* Blocked like a GEMM library: K in blocks of KC pairs and N in blocks of NC columns, so that
    the block of B in use (256 x 512 bf16, 256 KB) stays in the L2 cache while every block of 8
    rows of A, interleaved into a 4 KB buffer in the L1 cache (8 KB widened), passes over it. A is
-   either bf16 rows (a, lda) or, when a_packed is given, the transpose of a packed operand. */
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
-static void gemm_bf16_avx512(int kernel, int m, int n, int k, const uint16_t *a, int lda, const uint16_t *a_packed,
-                             const uint16_t *packed, float *c, int ldc) {
-    enum { KC = 128, NC = 512 };   /* pairs per K block (256 values of K); columns per N block */
-    int32_t ap[KC * 8] __attribute__((aligned(64)));
+   either bf16 rows (a, lda) or, when a_packed is given, the transpose of a packed operand.
+   The widening kernel needs no bf16 instruction, so it runs at the avx512 level of processors
+   without AVX512_BF16 too (as the portable kernel there, with the same bits). */
+enum { KC = 128, NC = 512 };   /* pairs per K block (256 values of K); columns per N block */
+
+__attribute__((target("avx512f,avx512bw,avx512vl")))
+static void gemm_bf16_widen_avx512(int m, int n, int k, const uint16_t *a, int lda, const uint16_t *a_packed,
+                                   const uint16_t *packed, float *c, int ldc) {
     float wide[KC * 16] __attribute__((aligned(64)));
     int pairs = pairs_of(k);
     const size_t panel = (size_t)pairs * 32;
@@ -445,20 +520,39 @@ static void gemm_bf16_avx512(int kernel, int m, int n, int k, const uint16_t *a,
             int n1 = n0 + NC < n ? n0 + NC : n;
             for (int r0 = 0; r0 < m; r0 += 8) {
                 int rows = m - r0 < 8 ? m - r0 : 8;
-                if (kernel == RNN_BF16_WIDEN) {
-                    if (a_packed) widen_packed(a_packed, pairs, r0, q0, kp, wide);
-                    else widen_rows(a + (size_t)r0 * lda, lda, rows, q0, kp, KC, wide);
-                } else {
-                    if (a_packed) interleave_packed(a_packed, pairs, r0, q0, kp, ap);
-                    else interleave_rows(a + (size_t)r0 * lda, lda, rows, q0, kp, ap);
-                }
+                if (a_packed) widen_packed(a_packed, pairs, r0, q0, kp, wide);
+                else widen_rows(a + (size_t)r0 * lda, lda, rows, q0, kp, KC, wide);
                 for (int col = n0; col < n1; col += 32) {
                     const uint16_t *b0 = packed + (size_t)(col / 16) * panel + (size_t)q0 * 32, *b1 = b0 + panel;
                     float *cb = c + (size_t)r0 * ldc + col;
                     __mmask16 m0 = rnn_lane_mask16(n - col), m1 = rnn_lane_mask16(n - col - 16);
-                    if (kernel != RNN_BF16_WIDEN) bblock(kp, ap, b0, b1, cb, ldc, rows, m0, m1);
-                    else if (a_packed) wblock(kp, wide, 16, 2, b0, b1, cb, ldc, rows, m0, m1);
+                    if (a_packed) wblock(kp, wide, 16, 2, b0, b1, cb, ldc, rows, m0, m1);
                     else wblock(kp, wide, 2, 2 * KC, b0, b1, cb, ldc, rows, m0, m1);
+                }
+            }
+        }
+    }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+static void gemm_bf16_avx512(int kernel, int m, int n, int k, const uint16_t *a, int lda, const uint16_t *a_packed,
+                             const uint16_t *packed, float *c, int ldc) {
+    if (kernel == RNN_BF16_WIDEN) { gemm_bf16_widen_avx512(m, n, k, a, lda, a_packed, packed, c, ldc); return; }
+    int32_t ap[KC * 8] __attribute__((aligned(64)));
+    int pairs = pairs_of(k);
+    const size_t panel = (size_t)pairs * 32;
+    for (int q0 = 0; q0 < pairs; q0 += KC) {
+        int kp = pairs - q0 < KC ? pairs - q0 : KC;
+        for (int n0 = 0; n0 < n; n0 += NC) {
+            int n1 = n0 + NC < n ? n0 + NC : n;
+            for (int r0 = 0; r0 < m; r0 += 8) {
+                int rows = m - r0 < 8 ? m - r0 : 8;
+                if (a_packed) interleave_packed(a_packed, pairs, r0, q0, kp, ap);
+                else interleave_rows(a + (size_t)r0 * lda, lda, rows, q0, kp, ap);
+                for (int col = n0; col < n1; col += 32) {
+                    const uint16_t *b0 = packed + (size_t)(col / 16) * panel + (size_t)q0 * 32, *b1 = b0 + panel;
+                    __mmask16 m0 = rnn_lane_mask16(n - col), m1 = rnn_lane_mask16(n - col - 16);
+                    bblock(kp, ap, b0, b1, c + (size_t)r0 * ldc + col, ldc, rows, m0, m1);
                 }
             }
         }
@@ -511,6 +605,7 @@ static void matvec_bf16_avx512(int n, int k, const uint16_t *x, const uint16_t *
    a_packed is given, the transpose of a packed operand. */
 static inline float bf16_low(uint32_t w) { w <<= 16; float f; memcpy(&f, &w, 4); return f; }
 static inline float bf16_high(uint32_t w) { w &= 0xFFFF0000u; float f; memcpy(&f, &w, 4); return f; }
+static inline float bf16_value(uint16_t h) { return bf16_low(h); }
 
 __attribute__((always_inline))
 static inline void gemm_bf16_portable_body(int m, int n, int k, const uint16_t *a, int lda, const uint16_t *a_packed,
@@ -552,10 +647,10 @@ static void gemm_bf16_portable_fma(int m, int n, int k, const uint16_t *a, int l
     gemm_bf16_portable_body(m, n, k, a, lda, a_packed, packed, c, ldc);
 }
 
-/* At the avx2 and avx512 levels the portable kernel runs as the fp32 per-step kernel
-   (rnn_gemm_packed) on the operands widened to fp32 (exactly) into per-thread scratch, K padded
-   to even with the packing's zeros: the loop above's order of accumulation, so the same bits,
-   at about fp32's speed (one extra pass over each operand per call). */
+/* At the avx2 level the portable kernel runs as the fp32 per-step kernel (rnn_gemm_packed) on
+   the operands widened to fp32 (exactly) into per-thread scratch, K padded to even with the
+   packing's zeros: the loop above's order of accumulation, so the same bits, at nearly fp32's
+   speed (one extra pass over each operand per call). */
 typedef struct { float *a, *b; size_t a_cap, b_cap; } widen_scratch;
 static pthread_key_t scratch_key;
 static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
@@ -598,6 +693,7 @@ static widen_scratch *thread_scratch(void) {
 /* Pairs q0 .. q0 + kp - 1 of every panel of a bf16-packed operand (pairs of K interleaved) ->
    rnn_pack_b's fp32 layout for those 2 kp rows of K: element (k, j) of panel p at
    p * 2 kp * 16 + k * 16 + j. */
+__attribute__((target("avx2")))
 static void widen_packed_panels(const uint16_t *packed, int pairs, int panels, int q0, int kp, float *out) {
     for (int p = 0; p < panels; p++) {
         const uint16_t *src = packed + ((size_t)p * pairs + q0) * 32;
@@ -615,9 +711,10 @@ static void widen_packed_panels(const uint16_t *packed, int pairs, int panels, i
    element still accumulates k = 0, 1, ... in order, and the scratch stays small (at most
    MC x 2 KC floats of A and 2 KC x N of B per thread). Returns 0 when the scratch could not be
    had (the caller then runs the loop). */
+__attribute__((target("avx2")))
 static int gemm_bf16_widened(int m, int n, int k, const uint16_t *a, int lda, const uint16_t *a_packed,
                              const uint16_t *packed, float *c, int ldc) {
-    enum { KC = 128, MC = 512 };
+    enum { MC = 512 };   /* rows per block; K in blocks of KC pairs, as the AVX-512 kernels */
     const int pairs = pairs_of(k), panels = padded_columns(n) / 16;
     widen_scratch *s = thread_scratch();
     if (!s) return 0;
@@ -636,12 +733,12 @@ static int gemm_bf16_widened(int m, int n, int k, const uint16_t *a, int lda, co
                 if (a_packed) {
                     const uint16_t *src = a_packed + ((size_t)(row / 16) * pairs + q0) * 32 + (size_t)(row % 16) * 2;
                     for (int q = 0; q < kp; q++) {
-                        d[2 * q] = rnn_bf16_to_float(src[(size_t)q * 32]);
-                        d[2 * q + 1] = rnn_bf16_to_float(src[(size_t)q * 32 + 1]);
+                        d[2 * q] = bf16_value(src[(size_t)q * 32]);
+                        d[2 * q + 1] = bf16_value(src[(size_t)q * 32 + 1]);
                     }
                 } else {
                     const uint16_t *src = a + (size_t)row * lda + 2 * (size_t)q0;
-                    for (int kk = 0; kk < kc; kk++) d[kk] = rnn_bf16_to_float(src[kk]);
+                    for (int kk = 0; kk < kc; kk++) d[kk] = bf16_value(src[kk]);
                 }
             }
             rnn_gemm_packed(rnn_isa(), rows, n, kc, wa, kc, wb, c + (size_t)r0 * ldc, ldc);
@@ -686,29 +783,39 @@ static void matvec_bf16_avx2(int n, int k, const uint16_t *x, const uint16_t *pa
 }
 #endif
 
-static void gemm_bf16_portable(int kernel, int m, int n, int k, const uint16_t *a, int lda, const uint16_t *a_packed,
+/* The portable kernel in the form of an instruction-set level: avx512 the widening kernel,
+   avx2 the fp32 per-step kernel on widened operands (the fma-compiled loop when its scratch
+   cannot be had), generic the loop. */
+static void gemm_bf16_portable(int level, int m, int n, int k, const uint16_t *a, int lda, const uint16_t *a_packed,
                                const uint16_t *packed, float *c, int ldc) {
     if (m <= 0 || n <= 0 || k <= 0) return;
 #if defined(__x86_64__)
-    if (rnn_isa() >= RNN_ISA_AVX2) {
-        if (kernel == RNN_BF16_PORTABLE && gemm_bf16_widened(m, n, k, a, lda, a_packed, packed, c, ldc)) return;
-        gemm_bf16_portable_fma(m, n, k, a, lda, a_packed, packed, c, ldc);
+    if (level >= RNN_ISA_AVX512) { gemm_bf16_widen_avx512(m, n, k, a, lda, a_packed, packed, c, ldc); return; }
+    if (level >= RNN_ISA_AVX2) {
+        if (!gemm_bf16_widened(m, n, k, a, lda, a_packed, packed, c, ldc))
+            gemm_bf16_portable_fma(m, n, k, a, lda, a_packed, packed, c, ldc);
         return;
     }
 #endif
-    (void)kernel;
+    (void)level;
     gemm_bf16_portable_body(m, n, k, a, lda, a_packed, packed, c, ldc);
 }
 
+void rnn_gemm_bf16_portable_at_level(int isa, int m, int n, int k, const uint16_t *a, int lda, const uint16_t *packed_a,
+                                     const uint16_t *packed, float *c, int ldc) {
+    int level = isa < rnn_isa_supported() ? isa : rnn_isa_supported();
+    gemm_bf16_portable(level, m, n, k, packed_a ? NULL : a, lda, packed_a, packed, c, ldc);
+}
+
 void rnn_gemm_bf16_using(int kernel, int m, int n, int k, const uint16_t *a, int lda, const uint16_t *packed, float *c, int ldc) {
-    if (kernel >= RNN_BF16_PORTABLE) { gemm_bf16_portable(kernel, m, n, k, a, lda, NULL, packed, c, ldc); return; }
+    if (kernel == RNN_BF16_PORTABLE) { gemm_bf16_portable(rnn_isa(), m, n, k, a, lda, NULL, packed, c, ldc); return; }
 #if defined(__x86_64__)
     if (m > 0 && n > 0 && k > 0) gemm_bf16_avx512(kernel, m, n, k, a, lda, NULL, packed, c, ldc);
 #endif
 }
 
 void rnn_gemm_bf16_at_using(int kernel, int m, int n, int k, const uint16_t *packed_a, const uint16_t *packed, float *c, int ldc) {
-    if (kernel >= RNN_BF16_PORTABLE) { gemm_bf16_portable(kernel, m, n, k, NULL, 0, packed_a, packed, c, ldc); return; }
+    if (kernel == RNN_BF16_PORTABLE) { gemm_bf16_portable(rnn_isa(), m, n, k, NULL, 0, packed_a, packed, c, ldc); return; }
 #if defined(__x86_64__)
     if (m > 0 && n > 0 && k > 0) gemm_bf16_avx512(kernel, m, n, k, NULL, 0, packed_a, packed, c, ldc);
 #endif
@@ -727,7 +834,7 @@ void rnn_matvec_bf16(int n, int k, const uint16_t *x, const uint16_t *packed, fl
 #if defined(__x86_64__)
         if (rnn_isa() >= RNN_ISA_AVX2) { if (n > 0 && k > 0) matvec_bf16_avx2(n, k, x, packed, y); return; }
 #endif
-        gemm_bf16_portable(RNN_BF16_PORTABLE, 1, n, k, x, 0, NULL, packed, y, n);
+        gemm_bf16_portable(RNN_ISA_GENERIC, 1, n, k, x, 0, NULL, packed, y, n);
         return;
     }
 #if defined(__x86_64__)

@@ -174,13 +174,13 @@ func fp32SumBound(_ absSum: Double, terms: Int) -> Double { Double(terms + 1) * 
         #expect(first == nil, "\(kernel) m \(m) n \(n) k \(k): element \(first ?? 0) is \(widened[first ?? 0]), the fp32 kernel's \(fp32[first ?? 0])")
     }
 
-    /// The portable kernel's two forms, the fp32 per-step kernel on operands widened per call
-    /// (avx2 and avx512 levels) and the C loop (generic level, `RNN_BF16_PORTABLE_LOOP` here),
-    /// give the same bits on bf16 products, the transposed product over two packed operands and
-    /// the matrix-vector product of generation included; odd K exercises the padding pair, K
-    /// over 256 and M over 512 the fast form's blocks, and C starts non-zero.
-    @Test(.enabled(if: ISALevel.supported >= .avx2), arguments: [(16, 1024, 256), (9, 37, 13), (17, 256, 301), (1, 45, 600), (33, 70, 1), (530, 40, 519)])
-    func portableKernelsFastFormGivesTheLoopsBits(shape: (Int, Int, Int)) {
+    /// The portable kernel's forms, the widening kernel (avx512 level), the fp32 per-step kernel
+    /// on operands widened per call (avx2) and the C loop (generic), give the same bits on bf16
+    /// products, the transposed product over two packed operands and the matrix-vector product of
+    /// generation included; odd K exercises the padding pair, K over 256 and M over 512 the
+    /// blocks, and C starts non-zero. Every form the processor can run is checked against the loop.
+    @Test(arguments: [(16, 1024, 256), (9, 37, 13), (17, 256, 301), (1, 45, 600), (33, 70, 1), (530, 40, 519)])
+    func portableKernelsFormsGiveTheLoopsBits(shape: (Int, Int, Int)) {
         let (m, n, k) = shape
         var rng = SeededRandom(seed: UInt64(m * 7 + n * 3 + k))
         let a = randomArray(m * k, &rng), w = randomArray(k * n, &rng), c0 = randomArray(m * n, &rng), k2 = (k + 1) / 2 * 2
@@ -193,26 +193,30 @@ func fp32SumBound(_ absSum: Double, terms: Int) -> Double { Double(terms + 1) * 
             packedA.withUnsafeMutableBufferPointer { rnn_pack_b_bf16(s.baseAddress!, Int32(k), Int32(k), Int32(m), 1, $0.baseAddress!) }
         }
         w.withUnsafeBufferPointer { s in packed.withUnsafeMutableBufferPointer { rnn_pack_b_bf16(s.baseAddress!, Int32(n), Int32(k), Int32(n), 0, $0.baseAddress!) } }
-        func product(_ kernel: Int32, transposed: Bool) -> [UInt32] {
+        func product(_ level: ISALevel, transposed: Bool) -> [UInt32] {
             var c = c0
             c.withUnsafeMutableBufferPointer { cp in
-                if transposed { rnn_gemm_bf16_at_using(kernel, Int32(m), Int32(n), Int32(k), packedA, packed, cp.baseAddress!, Int32(n)) }
-                else { rnn_gemm_bf16_using(kernel, Int32(m), Int32(n), Int32(k), ab, Int32(k2), packed, cp.baseAddress!, Int32(n)) }
+                packedA.withUnsafeBufferPointer { pa in
+                    rnn_gemm_bf16_portable_at_level(Int32(level.rawValue), Int32(m), Int32(n), Int32(k), ab, Int32(k2),
+                                                    transposed ? pa.baseAddress : nil, packed, cp.baseAddress!, Int32(n))
+                }
             }
             return c.map(\.bitPattern)
         }
-        let fast = product(Int32(RNN_BF16_PORTABLE), transposed: false), loop = product(Int32(RNN_BF16_PORTABLE_LOOP), transposed: false)
-        #expect(fast == loop, "m \(m) n \(n) k \(k): first difference at \(fast.indices.first { fast[$0] != loop[$0] } ?? -1)")
-        let fastT = product(Int32(RNN_BF16_PORTABLE), transposed: true), loopT = product(Int32(RNN_BF16_PORTABLE_LOOP), transposed: true)
-        #expect(fastT == loopT, "transposed, m \(m) n \(n) k \(k)")
-        #expect(fastT == loop, "the transposed product reads the same A")
+        let loop = product(.generic, transposed: false)
+        #expect(product(.generic, transposed: true) == loop, "the transposed loop reads the same A, m \(m) n \(n) k \(k)")
+        for level in ISALevel.allCases where level != .generic && level <= ISALevel.supported {
+            for transposed in [false, true] {
+                let form = product(level, transposed: transposed)
+                #expect(form == loop, "\(level)\(transposed ? ", transposed" : ""), m \(m) n \(n) k \(k): first difference at \(form.indices.first { form[$0] != loop[$0] } ?? -1)")
+            }
+        }
         if BF16Kernel.inUse == .portable {
-            // Row 0 of A through the matrix-vector product, against the loop with one row.
-            var y = Array(c0[..<n]) + [Float](repeating: 12345, count: 40), one = Array(c0[..<n])
+            // Row 0 of A through the matrix-vector product of this process's level.
+            var y = Array(c0[..<n]) + [Float](repeating: 12345, count: 40)
             rnn_matvec_bf16(Int32(n), Int32(k), ab, packed, &y)
-            one.withUnsafeMutableBufferPointer { rnn_gemm_bf16_using(Int32(RNN_BF16_PORTABLE_LOOP), 1, Int32(n), Int32(k), ab, Int32(k2), packed, $0.baseAddress!, Int32(n)) }
             #expect(y[n...].allSatisfy { $0 == 12345 }, "wrote past n")
-            #expect(Array(y[..<n]).map(\.bitPattern) == one.map(\.bitPattern), "matvec, n \(n) k \(k)")
+            #expect(Array(y[..<n]).map(\.bitPattern) == Array(loop[..<n]), "matvec, n \(n) k \(k)")
         }
     }
 

@@ -50,19 +50,18 @@ void rnn_pack_b_bf16(const float *src, int ld, int k, int n, int transposed, uin
    then k = 0, 1, ... in the order of rnn_gemm_packed; it is for processors on which vdpbf16ps
    does fewer multiply-adds per cycle than the FMAs (Intel's, where it issues once per two cycles:
    half the rate of fp32, where AMD Zen 4 has twice). "portable" is the widening kernel's
-   arithmetic (fmaf, so the same bits on every machine as "widen" gives), for processors
-   without AVX512_BF16 (or with RNN_ISA below avx512), where it is the only one: at the avx2 and
-   avx512 levels the fp32 per-step kernel (rnn_gemm_packed) on operands widened into per-thread
-   scratch, and a register-widening matrix-vector product, at about fp32's speed; at the generic
-   level a C loop. RNN_BF16_PORTABLE_LOOP names that loop at any level, for tests that compare
-   it with the fast form bit for bit; it is never the kernel in use. The kernel in
+   arithmetic without bf16 instructions (the same bits on every machine as "widen" gives), for
+   processors without AVX512_BF16 (or with RNN_ISA below avx512), where it is the only one: at
+   the avx512 level the widening kernel itself (it needs only AVX-512 F, BW and VL), at avx2 the
+   fp32 per-step kernel (rnn_gemm_packed) on operands widened into per-thread scratch, at
+   generic a C loop (fmaf); its matrix-vector product widens in registers (AVX2) or loops. The kernel in
    use is RNN_BF16_KERNEL=dot|widen|portable when set (an unknown value, or dot or widen where
    they cannot run: one line and exit status 2), else portable where rnn_bf16_supported() is
    false, else the faster of dot and widen by a measurement of both instructions' throughput,
    taken once per process (about a millisecond) on first use. */
-enum { RNN_BF16_DOT = 0, RNN_BF16_WIDEN = 1, RNN_BF16_PORTABLE = 2, RNN_BF16_PORTABLE_LOOP = 3 };
+enum { RNN_BF16_DOT = 0, RNN_BF16_WIDEN = 1, RNN_BF16_PORTABLE = 2 };
 int rnn_bf16_kernel(void);
-/* "dot", "widen", "portable" or "portable-loop". */
+/* "dot", "widen" or "portable". */
 const char *rnn_bf16_kernel_name(int kernel);
 /* The measurement behind the choice, in multiply-adds per second on one core: vdpbf16ps and
    vfmadd231ps on 512-bit registers; both zero when RNN_BF16_KERNEL chose or nothing was measured. */
@@ -79,9 +78,15 @@ void rnn_gemm_bf16(int m, int n, int k, const uint16_t *a, int lda, const uint16
 void rnn_gemm_bf16_at(int m, int n, int k, const uint16_t *packed_a, const uint16_t *packed, float *c, int ldc);
 
 /* The two products above with the kernel named (RNN_BF16_DOT or RNN_BF16_WIDEN only where
-   rnn_bf16_supported(); RNN_BF16_PORTABLE and RNN_BF16_PORTABLE_LOOP anywhere). */
+   rnn_bf16_supported(); RNN_BF16_PORTABLE anywhere). */
 void rnn_gemm_bf16_using(int kernel, int m, int n, int k, const uint16_t *a, int lda, const uint16_t *packed, float *c, int ldc);
 void rnn_gemm_bf16_at_using(int kernel, int m, int n, int k, const uint16_t *packed_a, const uint16_t *packed, float *c, int ldc);
+
+/* The portable kernel in the form of level isa (RNN_ISA_*, capped at rnn_isa_supported()), for
+   tests that check its forms against each other bit for bit; the products above use the form of
+   rnn_isa(). With packed_a the product is rnn_gemm_bf16_at's (a and lda unused). */
+void rnn_gemm_bf16_portable_at_level(int isa, int m, int n, int k, const uint16_t *a, int lda, const uint16_t *packed_a,
+                                     const uint16_t *packed, float *c, int ldc);
 
 /* y[N] += x[K] * B, x bf16 (K padded to even), B packed by rnn_pack_b_bf16(..., k, n, ...):
    the matrix-vector product of batch-1 generation, four panels per pass, with vdpbf16ps whenever
