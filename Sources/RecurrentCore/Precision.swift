@@ -11,7 +11,7 @@ import RNNKernels
 ///   fp32. On processors with AVX512_BF16 (AMD Zen 4, Intel Cooper Lake, Sapphire Rapids and
 ///   later) by `vdpbf16ps` or, where that instruction does fewer multiply-adds per cycle than
 ///   fp32 FMAs (Intel's processors), by FMAs on the operands widened back to fp32; elsewhere
-///   the same widened arithmetic is emulated by a portable kernel, training slower than fp32 (see
+///   the same widened arithmetic is emulated by a portable kernel, training no faster than fp32 (see
 ///   `BF16Kernel`). Gate math, states, the master weights, gradient accumulation and the
 ///   optimizer state stay fp32, and checkpoints are fp32.
 public enum Precision: String, Sendable, Codable, CaseIterable, CustomStringConvertible {
@@ -39,7 +39,7 @@ public enum Precision: String, Sendable, Codable, CaseIterable, CustomStringConv
     /// The one line a tool prints on standard error when `precision` is emulated here, or nil.
     public static func emulationNote(for precision: Precision) -> String? {
         guard precision == .bf16, let why = bf16EmulationReason else { return nil }
-        return "bf16 is emulated (\(why)): the same bf16 rounding and fp32 sums without bf16 instructions, training slower than fp32"
+        return "bf16 is emulated (\(why)): the same bf16 rounding and fp32 sums without bf16 instructions, training no faster than fp32"
     }
 }
 

@@ -55,7 +55,7 @@ public enum SystemInfo {
             "isa: \(ISALevel.inUse) (supported \(ISALevel.supported), \(capText))",
             "gemm: \(gemmConfig); kernels \(gemmCore) (requested \(requestedGemmCore) from the features)",
             "per-step kernel: \(PackedKernels.variantDescription())",
-            "precision: fp32, " + (Precision.bf16EmulationReason.map { "bf16 emulated (kernel portable, training slower than fp32: \($0))" }
+            "precision: fp32, " + (Precision.bf16EmulationReason.map { "bf16 emulated (kernel portable, training no faster than fp32: \($0))" }
                                    ?? "bf16 (avx512_bf16; kernel \(BF16Kernel.choiceDescription))"),
             "threads: \(threads) batch shards, BLAS \(BLAS.threads) thread(s) per shard",
         ]

@@ -473,7 +473,7 @@ func fp32SumBound(_ absSum: Double, terms: Int) -> Double { Double(terms + 1) * 
         let r = try runProcess(Self.bench!, args + ["--precision", "bf16"], environment: ["RNN_ISA": "avx2", "RNN_BF16_KERNEL": nil])
         #expect(r.status == 0, "\(r.stderr)")
         let lines = r.stderr.split(separator: "\n")
-        #expect(lines.count == 1 && lines[0].hasPrefix("rnn-bench: bf16 is emulated (") && lines[0].hasSuffix("training slower than fp32"), "\(r.stderr)")
+        #expect(lines.count == 1 && lines[0].hasPrefix("rnn-bench: bf16 is emulated (") && lines[0].hasSuffix("training no faster than fp32"), "\(r.stderr)")
         #expect(r.stdout.contains("precision=bf16"), "\(r.stdout)")
         let fp32 = try runProcess(Self.bench!, args, environment: ["RNN_ISA": "avx2"])
         #expect(fp32.stderr.isEmpty, "fp32 says nothing: \(fp32.stderr)")
@@ -486,7 +486,7 @@ func fp32SumBound(_ absSum: Double, terms: Int) -> Double { Double(terms + 1) * 
 
     @Test(.enabled(if: bench != nil && ISALevel.supported >= .avx2)) func infoSaysEmulated() throws {
         let r = try runProcess(Self.bench!, ["info"], environment: ["RNN_ISA": "avx2", "RNN_BF16_KERNEL": nil])
-        #expect(r.stdout.contains("\nprecision: fp32, bf16 emulated (kernel portable, training slower than fp32: "), "\(r.stdout)")
+        #expect(r.stdout.contains("\nprecision: fp32, bf16 emulated (kernel portable, training no faster than fp32: "), "\(r.stdout)")
         if Precision.bf16Native {
             let free = try runProcess(Self.bench!, ["info"], environment: ["RNN_ISA": nil, "RNN_BF16_KERNEL": nil])
             #expect(free.stdout.contains("\nprecision: fp32, bf16 (avx512_bf16; kernel \(BF16Kernel.inUse) (measured per core: vdpbf16ps "),
@@ -504,10 +504,10 @@ func fp32SumBound(_ absSum: Double, terms: Int) -> Double { Double(terms + 1) * 
             let info = try runProcess(Self.bench!, ["info"], environment: ["RNN_BF16_KERNEL": "\(kernel)", "RNN_ISA": nil])
             if Precision.bf16Native {
                 #expect(info.stdout.contains("precision: fp32, bf16 (avx512_bf16; kernel \(kernel) (RNN_BF16_KERNEL=\(kernel)))\n")
-                        || (kernel == .portable && info.stdout.contains("precision: fp32, bf16 emulated (kernel portable, training slower than fp32: RNN_BF16_KERNEL=portable)\n")),
+                        || (kernel == .portable && info.stdout.contains("precision: fp32, bf16 emulated (kernel portable, training no faster than fp32: RNN_BF16_KERNEL=portable)\n")),
                         "\(info.stdout)")
             } else {
-                #expect(info.stdout.contains("precision: fp32, bf16 emulated (kernel portable, training slower than fp32: "), "\(info.stdout)")
+                #expect(info.stdout.contains("precision: fp32, bf16 emulated (kernel portable, training no faster than fp32: "), "\(info.stdout)")
             }
             let r = try runProcess(Self.bench!, ["train", "--precision", "bf16", "--hidden", "40", "--layers", "2", "--embedding", "8",
                                                  "--vocab", "13", "--batch", "8", "--seq-len", "10", "--steps", "3", "--threads", "1"],

@@ -184,7 +184,7 @@ struct LanguageModelPredictEvalTests {
                                environment: env)
         #expect(r.status == 0, "\(r.stderr)")
         let note = r.stderr.split(separator: "\n")
-        #expect(note.count == 1 && note[0].hasPrefix("lm-train: bf16 is emulated (") && note[0].hasSuffix("training slower than fp32"), "\(r.stderr)")
+        #expect(note.count == 1 && note[0].hasPrefix("lm-train: bf16 is emulated (") && note[0].hasSuffix("training no faster than fp32"), "\(r.stderr)")
         let fields = r.stdout.split(separator: "\n")[0].split(separator: "\t")
         let p = nextProbabilities(ref, [0, 1, 2, 3, 0, 1])
         var seen = 0
