@@ -255,7 +255,7 @@ static inline void pack_b_bf16_body(const float *src, int ld, int k, int n, int 
     const int panels = padded_columns(n) / 16, pairs = pairs_of(k);
     if (!transposed) {
         for (int kk = 0; kk < 2 * pairs; kk++) {
-            const float *row = src + (size_t)kk * ld;
+            const float *row = kk < k ? src + (size_t)kk * ld : src;   /* the padding row reads nothing */
             for (int p = 0; p < panels; p++) {
                 uint16_t *d = packed + ((size_t)p * pairs + kk / 2) * 32 + (kk & 1);
                 const int col = p * 16;
