@@ -50,6 +50,8 @@ tools/speech-loso --out "$OUT/loso-synthetic" --data "$OUT/fsdd-synthetic" --see
 tools/speech-loso --out "$OUT/loso-synthetic-c10" --data "$OUT/fsdd-synthetic" --seeds 1 --normalization speaker -- --augment --epochs 15 --layers 2 --hidden 192 --dropout 0.3 --trim-silence 30 --cepstra 10
 mkdir -p "$OUT/loso-synthetic-seed1" && ln -sfn "$(cd "$OUT/loso-synthetic/s1" && pwd)" "$OUT/loso-synthetic-seed1/s1"
 tools/speech-loso --out "$OUT/loso-synthetic-c10" --data "$OUT/fsdd-synthetic" --seeds 1 --reuse --normalization speaker --combine "$OUT/loso-synthetic-seed1" -- --augment --epochs 15 --layers 2 --hidden 192 --dropout 0.3 --trim-silence 30 --cepstra 10
+# ... and with both 13-cepstra seeds, three models.
+tools/speech-loso --out "$OUT/loso-synthetic-c10" --data "$OUT/fsdd-synthetic" --seeds 1 --reuse --normalization speaker --combine "$OUT/loso-synthetic" -- --augment --epochs 15 --layers 2 --hidden 192 --dropout 0.3 --trim-silence 30 --cepstra 10
 tools/speech-loso --out "$OUT/ctc-loso" --sequence --seeds 3
 tools/speech-loso --out "$OUT/ctc-loso" --sequence --seeds 3 --reuse --adapt-warp
 # Two passes: the CTC ensembles find the words, the two synthetic-voice utterance seeds name them.
