@@ -4,7 +4,7 @@ import RecurrentCore
 /// `--precision fp32|bf16`: the number format of the recurrent products (see `Precision`), for
 /// training (part of `RunOptions`) and for the commands that run a trained model.
 public struct PrecisionOption: ParsableArguments {
-    @Option(help: "Recurrent matrix products in fp32, or bf16 with fp32 accumulation (native with AVX512_BF16; emulated, slower, elsewhere).")
+    @Option(help: "Recurrent matrix products in fp32, or bf16 with fp32 accumulation (native with AVX512_BF16; emulated elsewhere, training no faster than fp32).")
     public var precision: Precision = .fp32
 
     public init() {}

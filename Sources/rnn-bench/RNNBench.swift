@@ -58,7 +58,7 @@ extension Precision: ExpressibleByArgument {}
 
 /// `--precision fp32|bf16`; where bf16 is emulated, one line on standard error says so.
 struct PrecisionOption: ParsableArguments {
-    @Option(help: "Recurrent matrix products in fp32, or bf16 with fp32 accumulation (native with AVX512_BF16; emulated, slower, elsewhere).")
+    @Option(help: "Recurrent matrix products in fp32, or bf16 with fp32 accumulation (native with AVX512_BF16; emulated elsewhere, training no faster than fp32).")
     var precision: Precision = .fp32
 
     /// The precision, announced on standard error where it is emulated.
