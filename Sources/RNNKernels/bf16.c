@@ -605,7 +605,6 @@ static void matvec_bf16_avx512(int n, int k, const uint16_t *x, const uint16_t *
    a_packed is given, the transpose of a packed operand. */
 static inline float bf16_low(uint32_t w) { w <<= 16; float f; memcpy(&f, &w, 4); return f; }
 static inline float bf16_high(uint32_t w) { w &= 0xFFFF0000u; float f; memcpy(&f, &w, 4); return f; }
-static inline float bf16_value(uint16_t h) { return bf16_low(h); }
 
 __attribute__((always_inline))
 static inline void gemm_bf16_portable_body(int m, int n, int k, const uint16_t *a, int lda, const uint16_t *a_packed,
@@ -733,12 +732,12 @@ static int gemm_bf16_widened(int m, int n, int k, const uint16_t *a, int lda, co
                 if (a_packed) {
                     const uint16_t *src = a_packed + ((size_t)(row / 16) * pairs + q0) * 32 + (size_t)(row % 16) * 2;
                     for (int q = 0; q < kp; q++) {
-                        d[2 * q] = bf16_value(src[(size_t)q * 32]);
-                        d[2 * q + 1] = bf16_value(src[(size_t)q * 32 + 1]);
+                        d[2 * q] = bf16_low(src[(size_t)q * 32]);
+                        d[2 * q + 1] = bf16_low(src[(size_t)q * 32 + 1]);
                     }
                 } else {
                     const uint16_t *src = a + (size_t)row * lda + 2 * (size_t)q0;
-                    for (int kk = 0; kk < kc; kk++) d[kk] = bf16_value(src[kk]);
+                    for (int kk = 0; kk < kc; kk++) d[kk] = bf16_low(src[kk]);
                 }
             }
             rnn_gemm_packed(rnn_isa(), rows, n, kc, wa, kc, wb, c + (size_t)r0 * ldc, ldc);
